@@ -1,0 +1,1 @@
+"""The conversation: turn detection, streaming reply, history, the per-turn timeline."""

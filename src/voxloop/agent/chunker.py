@@ -1,0 +1,81 @@
+"""LLM text pieces -> clause- and sentence-sized TTS requests.
+
+The first request may end at a clause (a comma after `first_clause_words` words), or after
+`first_words` words wherever they end, so the first audio comes early; later requests end at sentence boundaries. Abbreviations ("Dr.", "e.g.") and
+decimals ("3.5") are not boundaries. Markdown and emoji, which a voice cannot say, are removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREV = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "prof", "no", "approx"}
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
+_CLAUSE_END = re.compile(r"[,;:—–](?=\s)")
+_MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.\s+(?=\D))", re.MULTILINE)
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)|https?://\S+")
+MAX_WORDS = 40
+
+
+def clean_for_speech(text: str) -> str:
+    text = _LINK.sub(lambda m: m.group(1) or "", text)
+    text = _MARKUP.sub("", text)
+    text = _EMOJI.sub("", text)
+    text = text.replace("*", "").replace("_", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class SentenceChunker:
+    def __init__(self, first_clause_words: int = 4, first_words: int = 0) -> None:
+        self.first_clause_words = first_clause_words
+        self.first_words = first_words  # > 0: the first request may end after this many words
+        self._buf = ""
+        self._emitted = 0
+
+    def push(self, piece: str) -> list[str]:
+        self._buf += piece
+        out: list[str] = []
+        while True:
+            cut = self._find_cut()
+            if cut is None:
+                break
+            chunk, self._buf = self._buf[:cut], self._buf[cut:]
+            self._emit(chunk, out)
+        return out
+
+    def flush(self) -> list[str]:
+        out: list[str] = []
+        self._emit(self._buf, out)
+        self._buf = ""
+        return out
+
+    def _emit(self, chunk: str, out: list[str]) -> None:
+        text = clean_for_speech(chunk)
+        if any(c.isalnum() for c in text):
+            out.append(text)
+            self._emitted += 1
+
+    def _find_cut(self) -> int | None:
+        for m in _SENTENCE_END.finditer(self._buf):
+            if m.group().startswith(".") and self._is_abbreviation(m.start()):
+                continue
+            if len(self._buf[: m.end()].split()) >= 2 or self._emitted:
+                return m.end()
+        if self._emitted == 0:
+            for m in _CLAUSE_END.finditer(self._buf):
+                if len(self._buf[: m.start()].split()) >= self.first_clause_words:
+                    return m.end()
+            if self.first_words and self._buf[-1:].isspace():
+                words = list(re.finditer(r"\S+", self._buf))
+                if len(words) > self.first_words:
+                    return words[self.first_words - 1].end()
+        words = self._buf.split()
+        if len(words) > MAX_WORDS and self._buf[-1:].isspace():
+            return len(self._buf.rstrip())
+        return None
+
+    def _is_abbreviation(self, dot: int) -> bool:
+        word = self._buf[:dot].split()[-1:] or [""]
+        w = word[0].lower().strip("(\"'")
+        return w in _ABBREV or (len(w) == 1 and w.isalpha())

@@ -1,0 +1,67 @@
+"""End-of-turn decisions from VAD probabilities. Pure: positions are sample counts, no clocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from voxloop.config import TurnConfig, VADConfig
+
+Kind = Literal["speech_start", "pause", "resume", "turn_end"]
+
+
+@dataclass(frozen=True)
+class Boundary:
+    kind: Kind
+    sample: int  # speech_start: onset; pause/turn_end: end of the last speech frame; resume: now
+
+
+class Endpointer:
+    """Speech starts after `min_speech_ms` of speech frames; the recogniser hears of a pause after
+    `pause_ms` of silence; the turn ends after `end_silence_ms` of silence."""
+
+    def __init__(self, turn: TurnConfig, vad: VADConfig, rate: int = 16000) -> None:
+        self.turn, self.vad, self.rate = turn, vad, rate
+        self.reset()
+
+    def reset(self) -> None:
+        self.speaking = False
+        self._onset = -1
+        self._run = 0  # samples of speech before the turn starts
+        self._silence = 0
+        self._paused = False
+        self.last_speech_end = 0
+
+    def _ms(self, samples: int) -> float:
+        return samples * 1000.0 / self.rate
+
+    def update(self, prob: float, frame_end: int, frame_len: int) -> list[Boundary]:
+        out: list[Boundary] = []
+        speech = prob >= self.vad.threshold
+        if not self.speaking:
+            if speech:
+                if self._run == 0:
+                    self._onset = frame_end - frame_len
+                self._run += frame_len
+                self.last_speech_end = frame_end
+                if self._ms(self._run) >= self.turn.min_speech_ms:
+                    self.speaking, self._silence, self._paused = True, 0, False
+                    out.append(Boundary("speech_start", self._onset))
+            elif prob < self.vad.neg_threshold:
+                self._run = 0
+            return out
+        if speech:
+            self.last_speech_end = frame_end
+            self._silence = 0
+            if self._paused:
+                self._paused = False
+                out.append(Boundary("resume", frame_end))
+            return out
+        self._silence += frame_len
+        if not self._paused and self._ms(self._silence) >= self.turn.pause_ms:
+            self._paused = True
+            out.append(Boundary("pause", self.last_speech_end))
+        if self._ms(self._silence) >= self.turn.end_silence_ms:
+            out.append(Boundary("turn_end", self.last_speech_end))
+            self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
+        return out

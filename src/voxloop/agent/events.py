@@ -1,0 +1,83 @@
+"""What a session reports, as plain data. Every transport and the turn log read the same events.
+
+`t` is the session clock (seconds since the session started).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+
+    @property
+    def type(self) -> str:
+        name = type(self).__name__
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    audio_s: float  # where in the input the speech began
+
+
+@dataclass(frozen=True)
+class SpeechEnded(Event):
+    audio_s: float  # where in the input the speech ended
+
+
+@dataclass(frozen=True)
+class TurnDecided(Event):
+    turn_id: int
+
+
+@dataclass(frozen=True)
+class PartialTranscript(Event):
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalTranscript(Event):
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AgentSpeech(Event):
+    turn_id: int
+    text: str  # the piece of the reply that was just sent to the speaker
+
+
+@dataclass(frozen=True)
+class Interrupted(Event):
+    turn_id: int
+    heard_text: str
+
+
+@dataclass(frozen=True)
+class PlaybackFinished(Event):
+    turn_id: int
+
+
+@dataclass(frozen=True)
+class TurnDropped(Event):
+    turn_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TurnCompleted(Event):
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErrorOccurred(Event):
+    code: str
+    message: str
+    stage: str = ""

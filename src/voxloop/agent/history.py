@@ -1,0 +1,41 @@
+"""Conversation history kept across turns, trimmed to what fits the prompt."""
+
+from __future__ import annotations
+
+from voxloop.providers.base import Message
+
+
+class History:
+    def __init__(self, system_prompt: str, max_turns: int = 8) -> None:
+        self.system_prompt = system_prompt
+        self.max_turns = max_turns
+        self._messages: list[Message] = []
+
+    def add_user(self, text: str) -> None:
+        if self._messages and self._messages[-1].role == "user":
+            # Two user messages in a row (the reply to the first was never heard): join them.
+            text = f"{self._messages.pop().content} {text}"
+        self._messages.append(Message("user", text))
+
+    def add_assistant(self, text: str) -> None:
+        if text.strip():
+            self._messages.append(Message("assistant", text.strip()))
+
+    def prompt(self) -> list[Message]:
+        """System prompt + the last `max_turns` exchanges, always starting at a user message."""
+        msgs = self._messages
+        users = [i for i, m in enumerate(msgs) if m.role == "user"]
+        if len(users) > self.max_turns:
+            msgs = msgs[users[-self.max_turns] :]
+        return [Message("system", self.system_prompt), *msgs]
+
+    def prompt_with(self, user_text: str) -> list[Message]:
+        """The prompt as it would be after `add_user(user_text)`, without changing the history."""
+        probe = History(self.system_prompt, self.max_turns)
+        probe._messages = list(self._messages)
+        probe.add_user(user_text)
+        return probe.prompt()
+
+    @property
+    def messages(self) -> list[Message]:
+        return list(self._messages)

@@ -1,0 +1,38 @@
+"""The four loaded models a session uses. Loaded once; shared by every session."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from voxloop.config import AgentConfig
+from voxloop.providers import registry
+from voxloop.providers.base import LLM, STT, TTS, VAD
+
+log = logging.getLogger("voxloop")
+
+
+@dataclass
+class Providers:
+    vad: VAD
+    stt: STT
+    llm: LLM
+    tts: TTS
+
+    @classmethod
+    def from_config(cls, config: AgentConfig) -> Providers:
+        return cls(registry.create_vad(config), registry.create_stt(config),
+                   registry.create_llm(config), registry.create_tts(config))
+
+    async def load(self) -> None:
+        t0 = time.perf_counter()
+        for kind, p in (("voice activity detector", self.vad), ("speech recogniser", self.stt),
+                        ("language model", self.llm), ("voice", self.tts)):
+            log.info("loading the %s (%s)...", kind, p.name)
+            await p.load()
+        log.info("all models loaded and warmed up in %.1f s", time.perf_counter() - t0)
+
+    async def aclose(self) -> None:
+        for p in (self.vad, self.stt, self.llm, self.tts):
+            await p.aclose()

@@ -1,0 +1,122 @@
+"""One agent reply: LLM pieces -> clause/sentence chunks -> TTS -> speaker.
+
+A reply can be started speculatively (the user has paused and the pause transcript is known) and
+held behind a gate: it generates and synthesises, but nothing reaches the speaker until `commit`.
+If the user goes on speaking the reply is cancelled and nobody ever hears it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+
+from voxloop.agent import events as ev
+from voxloop.agent.chunker import SentenceChunker
+from voxloop.agent.providers import Providers
+from voxloop.agent.timeline import TurnRecord
+from voxloop.audio.pcm import resample
+from voxloop.config import TurnConfig
+from voxloop.providers.base import Message, Samples
+from voxloop.transports.base import AudioSink
+
+Emit = Callable[..., None]
+
+
+class Reply:
+    def __init__(self, providers: Providers, sink: AudioSink, rec: TurnRecord, user_text: str,
+                 turn: TurnConfig, emit: Emit) -> None:
+        self.providers, self.sink, self.rec, self.user_text = providers, sink, rec, user_text
+        self.turn = turn
+        self._emit = emit
+        self._gate = asyncio.Event()
+        self._base = (0, 0)  # sink (played, queued) counters at commit
+        self.spoken: list[tuple[str, int, int]] = []  # (text, start, end) in sink samples of this reply
+
+    @staticmethod
+    def _clock() -> float:
+        return asyncio.get_running_loop().time()
+
+    @property
+    def committed(self) -> bool:
+        return self._gate.is_set()
+
+    def commit(self) -> None:
+        """Let the reply reach the speaker (at once if audio is already waiting)."""
+        if not self._gate.is_set():
+            self._base = (self.sink.played_samples(), self.sink.queued_samples())
+            self._gate.set()
+
+    @property
+    def text(self) -> str:
+        return " ".join(t for t, _, _ in self.spoken)
+
+    async def run(self, messages: Sequence[Message]) -> None:
+        """Generate, synthesise and (once committed) play the whole reply, then wait for playback."""
+        chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        audio: asyncio.Queue[tuple[str, Samples | None] | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._voice(chunks, audio)), loop.create_task(self._play(audio))]
+        try:
+            chunker = SentenceChunker(self.turn.first_clause_words, self.turn.first_words)
+            self.rec.mark("llm_request", self._clock())
+            async with contextlib.aclosing(self.providers.llm.stream(messages)) as pieces:
+                async for piece in pieces:
+                    self.rec.mark("first_token", self._clock())
+                    for chunk in chunker.push(piece):
+                        chunks.put_nowait(chunk)
+                    if any(t.done() for t in tasks):
+                        break  # the voice or the speaker failed; its error surfaces below
+            for chunk in chunker.flush():
+                chunks.put_nowait(chunk)
+            chunks.put_nowait(None)
+            await asyncio.gather(*tasks)
+            await self.sink.drained()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _voice(self, chunks: asyncio.Queue[str | None],
+                     out: asyncio.Queue[tuple[str, Samples | None] | None]) -> None:
+        tts, rate = self.providers.tts, self.sink.sample_rate
+        while (text := await chunks.get()) is not None:
+            self.rec.mark("tts_request", self._clock())
+            async with contextlib.aclosing(tts.synthesize(text)) as stream:
+                async for samples in stream:
+                    self.rec.mark("tts_audio", self._clock())
+                    out.put_nowait((text, resample(samples, tts.sample_rate, rate)))
+            out.put_nowait((text, None))  # end of this text's audio
+        out.put_nowait(None)
+
+    async def _play(self, audio: asyncio.Queue[tuple[str, Samples | None] | None]) -> None:
+        await self._gate.wait()
+        start: int | None = None
+        while (item := await audio.get()) is not None:
+            text, samples = item
+            queued = self.sink.queued_samples() - self._base[1]
+            if samples is None:
+                if start is not None:
+                    self.spoken.append((text, start, queued))
+                    self.rec.agent_text = self.text
+                start = None
+                continue
+            if start is None:
+                start = queued
+                self._emit(ev.AgentSpeech, turn_id=self.rec.turn_id, text=text)
+            self.sink.play(samples)
+            self.rec.mark("audio_out", self._clock())
+
+    def heard_text(self) -> str:
+        """The part of this reply that has actually been played."""
+        if not self.committed:
+            return ""
+        played = self.sink.played_samples() - self._base[0]
+        words: list[str] = []
+        for text, start, end in self.spoken:
+            if played >= end:
+                words += text.split()
+            elif played > start:
+                parts = text.split()
+                words += parts[: int(len(parts) * (played - start) / max(1, end - start))]
+        return " ".join(words)

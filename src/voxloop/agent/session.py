@@ -1,0 +1,262 @@
+"""One conversation: audio in, turns decided, replies streamed to a speaker, a timeline per turn.
+
+Flow per user turn:
+  frames -> VAD -> Endpointer --speech_start--> STT stream (with pre-roll)
+                              --partials----> LLM prefill of the words so far
+                              --pause-------> STT decodes at once; a speculative Reply starts,
+                                              held behind its gate
+                              --resume------> the speculative Reply is dropped
+                              --turn_end----> final transcript; the held Reply is committed if it
+                                              answered the same words, else a new one starts
+User speech while the agent is answering interrupts it (unless `interruptions` is off): the
+speaker stops, the reply is cancelled, and history keeps only what was heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from voxloop.agent import events as ev
+from voxloop.agent.endpoint import Boundary, Endpointer
+from voxloop.agent.history import History
+from voxloop.agent.providers import Providers
+from voxloop.agent.reply import Reply
+from voxloop.agent.timeline import TurnRecord
+from voxloop.audio.pcm import FrameBuffer, resample
+from voxloop.config import AgentConfig
+from voxloop.errors import AudioFormatError
+from voxloop.providers.base import Samples, Transcript
+from voxloop.transports.base import AudioSink
+
+log = logging.getLogger("voxloop.session")
+Listener = Callable[[ev.Event], None]
+MAX_RATE = 192_000
+
+
+class VoiceSession:
+    def __init__(self, providers: Providers, sink: AudioSink, config: AgentConfig | None = None) -> None:
+        self.providers = providers
+        self.sink = sink
+        self.config = config or AgentConfig()
+        self.rate = providers.vad.sample_rate
+        self.history = History(self.config.llm.system_prompt, self.config.llm.history_turns)
+        self.records: list[TurnRecord] = []
+        self._listeners: list[Listener] = []
+        self._vad = providers.vad.stream()
+        self._stt = providers.stt.stream(self._on_partial)
+        self._frames = FrameBuffer(providers.vad.frame_samples)
+        self._endpoint = Endpointer(self.config.turn, self.config.vad, self.rate)
+        frame_ms = providers.vad.frame_samples * 1000 / self.rate
+        keep = int((self.config.turn.preroll_ms + self.config.turn.min_speech_ms) / frame_ms) + 2
+        self._preroll: deque[Samples] = deque(maxlen=keep)
+        self._fed: deque[tuple[int, float]] = deque(maxlen=512)  # (frame end sample, clock when fed)
+        self._pos = 0
+        self._in_turn = False
+        self._next_id = 1
+        self._answer: asyncio.Task[None] | None = None  # the committed reply's task
+        self._reply: Reply | None = None
+        self._spec: tuple[Reply, asyncio.Task[None]] | None = None  # a held, speculative reply
+        self._prefill: asyncio.Task[None] | None = None
+        self._pending: TurnRecord | None = None  # the record a pause opened, until resume or turn end
+        self._spec_start: asyncio.Task[None] | None = None
+        self._t0: float | None = None
+
+    # -- events ----------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _emit(self, event_type: type[ev.Event], **fields: object) -> None:
+        now = self._clock()
+        event = event_type(t=round(now - (self._t0 if self._t0 is not None else now), 4), **fields)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the conversation
+                log.exception("event listener failed on %s", event.type)
+
+    @property
+    def answering(self) -> bool:
+        return self._answer is not None and not self._answer.done()
+
+    # -- audio in --------------------------------------------------------------------------------
+    async def push_audio(self, audio: Samples, rate: int) -> None:
+        """Feed microphone audio (mono float32 at `rate`). Call at the pace the audio arrives."""
+        if not isinstance(rate, int) or not 8000 <= rate <= MAX_RATE:
+            raise AudioFormatError(f"unsupported sample rate {rate!r}", "send audio at 8000-192000 Hz")
+        audio = np.asarray(audio)
+        if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
+            raise AudioFormatError("audio must be a 1-D float array (mono)", "mix channels down first")
+        if not np.all(np.isfinite(audio)):
+            raise AudioFormatError("audio holds NaN or infinite samples")
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = now
+        for frame in self._frames.push(resample(audio.astype(np.float32), rate, self.rate)):
+            await self._on_frame(frame, now)
+
+    async def _on_frame(self, frame: Samples, fed_at: float) -> None:
+        self._pos += len(frame)
+        self._fed.append((self._pos, fed_at))
+        prob = self._vad(frame)
+        if self._in_turn:
+            await self._stt.push(frame)
+        else:
+            self._preroll.append(frame)
+        for b in self._endpoint.update(prob, self._pos, len(frame)):
+            await self._on_boundary(b)
+
+    async def _on_boundary(self, b: Boundary) -> None:
+        if b.kind == "speech_start":
+            if self.answering and not self.config.turn.interruptions:
+                self._endpoint.reset()  # half duplex: the microphone is ignored while the agent speaks
+                return
+            if self.answering:
+                await self.interrupt()
+            self._in_turn = True
+            self._emit(ev.SpeechStarted, audio_s=round(b.sample / self.rate, 3))
+            for f in self._preroll:
+                await self._stt.push(f)
+            self._preroll.clear()
+        elif not self._in_turn:
+            return
+        elif b.kind == "pause":
+            self._stt.speech_paused()
+            self._pending = self._new_record(b.sample)
+            if self.config.turn.speculate:
+                self._spec_start = asyncio.get_running_loop().create_task(self._speculate(self._pending))
+        elif b.kind == "resume":
+            self._stt.speech_resumed()
+            self._pending = None
+            await self._drop_speculation()
+        elif b.kind == "turn_end":
+            self._in_turn = False
+            rec = self._pending or self._new_record(b.sample)
+            self._pending = None
+            rec.mark("decided", self._clock())
+            self._next_id += 1
+            self._emit(ev.SpeechEnded, audio_s=rec.speech_end_s)
+            self._emit(ev.TurnDecided, turn_id=rec.turn_id)
+            self._answer = asyncio.get_running_loop().create_task(self._answer_turn(rec))
+
+    def _new_record(self, speech_end: int) -> TurnRecord:
+        rec = TurnRecord(turn_id=self._next_id, speech_end_s=round(speech_end / self.rate, 3))
+        rec.mark("speech_end", self._fed_time(speech_end))
+        return rec
+
+    def _fed_time(self, sample: int) -> float:
+        for end, t in self._fed:
+            if end >= sample:
+                return t
+        return self._clock()
+
+    def _on_partial(self, tr: Transcript) -> None:
+        if not self._in_turn:
+            return
+        self._emit(ev.PartialTranscript, text=tr.text)
+        if self.config.turn.prefill_partials and (self._prefill is None or self._prefill.done()):
+            messages = self.history.prompt_with(tr.text)
+            self._prefill = asyncio.get_running_loop().create_task(self.providers.llm.prefill(messages))
+
+    # -- replies ---------------------------------------------------------------------------------
+    async def _speculate(self, rec: TurnRecord) -> None:
+        """At a pause: answer the pause transcript now, held until the turn is decided."""
+        tr = await self._stt.pause_transcript()
+        if tr is None or not tr.text.strip() or self._pending is not rec:
+            return  # nothing to say, or the user went on / the turn was decided meanwhile
+        reply = self._make_reply(rec, tr.text.strip())
+        task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(reply.user_text)))
+        self._spec = (reply, task)
+
+    async def _drop_speculation(self) -> None:
+        spec, self._spec = self._spec, None
+        if spec is not None:
+            spec[1].cancel()
+            await asyncio.gather(spec[1], return_exceptions=True)
+
+    def _make_reply(self, rec: TurnRecord, text: str) -> Reply:
+        return Reply(self.providers, self.sink, rec, text, self.config.turn, self._emit)
+
+    async def _answer_turn(self, rec: TurnRecord) -> None:
+        try:
+            final = await self._stt.finalize()
+            rec.mark("final", self._clock())
+            rec.user_text = final.text.strip()
+            self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text)
+            spec, self._spec = self._spec, None
+            if spec is not None and spec[0].user_text == rec.user_text:
+                reply, task = spec  # the held reply answered exactly these words: let it speak
+            else:
+                if spec is not None:
+                    spec[1].cancel()
+                    await asyncio.gather(spec[1], return_exceptions=True)
+                if not rec.user_text:
+                    log.info("turn %d: speech was heard but no words were recognised; not answering",
+                             rec.turn_id)
+                    self._emit(ev.TurnDropped, turn_id=rec.turn_id, reason="no words recognised")
+                    return
+                reply = self._make_reply(rec, rec.user_text)
+                task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(rec.user_text)))
+            self._reply = reply
+            self.history.add_user(rec.user_text)
+            reply.commit()
+            try:
+                await task
+            finally:
+                if not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            self._emit(ev.PlaybackFinished, turn_id=rec.turn_id)
+            self.history.add_assistant(reply.text)
+            self._complete(rec)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("turn %d failed", rec.turn_id)
+            self._emit(ev.ErrorOccurred, code="turn_failed", message=str(e), stage="reply")
+            self._complete(rec)
+
+    # -- interruption and shutdown -----------------------------------------------------------------
+    async def interrupt(self) -> None:
+        """Stop the agent now: silence the speaker, cancel the reply, keep what was heard."""
+        task, reply = self._answer, self._reply
+        if task is None or task.done():
+            return
+        heard = reply.heard_text() if reply is not None else ""
+        self.sink.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if reply is None:
+            return
+        rec = reply.rec
+        rec.interrupted = True
+        rec.agent_text = heard
+        self.history.add_assistant(heard)
+        log.info("turn %d interrupted by the user; they heard %r", rec.turn_id, heard)
+        self._emit(ev.Interrupted, turn_id=rec.turn_id, heard_text=heard)
+        self._complete(rec)
+
+    def _complete(self, rec: TurnRecord) -> None:
+        rec.finish()
+        self.records.append(rec)
+        log.info(rec.log_line())
+        self._emit(ev.TurnCompleted, record=rec.to_dict())
+
+    async def wait_idle(self) -> None:
+        while self._answer is not None and not self._answer.done():
+            await asyncio.gather(self._answer, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self._drop_speculation()
+        for task in (self._answer, self._prefill, self._spec_start):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._stt.aclose()

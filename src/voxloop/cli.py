@@ -1,0 +1,117 @@
+"""The `voxloop` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from voxloop.config import AgentConfig, LLMConfig, STTConfig, TTSConfig, TurnConfig
+from voxloop.errors import VoxloopError
+
+log = logging.getLogger("voxloop")
+
+
+def _add_stack_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models")
+    g.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"])
+    g.add_argument("--keywords", default="", help="comma-separated domain terms to steer the recogniser to")
+    g.add_argument("--llm-model", default=LLMConfig.model, choices=["qwen2.5-1.5b", "smollm2-135m"])
+    g.add_argument("--tts", default=TTSConfig.provider, choices=["hibari", "piper"], help="the agent's voice")
+    g.add_argument("--stt-threads", type=int, default=STTConfig.threads)
+    g.add_argument("--llm-threads", type=int, default=LLMConfig.threads)
+    t = p.add_argument_group("turn-taking")
+    t.add_argument("--end-silence-ms", type=int, default=TurnConfig.end_silence_ms,
+                   help="silence that ends the user's turn")
+    t.add_argument("--half-duplex", action="store_true", help="ignore the microphone while the agent speaks")
+
+
+def _config(a: argparse.Namespace) -> AgentConfig:
+    cfg = AgentConfig()
+    cfg.stt.model, cfg.stt.threads = a.stt_model, a.stt_threads
+    cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
+    cfg.llm.model, cfg.llm.threads = a.llm_model, a.llm_threads
+    cfg.tts.provider = a.tts
+    cfg.tts.voice = "joe" if a.tts == "piper" else "heart"
+    cfg.turn.end_silence_ms = a.end_silence_ms
+    cfg.turn.interruptions = not a.half_duplex
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ap = argparse.ArgumentParser(prog="voxloop", description="A real-time voice agent, offline by default.")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    ap.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("demo", help="a short spoken conversation through the full local stack")
+    d.add_argument("--out", type=Path, default=Path("demo-out"))
+    _add_stack_options(d)
+
+    r = sub.add_parser("run", help="talk to the agent through a WAV file, fed at real-time pace")
+    r.add_argument("--in", dest="inp", type=Path, required=True, help="the user's side, any rate")
+    r.add_argument("--out", type=Path, default=Path("run-out"))
+    _add_stack_options(r)
+
+    t = sub.add_parser("talk", help="talk to the agent with your microphone and speaker")
+    _add_stack_options(t)
+
+    tr = sub.add_parser("transcribe", help="transcribe an audio file (batch)")
+    tr.add_argument("file", type=Path)
+    tr.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"])
+    tr.add_argument("--keywords", default="")
+
+    s = sub.add_parser("say", help="speak text to a WAV file")
+    s.add_argument("text")
+    s.add_argument("-o", "--out", type=Path, default=Path("say.wav"))
+    s.add_argument("--tts", default="hibari", choices=["hibari", "piper"])
+    s.add_argument("--speed", type=float, default=1.0)
+
+    m = sub.add_parser("models", help="list the local models and prepare them (join parts, check sha256)")
+    m.add_argument("--prepare", action="store_true")
+
+    a = ap.parse_args(argv)
+    level = logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    try:
+        return asyncio.run(_dispatch(a))
+    except VoxloopError as e:
+        print(f"voxloop: error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"  -> {e.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(a: argparse.Namespace) -> int:
+    from voxloop import commands
+
+    if a.cmd == "demo":
+        t0 = time.perf_counter()
+        await commands.demo(a.out, _config(a))
+        log.info("demo finished in %.0f s; wrote %s", time.perf_counter() - t0, a.out)
+    elif a.cmd == "run":
+        await commands.run_wav(a.inp, a.out, _config(a))
+    elif a.cmd == "talk":
+        await commands.talk(_config(a))
+    elif a.cmd == "transcribe":
+        cfg = STTConfig(model=a.stt_model, keywords=[k.strip() for k in a.keywords.split(",") if k.strip()])
+        print(await commands.transcribe(a.file, cfg))
+    elif a.cmd == "say":
+        cfg = TTSConfig(provider=a.tts, voice="joe" if a.tts == "piper" else "heart", speed=a.speed)
+        path, seconds = await commands.say(a.text, a.out, cfg)
+        print(f"wrote {path} ({seconds:.2f} s of audio)")
+    elif a.cmd == "models":
+        print(commands.models(a.prepare))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Settings, grouped per concern. Every field has a default that works offline on 2 CPU cores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Vox, a friendly voice assistant that runs entirely on this computer. "
+    "Your words are spoken aloud, so answer in one or two short, plain sentences: "
+    "no lists, no markdown, no emoji, no code. Be direct and warm. "
+    "You cannot set timers, alarms or reminders, browse the web, check live facts such as the time, "
+    "weather or news, send messages, or control devices. When asked for one of those, say plainly "
+    "that you can't do it and offer something you can do instead. If you don't know, say so."
+)
+
+
+@dataclass
+class VADConfig:
+    provider: str = "silero"
+    threshold: float = 0.5  # speech when the probability reaches this
+    neg_threshold: float = 0.35  # silence when it falls below this (hysteresis)
+
+
+@dataclass
+class STTConfig:
+    provider: str = "whisper"
+    model: str = "tiny.en"  # or "base"
+    threads: int = 2
+    keywords: list[str] = field(default_factory=list)  # domain terms the recogniser is steered toward
+    partial_interval_s: float = 0.4  # re-decode the growing turn this often for partials
+    short_window: bool = True  # encode only the audio so far (>= min_window_s), not a fixed 30 s
+    min_window_s: float = 10.0
+    beam_size: int = 1
+
+
+@dataclass
+class LLMConfig:
+    provider: str = "llama"
+    model: str = "qwen2.5-1.5b"  # or "smollm2-135m"
+    threads: int = 2
+    context: int = 2048
+    max_tokens: int = 96
+    temperature: float = 0.3
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    history_turns: int = 8  # user/agent exchanges kept in the prompt
+
+
+@dataclass
+class TTSConfig:
+    provider: str = "hibari"
+    voice: str = "heart"  # hibari: heart; piper: joe
+    speed: float = 1.0
+    loudness_dbfs: float = -20.0  # every chunk is brought to this speech level
+    threads: int = 1
+
+
+@dataclass
+class TurnConfig:
+    min_speech_ms: int = 160  # this much speech starts a user turn
+    pause_ms: int = 128  # silence after which the recogniser is told the speech paused
+    end_silence_ms: int = 500  # silence after which the turn is decided
+    preroll_ms: int = 320  # audio kept from before the speech onset
+    interruptions: bool = True  # user speech stops the agent (False: half duplex)
+    first_clause_words: int = 3  # the first TTS request may end at a comma after this many words
+    first_words: int = 4  # ... or after this many words, punctuation or not (0: never)
+    speculate: bool = True  # start the reply at a pause, play it only if the turn then ends
+    prefill_partials: bool = True  # feed partial transcripts to the LLM while the user speaks
+
+
+@dataclass
+class AgentConfig:
+    vad: VADConfig = field(default_factory=VADConfig)
+    stt: STTConfig = field(default_factory=STTConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    tts: TTSConfig = field(default_factory=TTSConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)

@@ -1,0 +1,121 @@
+"""llama.cpp (llama-cpp-python) with a GGUF from the package registry.
+
+The prompt is ChatML (the format of both default models). llama.cpp keeps the longest common token
+prefix of consecutive prompts in its KV cache, so a turn only evaluates what is new since the last
+evaluation. `prefill` uses that: evaluating the user's words while they are still speaking means
+the reply starts with little left to read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from voxloop.config import LLMConfig
+from voxloop.models import model_path
+from voxloop.providers._imports import require
+from voxloop.providers._worker import Worker
+from voxloop.providers.base import LLM, Message
+
+log = logging.getLogger("voxloop.llm")
+
+
+def chatml(messages: Sequence[Message], open_reply: bool = True) -> str:
+    """The ChatML prompt; with `open_reply` it ends where the assistant's reply begins."""
+    text = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages)
+    return text + "<|im_start|>assistant\n" if open_reply else text
+
+
+class LlamaLLM(LLM):
+    name = "llama"
+
+    def __init__(self, config: LLMConfig | None = None) -> None:
+        self.config = config or LLMConfig()
+        self._llm: Any = None
+        self._stop: set[int] = set()
+        self._worker = Worker("llm")
+
+    async def load(self) -> None:
+        if self._llm is None:
+            await self._worker.run(self._load)
+
+    def _load(self) -> None:
+        llama_cpp = require("llama_cpp", "llama")
+        path = model_path(self.config.model)
+        t0 = time.perf_counter()
+        self._llm = llama_cpp.Llama(
+            model_path=str(path), n_ctx=self.config.context, n_threads=self.config.threads,
+            n_threads_batch=self.config.threads, verbose=False,
+        )
+        self._stop = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
+        # Warm-up: puts the system prompt in the KV cache, so the first turn starts from it.
+        self._prefill(chatml([Message("system", self.config.system_prompt)], open_reply=False))
+        log.info("llm %s loaded and warmed up in %.1f s", self.config.model, time.perf_counter() - t0)
+
+    # -- worker thread -----------------------------------------------------------------------------
+    def _tokens(self, prompt: str) -> list[int]:
+        return list(self._llm.tokenize(prompt.encode(), add_bos=False, special=True))
+
+    def _prefill(self, prompt: str) -> int:
+        """Evaluate the part of `prompt` that is not in the KV cache yet; returns tokens evaluated."""
+        llm = self._llm
+        tokens = self._tokens(prompt)
+        keep = 0
+        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
+            if a != b:
+                break
+            keep += 1
+        if keep < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            llm.n_tokens = keep
+        rest = tokens[keep:]
+        if rest:
+            t0 = time.perf_counter()
+            llm.eval(rest)
+            log.debug("prefill: %d cached, %d evaluated in %.0f ms", keep, len(rest),
+                      (time.perf_counter() - t0) * 1000)
+        return len(rest)
+
+    def _generate(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
+        llm, cfg = self._llm, self.config
+        tokens = self._tokens(chatml(messages))
+        if log.isEnabledFor(logging.DEBUG):
+            same = 0
+            for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
+                if a != b:
+                    break
+                same += 1
+            log.debug("generate: prompt %d tokens, %d already cached", len(tokens), same)
+        pending = b""
+        for n, tok in enumerate(llm.generate(tokens, temp=cfg.temperature, top_p=0.9, top_k=40,
+                                              repeat_penalty=1.1)):
+            if tok in self._stop or n >= max_tokens:
+                break
+            pending += llm.detokenize([tok])
+            try:
+                piece = pending.decode()
+            except UnicodeDecodeError:
+                if len(pending) < 8:
+                    continue  # the rest of a multi-byte character is in the next token
+                piece = pending.decode(errors="replace")
+            pending = b""
+            yield piece
+
+    # -- async API -----------------------------------------------------------------------------
+    def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        if self._llm is None:
+            raise RuntimeError("LlamaLLM.load() must run before stream()")
+        return self._worker.iterate(lambda: self._generate(messages, self.config.max_tokens))
+
+    async def prefill(self, messages: Sequence[Message]) -> None:
+        """Evaluate the prompt for these messages ahead of time (the last may still change)."""
+        if self._llm is None or not messages:
+            return
+        # Up to where the reply begins: if these words turn out to be the user's last, the reply
+        # starts with nothing left to evaluate; if not, the cache is kept up to where they differ.
+        await self._worker.run(self._prefill, chatml(messages))
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()

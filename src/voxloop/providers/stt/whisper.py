@@ -1,0 +1,203 @@
+"""faster-whisper as a streaming recogniser.
+
+Partials: the growing turn buffer is re-decoded every `partial_interval_s`. When the VAD reports a
+pause, the buffer is decoded at once, so that by the time the silence has lasted long enough to end
+the turn, the final transcript is usually ready (`finalize` then costs nothing). With
+`short_window` the encoder sees only the audio so far (at least `min_window_s`), not Whisper's
+fixed 30 s, which is 2-4x faster here; a decode that loops falls back to the standard window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+
+from voxloop.config import STTConfig
+from voxloop.models import model_path
+from voxloop.providers._imports import require
+from voxloop.providers._worker import Worker
+from voxloop.providers.base import STT, PartialCallback, Samples, STTStream, Transcript
+
+log = logging.getLogger("voxloop.stt")
+
+
+class WhisperSTT(STT):
+    name = "whisper"
+
+    def __init__(self, config: STTConfig | None = None) -> None:
+        self.config = config or STTConfig()
+        self._model: Any = None
+        self._tok: Any = None
+        self._worker = Worker("stt")
+
+    async def load(self) -> None:
+        if self._model is None:
+            await self._worker.run(self._load)
+
+    def _load(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        fw = require("faster_whisper", "whisper")
+        from faster_whisper.tokenizer import Tokenizer
+
+        path = model_path(self.config.model)
+        t0 = time.perf_counter()
+        self._model = fw.WhisperModel(str(path), device="cpu", compute_type="int8",
+                                      cpu_threads=self.config.threads, local_files_only=True)
+        lang = None if self._model.model.is_multilingual else "en"
+        self._tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
+                              task="transcribe", language=lang or "en")
+        self.decode(np.zeros(16000, np.float32))  # warm-up: first decode allocates
+        log.info("whisper %s loaded in %.1f s", self.config.model, time.perf_counter() - t0)
+
+    # -- blocking decoders (worker thread only) --------------------------------------------------
+    def decode(self, audio: Samples) -> str:
+        """Greedy decode of one short utterance with the (optionally) shortened encoder window."""
+        import ctranslate2
+
+        feats = self._model.feature_extractor(audio)
+        frames = feats.shape[-1]
+        window = 3000
+        if self.config.short_window:
+            window = min(3000, max(int(self.config.min_window_s * 100), frames + 50))
+        text, looped = self._generate(ctranslate2, feats, window, len(audio) / 16000)
+        if looped and window < 3000:
+            text, _ = self._generate(ctranslate2, feats, 3000, len(audio) / 16000)
+        return text
+
+    def _generate(self, ct2: Any, feats: np.ndarray, window: int, seconds: float) -> tuple[str, bool]:
+        feats = feats[:, :window]
+        feats = np.pad(feats, ((0, 0), (0, window - feats.shape[-1])))
+        tok = self._tok
+        prompt: list[int] = []
+        if self.config.keywords:
+            prompt = [tok.sot_prev, *tok.encode(" " + ", ".join(self.config.keywords))]
+        prompt += [*tok.sot_sequence, tok.no_timestamps]
+        view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
+        res = self._model.model.generate(
+            view, [prompt], beam_size=self.config.beam_size, max_length=int(seconds * 7 + 24),
+            suppress_blank=True, suppress_tokens=[-1], return_no_speech_prob=True,
+        )[0]
+        ids = [t for t in res.sequences_ids[0] if t < tok.eot]
+        text = tok.decode(ids).strip()
+        if res.no_speech_prob > 0.6 and len(ids) <= 4:
+            return "", False  # Whisper's "Thank you." on silence or noise
+        return text, _looped(text)
+
+    def decode_standard(self, audio: Samples) -> str:
+        """Whisper's standard offline path (30 s windows), as a reference and for batch work."""
+        kw = " ".join(self.config.keywords) or None
+        segments, _ = self._model.transcribe(
+            audio, language="en", beam_size=5, without_timestamps=True, chunk_length=30,
+            condition_on_previous_text=False, hotwords=kw,
+        )
+        return " ".join(s.text.strip() for s in segments).strip()  # consumed here, in the worker
+
+    # -- async API -------------------------------------------------------------------------------
+    def stream(self, on_partial: PartialCallback | None = None) -> STTStream:
+        if self._model is None:
+            raise RuntimeError("WhisperSTT.load() must run before stream()")
+        return _WhisperStream(self, on_partial)
+
+    async def transcribe(self, audio: Samples) -> Transcript:
+        text = await self._worker.run(self.decode_standard, audio)
+        return Transcript(text, True, len(audio) / self.sample_rate)
+
+    async def decode_async(self, audio: Samples) -> str:
+        return await self._worker.run(self.decode, audio)
+
+    async def aclose(self) -> None:
+        self._worker.shutdown()
+
+
+def _looped(text: str) -> bool:
+    """A decode that repeats itself ("5 5 5 5 ...") compresses far better than speech does."""
+    raw = text.encode()
+    return len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > 2.4
+
+
+class _WhisperStream(STTStream):
+    def __init__(self, stt: WhisperSTT, on_partial: PartialCallback | None) -> None:
+        self._stt = stt
+        self._on_partial = on_partial
+        self._chunks: list[Samples] = []
+        self._n = 0
+        self._task: asyncio.Task[None] | None = None
+        self._last_decode_at = 0  # samples covered when the last decode was started
+        self._paused_result: tuple[int, str] | None = None  # (samples, text) decoded at a pause
+        self._pause_pending = False
+
+    def _audio(self) -> Samples:
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        return self._chunks[0] if self._chunks else np.zeros(0, np.float32)
+
+    async def push(self, audio: Samples) -> None:
+        self._chunks.append(audio.astype(np.float32, copy=False))
+        self._n += len(audio)
+        interval = int(self._stt.config.partial_interval_s * self._stt.sample_rate)
+        if self._idle() and self._n - self._last_decode_at >= interval:
+            self._start(pause=False)
+
+    def _idle(self) -> bool:
+        return self._task is None or self._task.done()
+
+    def _start(self, pause: bool) -> None:
+        audio = self._audio()[: self._n]
+        self._last_decode_at = self._n
+        self._task = asyncio.get_running_loop().create_task(self._decode(audio, pause))
+
+    async def _decode(self, audio: Samples, pause: bool) -> None:
+        text = await self._stt.decode_async(audio)
+        if pause:
+            self._paused_result = (len(audio), text)
+        if self._on_partial is not None and text:
+            self._on_partial(Transcript(text, False, len(audio) / self._stt.sample_rate))
+        if self._pause_pending:
+            self._pause_pending = False
+            self._start(pause=True)
+
+    def speech_paused(self) -> None:
+        self._paused_result = None
+        if self._idle():
+            self._start(pause=True)
+        else:
+            self._pause_pending = True
+
+    def speech_resumed(self) -> None:
+        self._paused_result = None
+        self._pause_pending = False
+
+    async def _settle(self) -> None:
+        """Wait for decodes in flight (shielded: a cancelled caller must not cancel a decode)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def pause_transcript(self) -> Transcript | None:
+        await self._settle()
+        if self._paused_result is None:
+            return None
+        n, text = self._paused_result
+        return Transcript(text, True, n / self._stt.sample_rate)
+
+    async def finalize(self) -> Transcript:
+        await self._settle()
+        n = self._n
+        if self._paused_result is not None:
+            text = self._paused_result[1]  # no speech since the pause: trailing audio is silence
+        else:
+            text = await asyncio.shield(self._stt.decode_async(self._audio()[:n])) if n else ""
+        rest = self._audio()[n:]  # audio pushed while this decode ran belongs to the next turn
+        self._chunks, self._n, self._last_decode_at = ([rest] if len(rest) else []), len(rest), 0
+        self._paused_result, self._pause_pending = None, False
+        return Transcript(text, True, n / self._stt.sample_rate)
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Ways audio gets in and out: WAV files (real-time paced), the local audio device."""

@@ -1,0 +1,78 @@
+"""WAV in at real-time pace (as a microphone would deliver it), the agent's voice out to WAV."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from voxloop.agent.session import VoiceSession
+from voxloop.agent.timeline import table
+from voxloop.audio.pcm import resample
+from voxloop.audio.wav import write_wav
+from voxloop.providers.base import Samples
+from voxloop.transports.timeline import TimelineSink
+
+
+class PacedInput:
+    """Feeds a session frame by frame on the wall clock and keeps everything it fed."""
+
+    def __init__(self, session: VoiceSession, rate: int = 16000, frame_ms: int = 20) -> None:
+        if not 10 <= frame_ms <= 100:
+            raise ValueError("frame_ms must be between 10 and 100")
+        self.session, self.rate = session, rate
+        self.frame = rate * frame_ms // 1000
+        self.fed: list[Samples] = []
+        self._n = 0
+        self.t0: float | None = None
+
+    async def feed(self, audio: Samples) -> None:
+        loop = asyncio.get_running_loop()
+        if self.t0 is None:
+            self.t0 = loop.time()
+        for i in range(0, len(audio), self.frame):
+            due = self.t0 + self._n / self.rate
+            if (wait := due - loop.time()) > 0:
+                await asyncio.sleep(wait)  # real-time pacing: the next frame is not "recorded" yet
+            chunk = audio[i : i + self.frame]
+            self.fed.append(chunk)
+            self._n += len(chunk)
+            await self.session.push_audio(chunk, self.rate)
+
+    async def silence_until(self, done: Callable[[], bool], max_s: float) -> bool:
+        """Feed silence until `done()` (checked every frame) or `max_s` pass; True if done."""
+        silence = np.zeros(self.frame, np.float32)
+        for _ in range(int(max_s * self.rate / self.frame)):
+            if done():
+                return True
+            await self.feed(silence)
+        return done()
+
+    @property
+    def seconds(self) -> float:
+        return self._n / self.rate
+
+    def recording(self) -> Samples:
+        return np.concatenate(self.fed) if self.fed else np.zeros(0, np.float32)
+
+
+def write_outputs(out_dir: Path, session: VoiceSession, mic: PacedInput, sink: TimelineSink) -> str:
+    """conversation.wav (left: the caller, right: the agent), agent.wav, turns.jsonl; returns the table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rate = sink.sample_rate
+    user = resample(mic.recording(), mic.rate, rate)
+    agent = sink.render(mic.t0 or 0.0, len(user) / rate + 0.5)
+    n = max(len(user), len(agent))
+    stereo = np.zeros((n, 2), np.float32)
+    stereo[: len(user), 0] = user
+    stereo[: len(agent), 1] = agent
+    write_wav(out_dir / "conversation.wav", stereo, rate)
+    write_wav(out_dir / "agent.wav", agent, rate)
+    records = [r.to_dict() for r in session.records]
+    with open(out_dir / "turns.jsonl", "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return table(records)
