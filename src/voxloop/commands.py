@@ -68,7 +68,7 @@ async def transcribe(path: Path, config: STTConfig) -> str:
     stt = provider_class("stt", config.provider)(config)
     await stt.load()
     try:
-        return (await stt.transcribe(audio)).text  # type: ignore[no-any-return]
+        return (await stt.transcribe(audio)).text
     finally:
         await stt.aclose()
 

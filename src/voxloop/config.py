@@ -31,6 +31,7 @@ class STTConfig:
     short_window: bool = True  # encode only the audio so far (>= min_window_s), not a fixed 30 s
     min_window_s: float = 10.0
     beam_size: int = 1
+    timestamps: bool = True  # let the decoder predict segment timestamps (stops loops at the end)
 
 
 @dataclass

@@ -8,6 +8,7 @@ real-time pace; nothing but the repo and its model packages is needed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,10 @@ SCRIPT = (
     CallerLine("Thanks. What is twelve times twelve?", ("12", "times"),
                (("144", "hundred forty", "hundred and forty", "one hundred"),)),
 )
+
+
+def _count_reached(items: list[int], n: int) -> Callable[[], bool]:
+    return lambda: len(items) >= n
 
 
 async def caller_voice() -> TTS:
@@ -92,7 +97,7 @@ async def run_demo(out_dir: Path, config: AgentConfig | None = None, providers: 
         for i, (line, audio) in enumerate(zip(script, lines, strict=True), 1):
             log.info("caller line %d/%d: %r", i, len(script), line.text)
             await mic.feed(audio)
-            if not await mic.silence_until(lambda n=i: len(finished) >= n, max_s=30):
+            if not await mic.silence_until(_count_reached(finished, i), max_s=30):
                 log.warning("no reply finished within 30 s of caller line %d", i)
                 await session.interrupt()
             await mic.feed(np.zeros(int(gap_s * mic.rate), np.float32))

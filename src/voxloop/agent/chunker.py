@@ -67,9 +67,9 @@ class SentenceChunker:
                 if len(self._buf[: m.start()].split()) >= self.first_clause_words:
                     return m.end()
             if self.first_words and self._buf[-1:].isspace():
-                words = list(re.finditer(r"\S+", self._buf))
-                if len(words) > self.first_words:
-                    return words[self.first_words - 1].end()
+                spans = list(re.finditer(r"\S+", self._buf))
+                if len(spans) > self.first_words:
+                    return spans[self.first_words - 1].end()
         words = self._buf.split()
         if len(words) > MAX_WORDS and self._buf[-1:].isspace():
             return len(self._buf.rstrip())

@@ -86,6 +86,11 @@ class VoiceSession:
     def answering(self) -> bool:
         return self._answer is not None and not self._answer.done()
 
+    @property
+    def idle(self) -> bool:
+        """No user turn open and no reply under way."""
+        return not self._in_turn and not self.answering and self._spec is None
+
     # -- audio in --------------------------------------------------------------------------------
     async def push_audio(self, audio: Samples, rate: int) -> None:
         """Feed microphone audio (mono float32 at `rate`). Call at the pace the audio arrives."""

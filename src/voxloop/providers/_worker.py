@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -23,7 +23,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
 
-    async def iterate(self, make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    async def iterate(self, make: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
         """Consume a blocking generator in the worker thread, yielding its items on the loop.
 
         Closing or cancelling the consumer sets a stop flag that the thread checks between items,

@@ -16,7 +16,7 @@ in the stream objects they hand out, so one loaded model serves many sessions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,7 +45,7 @@ class STTCapabilities:
     interim_results: bool
 
 
-class Provider(ABC):
+class Provider(ABC):  # noqa: B024 - every hook is optional
     """Lifecycle shared by every provider: load (and warm up) once, close once."""
 
     name: str = "provider"
@@ -124,7 +124,7 @@ class STT(Provider):
 # -- LLM ---------------------------------------------------------------------------------------
 class LLM(Provider):
     @abstractmethod
-    def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         """Text pieces of the reply as they are generated. Closing the iterator stops generation."""
 
     async def prefill(self, messages: Sequence[Message]) -> None:  # noqa: B027 - optional hint
@@ -137,5 +137,5 @@ class TTS(Provider):
     sample_rate: int = 24000
 
     @abstractmethod
-    def synthesize(self, text: str) -> AsyncIterator[Samples]:
+    def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
         """Audio chunks (mono float32 at `sample_rate`) for `text`, the first as soon as possible."""

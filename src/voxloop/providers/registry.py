@@ -28,20 +28,20 @@ def provider_class(kind: str, name: str) -> type[Any]:
     if target is None:
         raise UnknownProvider(f"unknown {kind} provider '{name}'", f"available: {', '.join(table)}")
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), cls)
 
 
 def create_vad(config: AgentConfig) -> VAD:
-    return provider_class("vad", config.vad.provider)()  # type: ignore[no-any-return]
+    return provider_class("vad", config.vad.provider)()
 
 
 def create_stt(config: AgentConfig) -> STT:
-    return provider_class("stt", config.stt.provider)(config.stt)  # type: ignore[no-any-return]
+    return provider_class("stt", config.stt.provider)(config.stt)
 
 
 def create_llm(config: AgentConfig) -> LLM:
-    return provider_class("llm", config.llm.provider)(config.llm)  # type: ignore[no-any-return]
+    return provider_class("llm", config.llm.provider)(config.llm)
 
 
 def create_tts(config: AgentConfig) -> TTS:
-    return provider_class("tts", config.tts.provider)(config.tts)  # type: ignore[no-any-return]
+    return provider_class("tts", config.tts.provider)(config.tts)

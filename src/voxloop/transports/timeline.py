@@ -64,7 +64,7 @@ class TimelineSink(AudioSink):
 
     async def drained(self) -> None:
         # The virtual speaker consumes audio in real time: wait out what is still queued.
-        while (left := self._end - self._now()) > 0:
+        while (left := self._end - self._now()) > 0:  # noqa: ASYNC110 - the end moves as audio is queued
             await asyncio.sleep(left)
 
     def render(self, t0: float, duration_s: float) -> Samples:

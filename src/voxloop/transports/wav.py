@@ -26,6 +26,7 @@ class PacedInput:
         self.session, self.rate = session, rate
         self.frame = rate * frame_ms // 1000
         self.fed: list[Samples] = []
+        self.stamps: list[tuple[int, float]] = []  # (samples fed so far, clock when fed)
         self._n = 0
         self.t0: float | None = None
 
@@ -40,6 +41,7 @@ class PacedInput:
             chunk = audio[i : i + self.frame]
             self.fed.append(chunk)
             self._n += len(chunk)
+            self.stamps.append((self._n, loop.time()))
             await self.session.push_audio(chunk, self.rate)
 
     async def silence_until(self, done: Callable[[], bool], max_s: float) -> bool:
@@ -50,6 +52,13 @@ class PacedInput:
                 return True
             await self.feed(silence)
         return done()
+
+    def fed_at(self, sample: int) -> float:
+        """Clock time when the frame holding input sample `sample` was fed."""
+        import bisect
+
+        i = bisect.bisect_right([n for n, _ in self.stamps], sample)
+        return self.stamps[min(i, len(self.stamps) - 1)][1]
 
     @property
     def seconds(self) -> float:

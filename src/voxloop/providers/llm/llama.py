@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any
 
 from voxloop.config import LLMConfig
@@ -104,7 +104,7 @@ class LlamaLLM(LLM):
             yield piece
 
     # -- async API -----------------------------------------------------------------------------
-    def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         if self._llm is None:
             raise RuntimeError("LlamaLLM.load() must run before stream()")
         return self._worker.iterate(lambda: self._generate(messages, self.config.max_tokens))

@@ -67,8 +67,9 @@ class WhisperSTT(STT):
             window = min(3000, max(int(self.config.min_window_s * 100), frames + 50))
         text, looped = self._generate(ctranslate2, feats, window, len(audio) / 16000)
         if looped and window < 3000:
-            text, _ = self._generate(ctranslate2, feats, 3000, len(audio) / 16000)
-        return text
+            log.debug("decode looped with a %.0f s window; retrying with 30 s: %r", window / 100, text)
+            text, looped = self._generate(ctranslate2, feats, 3000, len(audio) / 16000)
+        return _trim_loop(text) if looped else text
 
     def _generate(self, ct2: Any, feats: np.ndarray, window: int, seconds: float) -> tuple[str, bool]:
         feats = feats[:, :window]
@@ -77,7 +78,9 @@ class WhisperSTT(STT):
         prompt: list[int] = []
         if self.config.keywords:
             prompt = [tok.sot_prev, *tok.encode(" " + ", ".join(self.config.keywords))]
-        prompt += [*tok.sot_sequence, tok.no_timestamps]
+        # With timestamps the decoder marks where the speech ends and stops there; without them,
+        # a window that is mostly padding invites it to start the sentence over.
+        prompt += list(tok.sot_sequence) if self.config.timestamps else [*tok.sot_sequence, tok.no_timestamps]
         view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
         res = self._model.model.generate(
             view, [prompt], beam_size=self.config.beam_size, max_length=int(seconds * 7 + 24),
@@ -116,9 +119,30 @@ class WhisperSTT(STT):
 
 
 def _looped(text: str) -> bool:
-    """A decode that repeats itself ("5 5 5 5 ...") compresses far better than speech does."""
+    """A decode that starts over: a run of 4+ words that occurs twice, or text that compresses far
+    better than speech does ("5 5 5 5 ...")."""
+    words = [w.strip(".,!?;:").lower() for w in text.split()]
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - 3):
+        gram = tuple(words[i : i + 4])
+        if gram in seen and i - seen[gram] >= 4:
+            return True
+        seen.setdefault(gram, i)
     raw = text.encode()
     return len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > 2.4
+
+
+def _trim_loop(text: str) -> str:
+    """Cut a looped decode before its first repeat of 4+ words."""
+    words = text.split()
+    norm = [w.strip(".,!?;:").lower() for w in words]
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(norm) - 3):
+        gram = tuple(norm[i : i + 4])
+        if gram in seen and i - seen[gram] >= 4:
+            return " ".join(words[:i])
+        seen.setdefault(gram, i)
+    return text
 
 
 class _WhisperStream(STTStream):

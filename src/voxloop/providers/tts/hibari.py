@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from voxloop.audio.pcm import normalize_loudness
@@ -51,7 +51,7 @@ class HibariTTS(TTS):
         for audio in self._tts.stream(text, speed=self.config.speed, seed=0):
             yield normalize_loudness(audio, self.config.loudness_dbfs)
 
-    def synthesize(self, text: str) -> AsyncIterator[Samples]:
+    def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
         if self._tts is None:
             raise RuntimeError("HibariTTS.load() must run before synthesize()")
         return self._worker.iterate(lambda: self._chunks(text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ class PiperTTS(TTS):
             audio = np.asarray(chunk.audio_float_array, dtype=np.float32)
             yield normalize_loudness(audio, self.config.loudness_dbfs)
 
-    def synthesize(self, text: str) -> AsyncIterator[Samples]:
+    def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
         if self._voice is None:
             raise RuntimeError("PiperTTS.load() must run before synthesize()")
         return self._worker.iterate(lambda: self._chunks(text))

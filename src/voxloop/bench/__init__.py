@@ -1,0 +1,1 @@
+"""Benchmarks run from the CLI (`voxloop bench ...`): latency, word error rate."""

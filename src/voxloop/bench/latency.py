@@ -1,0 +1,158 @@
+"""`voxloop bench latency`: every stage of every turn, through the full default stack.
+
+Each clip is fed at real-time pace after 0.5 s of silence and followed by silence until the reply
+has played. Speech end is an offline label (Silero v6 over the whole clip, threshold 0.5, minimum
+silence 100 ms, no padding): `v2v_ms` and `endpoint_ms` run from the moment the frame holding the
+last speech sample is fed, so the loop's own endpointing delay is inside them. The same clips then
+go through a plain sequential baseline built from the same models.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from voxloop.agent import events as ev
+from voxloop.agent.providers import Providers
+from voxloop.agent.session import VoiceSession
+from voxloop.agent.timeline import STAGES
+from voxloop.bench.corpus import Clip, load_corpus, speech_bounds, wer
+from voxloop.bench.stats import peak_rss_mb, percentiles, write_csv, write_json
+from voxloop.config import AgentConfig
+from voxloop.providers.base import Message
+from voxloop.transports.timeline import TimelineSink
+from voxloop.transports.wav import PacedInput
+
+log = logging.getLogger("voxloop.bench")
+LEAD_S = 0.5
+BASELINE_SILENCE_MS = 500.0
+
+
+async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> dict[str, Any]:
+    audio = clip.audio()
+    _, end_s = speech_bounds(audio)
+    sink = TimelineSink(providers.tts.sample_rate)
+    session = VoiceSession(providers, sink, config)
+    dropped: list[ev.Event] = []
+    session.subscribe(lambda e: dropped.append(e) if isinstance(e, ev.TurnDropped) else None)
+    mic = PacedInput(session)
+    lead = int(LEAD_S * mic.rate)
+    try:
+        await mic.feed(np.concatenate([np.zeros(lead, np.float32), audio]))
+        fed_end = mic.seconds
+        await mic.silence_until(
+            lambda: mic.seconds > fed_end + 1.0 and session.idle and not sink.busy(), max_s=30)
+    finally:
+        await session.aclose()
+    t_label = mic.fed_at(lead + int(end_s * mic.rate) - 1)
+    recs = session.records
+    after = [r for r in recs if r.marks.get("decided", 0) >= t_label]
+    answer = after[0] if after else (recs[-1] if recs else None)
+    row: dict[str, Any] = {"id": clip.id, "speech_end_s": round(end_s, 3),
+                           "turns": len(recs), "dropped": len(dropped),
+                           "cutoffs": sum(1 for r in recs if r.marks.get("decided", 0) < t_label),
+                           "user_text": " ".join(r.user_text for r in recs if r.user_text),
+                           "agent_text": answer.agent_text if answer else ""}
+    m = answer.marks if answer else {}
+    row["endpoint_ms"] = _ms(m.get("decided"), t_label)
+    row["v2v_ms"] = _ms(m.get("audio_out"), t_label)
+    for k in ("stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms"):
+        row[k] = getattr(answer, k) if answer else None
+    return row
+
+
+def _ms(t: float | None, t0: float) -> float | None:
+    return None if t is None else round((t - t0) * 1000, 1)
+
+
+async def baseline_clip(providers: Providers, config: AgentConfig, clip: Clip) -> dict[str, Any]:
+    """Fixed 500 ms silence, whole-utterance transcription, the whole reply, all of it synthesised."""
+    audio = clip.audio()
+    t0 = time.perf_counter()
+    text = (await providers.stt.transcribe(audio)).text
+    t1 = time.perf_counter()
+    msgs = [Message("system", config.llm.system_prompt), Message("user", text)]
+    reply = "".join([p async for p in providers.llm.stream(msgs)])
+    t2 = time.perf_counter()
+    _ = [a async for a in providers.tts.synthesize(reply or "Okay.")]
+    t3 = time.perf_counter()
+    return {"id": clip.id, "offline_text": text, "stt_ms": round((t1 - t0) * 1000, 1),
+            "llm_ms": round((t2 - t1) * 1000, 1), "tts_ms": round((t3 - t2) * 1000, 1),
+            "v2v_ms": round(BASELINE_SILENCE_MS + (t3 - t0) * 1000, 1)}
+
+
+async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = None,
+              baseline: bool = True) -> dict[str, Any]:
+    clips = load_corpus(corpus, limit)
+    providers = Providers.from_config(config)
+    await providers.load()
+    try:
+        log.info("warming up on %s", clips[0].id)
+        await stream_clip(providers, config, clips[0])
+        rows = []
+        bar = tqdm(clips, desc="streaming turns", unit="clip")
+        for clip in bar:
+            row = await stream_clip(providers, config, clip)
+            rows.append(row)
+            bar.set_postfix(v2v=f"{row['v2v_ms']} ms")
+        base = []
+        if baseline:
+            for clip in tqdm(clips, desc="sequential baseline", unit="clip"):
+                base.append(await baseline_clip(providers, config, clip))
+    finally:
+        await providers.aclose()
+    result = summarise(rows, base, clips, config)
+    write_json(out / "latency.json", result)
+    merged = [{**r, **{f"baseline_{k}": v for k, v in b.items() if k != "id"}} for r, b in
+              zip(rows, base or [{}] * len(rows), strict=True)]
+    write_csv(out / "turns.csv", merged)
+    from voxloop.bench.plot import plot_latency
+
+    plot_latency(out / "latency.png", rows, base)
+    print(format_table(result))
+    return result
+
+
+def summarise(rows: list[dict[str, Any]], base: list[dict[str, Any]], clips: list[Clip],
+              config: AgentConfig) -> dict[str, Any]:
+    res: dict[str, Any] = {"n": len(rows)}
+    for k in STAGES:
+        res[k] = percentiles([r[k] for r in rows if r.get(k) is not None])
+    res["no_reply"] = sum(1 for r in rows if r["v2v_ms"] is None)
+    res["cutoffs"] = sum(r["cutoffs"] for r in rows)
+    res["streaming_wer"] = round(wer([c.transcript for c in clips], [r["user_text"] for r in rows]), 4)
+    if base:
+        res["baseline"] = {"v2v_ms": percentiles([b["v2v_ms"] for b in base]),
+                           "stt_ms": percentiles([b["stt_ms"] for b in base]),
+                           "llm_ms": percentiles([b["llm_ms"] for b in base]),
+                           "tts_ms": percentiles([b["tts_ms"] for b in base])}
+        res["offline_wer"] = round(wer([c.transcript for c in clips], [b["offline_text"] for b in base]), 4)
+        res["speedup_p50"] = round(res["baseline"]["v2v_ms"]["p50"] / res["v2v_ms"]["p50"], 2)
+    res["peak_rss_mb"] = peak_rss_mb()
+    res["config"] = asdict(config)
+    res["config"]["llm"].pop("system_prompt", None)
+    return res
+
+
+def format_table(res: dict[str, Any]) -> str:
+    lines = [f"latency over {res['n']} turns (ms)", f"{'stage':22s} {'p50':>8s} {'p95':>8s} {'max':>8s}"]
+    for k in STAGES:
+        p = res[k]
+        lines.append(f"{k:22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
+    if "baseline" in res:
+        p = res["baseline"]["v2v_ms"]
+        lines.append(f"{'baseline v2v_ms':22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
+        lines.append(f"speed-up (baseline p50 / v2v p50): {res['speedup_p50']}x")
+    lines.append(f"cut-offs: {res['cutoffs']}   no reply: {res['no_reply']}   "
+                 f"streaming WER {res['streaming_wer']:.3f}" +
+                 (f"   offline WER {res['offline_wer']:.3f}" if "offline_wer" in res else "") +
+                 f"   peak RSS {res['peak_rss_mb']:.0f} MB")
+    return "\n".join(lines)
+
+

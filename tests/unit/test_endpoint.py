@@ -1,0 +1,108 @@
+"""Endpointer: VAD probabilities -> speech_start / pause / resume / turn_end, in samples.
+
+At 16 kHz with 512-sample (32 ms) frames and the default TurnConfig: speech starts after 5 speech
+frames (160 ms), a pause is reported after 4 silent frames (128 ms), the turn ends after 16 silent
+frames (512 ms; 15 are only 480 ms).
+"""
+
+from __future__ import annotations
+
+from voxloop.agent.endpoint import Boundary, Endpointer
+from voxloop.config import TurnConfig, VADConfig
+
+F = 512
+
+
+class Feed:
+    def __init__(self, turn: TurnConfig | None = None, vad: VADConfig | None = None) -> None:
+        self.ep = Endpointer(turn or TurnConfig(), vad or VADConfig(), 16000)
+        self.frame = 0
+        self.log: list[tuple[int, Boundary]] = []  # (frame index, boundary)
+
+    def run(self, prob: float, frames: int) -> list[Boundary]:
+        out: list[Boundary] = []
+        for _ in range(frames):
+            self.frame += 1
+            got = self.ep.update(prob, self.frame * F, F)
+            self.log += [(self.frame, b) for b in got]
+            out += got
+        return out
+
+
+def test_speech_starts_after_min_speech() -> None:
+    f = Feed()
+    assert f.run(0.0, 3) == []
+    assert f.run(0.9, 4) == []  # 128 ms of speech
+    assert f.run(0.9, 1) == [Boundary("speech_start", 3 * F)]  # onset: the first speech frame
+    assert f.log == [(8, Boundary("speech_start", 3 * F))]
+    assert f.ep.speaking
+
+
+def test_pause_resume_and_turn_end_positions() -> None:
+    f = Feed()
+    f.run(1.0, 10)  # frames 1-10
+    assert f.run(0.0, 3) == []  # 96 ms of silence
+    assert f.run(0.0, 1) == [Boundary("pause", 10 * F)]  # frame 14: 128 ms; the speech ended at frame 10
+    assert f.run(0.0, 2) == []
+    assert f.run(1.0, 1) == [Boundary("resume", 17 * F)]
+    f.run(1.0, 3)  # speech to frame 20
+    assert f.run(0.0, 15) == [Boundary("pause", 20 * F)]  # at frame 24
+    assert f.run(0.0, 1) == [Boundary("turn_end", 20 * F)]  # frame 36: 16 silent frames
+    assert [(i, b.kind) for i, b in f.log] == [
+        (5, "speech_start"),
+        (14, "pause"),
+        (17, "resume"),
+        (24, "pause"),
+        (36, "turn_end"),
+    ]
+    assert not f.ep.speaking
+
+
+def test_a_blip_under_min_speech_starts_nothing() -> None:
+    f = Feed()
+    assert f.run(1.0, 4) == []  # 128 ms < 160 ms
+    assert f.run(0.0, 1) == []  # below neg_threshold: the run is reset
+    assert f.run(1.0, 4) == []
+    assert f.run(0.0, 40) == []
+    assert f.log == [] and not f.ep.speaking
+
+
+def test_hysteresis_between_thresholds() -> None:
+    f = Feed()
+    f.run(1.0, 3)
+    f.run(0.4, 2)  # between neg_threshold (0.35) and threshold (0.5): neither speech nor a reset
+    assert f.run(1.0, 2) == [Boundary("speech_start", 0)]
+
+
+def test_turn_end_comes_with_pause_when_pause_is_longer() -> None:
+    f = Feed(TurnConfig(pause_ms=600, end_silence_ms=500))
+    f.run(1.0, 6)
+    out = f.run(0.0, 19)
+    assert [b.kind for b in out] == ["turn_end"]
+    assert out[0].sample == 6 * F
+
+
+def test_next_turn_after_turn_end() -> None:
+    f = Feed()
+    f.run(1.0, 6)
+    f.run(0.0, 16)
+    assert f.run(1.0, 5) == [Boundary("speech_start", 22 * F)]
+
+
+def test_reset_forgets_speech() -> None:
+    f = Feed()
+    f.run(1.0, 4)
+    f.ep.reset()
+    assert f.run(1.0, 4) == []  # the run starts again
+    assert f.run(1.0, 1) == [Boundary("speech_start", 4 * F)]
+
+
+def test_custom_rate_and_frame_size() -> None:
+    ep = Endpointer(TurnConfig(min_speech_ms=100, pause_ms=50, end_silence_ms=200), VADConfig(), 8000)
+    out = []
+    pos = 0
+    for prob, n in ((1.0, 10), (0.0, 10)):  # 10 frames of 160 samples = 20 ms each at 8 kHz
+        for _ in range(n):
+            pos += 160
+            out += ep.update(prob, pos, 160)
+    assert out == [Boundary("speech_start", 0), Boundary("pause", 1600), Boundary("turn_end", 1600)]
