@@ -90,19 +90,19 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if self._now > self._limit:
             raise VirtualTimeError(f"virtual time passed its limit ({self._limit:.0f} s): a runaway test?")
 
-    def create_task(self, coro: Any, **kw: Any) -> asyncio.Task[Any]:  # type: ignore[override]
+    def create_task(self, coro: Any, **kw: Any) -> asyncio.Task[Any]:
         task = super().create_task(coro, **kw)
         self.tasks.append(task)
         return task
 
-    def run_in_executor(
+    def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
         fut = super().run_in_executor(executor, func, *args)
         self._track(fut)
         return fut
 
-    async def shutdown_default_executor(self) -> None:  # type: ignore[override]
+    async def shutdown_default_executor(self) -> None:
         self.threads_pending += 1  # joins the executor in a thread of its own
         try:
             await super().shutdown_default_executor()

@@ -7,7 +7,7 @@ is raised after the first delay. Every `stream` call is kept as an `LLMCall`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from voxloop.providers.base import LLM, Message
@@ -36,12 +36,12 @@ class FakeLLM(LLM):
     prefills: list[list[Message]] = field(default_factory=list)
     name: str = "fake-llm"
 
-    def stream(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         call = LLMCall(list(messages))
         self.calls.append(call)
         return self._generate(call, self.replies.get(call.user_text, self.default))
 
-    async def _generate(self, call: LLMCall, script: Script) -> AsyncIterator[str]:
+    async def _generate(self, call: LLMCall, script: Script) -> AsyncGenerator[str, None]:
         try:
             if isinstance(script, BaseException):
                 await asyncio.sleep(self.delay)

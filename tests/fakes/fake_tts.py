@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class FakeTTS(TTS):
         t = np.arange(n) / self.sample_rate
         return (self.amplitude * np.sin(2 * np.pi * self.freq * t)).astype(np.float32)
 
-    async def synthesize(self, text: str) -> AsyncIterator[Samples]:
+    async def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
         self.texts.append(text)
         if self.delay:
             await asyncio.sleep(self.delay)  # time to the first audio, on the loop clock

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import pytest
-
 from voxloop.agent.history import History
 from voxloop.providers.base import Message
 
@@ -93,13 +91,6 @@ def test_messages_is_a_copy() -> None:
     assert len(h.messages) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG history.prompt: with max_turns=0 (history_turns=0, 'keep no history') "
-        "msgs[users[-0]:] == msgs[users[0]:], so the whole history is kept"
-    ),
-)
 def test_max_turns_zero_keeps_no_past_exchanges() -> None:
     h = History("s", max_turns=0)
     for i in range(3):

@@ -12,7 +12,7 @@ import re
 _ABBREV = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "prof", "no", "approx"}
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)")
-_MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.\s+(?=\D))", re.MULTILINE)
+_MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.(?=\s+\D))", re.MULTILINE)
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)|https?://\S+")
 MAX_WORDS = 40
@@ -58,7 +58,7 @@ class SentenceChunker:
 
     def _find_cut(self) -> int | None:
         for m in _SENTENCE_END.finditer(self._buf):
-            if m.group().startswith(".") and self._is_abbreviation(m.start()):
+            if m.group().startswith(".") and (self._is_abbreviation(m.start()) or self._is_list_marker(m.start())):
                 continue
             if len(self._buf[: m.end()].split()) >= 2 or self._emitted:
                 return m.end()
@@ -66,14 +66,19 @@ class SentenceChunker:
             for m in _CLAUSE_END.finditer(self._buf):
                 if len(self._buf[: m.start()].split()) >= self.first_clause_words:
                     return m.end()
-            if self.first_words and self._buf[-1:].isspace():
-                spans = list(re.finditer(r"\S+", self._buf))
-                if len(spans) > self.first_words:
-                    return spans[self.first_words - 1].end()
-        words = self._buf.split()
-        if len(words) > MAX_WORDS and self._buf[-1:].isspace():
-            return len(self._buf.rstrip())
+            # A word is complete once the next one has begun (LLM pieces carry a leading space).
+            spans = list(re.finditer(r"\S+", self._buf))
+            if self.first_words and len(spans) > self.first_words:
+                return spans[self.first_words - 1].end()
+        spans = list(re.finditer(r"\S+", self._buf))
+        if len(spans) > MAX_WORDS:
+            return spans[MAX_WORDS - 1].end()
         return None
+
+    def _is_list_marker(self, dot: int) -> bool:
+        """"1." at the start of a line numbers a list item; it does not end a sentence."""
+        line_start = self._buf.rfind("\n", 0, dot) + 1
+        return self._buf[line_start:dot].strip().isdigit()
 
     def _is_abbreviation(self, dot: int) -> bool:
         word = self._buf[:dot].split()[-1:] or [""]

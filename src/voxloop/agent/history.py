@@ -25,7 +25,9 @@ class History:
         """System prompt + the last `max_turns` exchanges, always starting at a user message."""
         msgs = self._messages
         users = [i for i, m in enumerate(msgs) if m.role == "user"]
-        if len(users) > self.max_turns:
+        if self.max_turns <= 0:
+            msgs = msgs[users[-1] :] if users and users[-1] == len(msgs) - 1 else []
+        elif len(users) > self.max_turns:
             msgs = msgs[users[-self.max_turns] :]
         return [Message("system", self.system_prompt), *msgs]
 

@@ -27,7 +27,7 @@ from voxloop.agent.history import History
 from voxloop.agent.providers import Providers
 from voxloop.agent.reply import Reply
 from voxloop.agent.timeline import TurnRecord
-from voxloop.audio.pcm import FrameBuffer, resample
+from voxloop.audio.pcm import FrameBuffer, StreamResampler
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError
 from voxloop.providers.base import Samples, Transcript
@@ -65,6 +65,8 @@ class VoiceSession:
         self._pending: TurnRecord | None = None  # the record a pause opened, until resume or turn end
         self._spec_start: asyncio.Task[None] | None = None
         self._t0: float | None = None
+        self._resampler: StreamResampler | None = None
+        self._answer_rec: TurnRecord | None = None
 
     # -- events ----------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -104,7 +106,9 @@ class VoiceSession:
         now = self._clock()
         if self._t0 is None:
             self._t0 = now
-        for frame in self._frames.push(resample(audio.astype(np.float32), rate, self.rate)):
+        if self._resampler is None or self._resampler.src_rate != rate:
+            self._resampler = StreamResampler(rate, self.rate)
+        for frame in self._frames.push(self._resampler(audio.astype(np.float32))):
             await self._on_frame(frame, now)
 
     async def _on_frame(self, frame: Samples, fed_at: float) -> None:
@@ -149,6 +153,7 @@ class VoiceSession:
             self._next_id += 1
             self._emit(ev.SpeechEnded, audio_s=rec.speech_end_s)
             self._emit(ev.TurnDecided, turn_id=rec.turn_id)
+            self._answer_rec = rec
             self._answer = asyncio.get_running_loop().create_task(self._answer_turn(rec))
 
     def _new_record(self, speech_end: int) -> TurnRecord:
@@ -190,6 +195,7 @@ class VoiceSession:
         return Reply(self.providers, self.sink, rec, text, self.config.turn, self._emit)
 
     async def _answer_turn(self, rec: TurnRecord) -> None:
+        self._reply = None
         try:
             final = await self._stt.finalize()
             rec.mark("final", self._clock())
@@ -199,9 +205,10 @@ class VoiceSession:
             if spec is not None and spec[0].user_text == rec.user_text:
                 reply, task = spec  # the held reply answered exactly these words: let it speak
             else:
-                if spec is not None:
+                if spec is not None:  # it answered other words: drop it and its timings
                     spec[1].cancel()
                     await asyncio.gather(spec[1], return_exceptions=True)
+                    rec.forget("llm_request", "first_token", "tts_request", "tts_audio", "audio_out")
                 if not rec.user_text:
                     log.info("turn %d: speech was heard but no words were recognised; not answering",
                              rec.turn_id)
@@ -222,6 +229,7 @@ class VoiceSession:
             self.history.add_assistant(reply.text)
             self._complete(rec)
         except asyncio.CancelledError:
+            await self._drop_speculation()  # a held reply nobody will commit
             raise
         except Exception as e:
             log.exception("turn %d failed", rec.turn_id)
@@ -238,7 +246,11 @@ class VoiceSession:
         self.sink.stop()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        if reply is None:
+        if reply is None:  # the user went on before the reply began: their words join the next turn
+            await self._drop_speculation()
+            if self._answer_rec is not None:
+                self._emit(ev.TurnDropped, turn_id=self._answer_rec.turn_id,
+                           reason="the user went on speaking before the reply began")
             return
         rec = reply.rec
         rec.interrupted = True

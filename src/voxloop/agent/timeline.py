@@ -36,6 +36,10 @@ class TurnRecord:
     def mark(self, name: str, t: float) -> None:
         self.marks.setdefault(name, t)
 
+    def forget(self, *names: str) -> None:
+        for n in names:
+            self.marks.pop(n, None)
+
     def finish(self) -> None:
         m = self.marks
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from math import gcd
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -34,15 +32,30 @@ def to_int16(x: Samples) -> NDArray[np.int16]:
 
 
 def resample(x: Samples, src_rate: int, dst_rate: int) -> Samples:
-    """Band-limited polyphase resampling (exact for any pair of integer rates)."""
+    """Band-limited resampling of a whole buffer (libsoxr, high quality)."""
     if src_rate <= 0 or dst_rate <= 0:
         raise AudioFormatError(f"sample rates must be positive, got {src_rate} -> {dst_rate}")
     if src_rate == dst_rate or len(x) == 0:
         return x.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
+    import soxr
 
-    g = gcd(src_rate, dst_rate)
-    return resample_poly(x, dst_rate // g, src_rate // g).astype(np.float32)
+    return np.asarray(soxr.resample(x.astype(np.float32), src_rate, dst_rate, quality="HQ"), np.float32)
+
+
+class StreamResampler:
+    """Resamples a stream block by block with the filter state carried across blocks, so the
+    result does not depend on how the audio was cut (no drift, no seams)."""
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        import soxr
+
+        self.src_rate, self.dst_rate = src_rate, dst_rate
+        self._stream = soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, x: Samples) -> Samples:
+        if self.src_rate == self.dst_rate:
+            return x.astype(np.float32, copy=False)
+        return np.asarray(self._stream.resample_chunk(x.astype(np.float32)), np.float32)
 
 
 def normalize_loudness(x: Samples, target_dbfs: float = -20.0, peak: float = 0.89) -> Samples:
