@@ -44,8 +44,9 @@ async def run_wav(inp: Path, out_dir: Path, config: AgentConfig, tail_s: float =
 
 
 async def talk(config: AgentConfig) -> None:
-    from voxloop.transports.device import Microphone, SpeakerSink
+    from voxloop.transports.device import Microphone, SpeakerSink, check_devices
 
+    check_devices()  # before loading models: say at once if there is no microphone or speaker
     providers = Providers.from_config(config)
     await providers.load()
     sink = SpeakerSink(providers.tts.sample_rate)

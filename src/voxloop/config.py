@@ -39,6 +39,7 @@ class LLMConfig:
     provider: str = "llama"
     model: str = "qwen2.5-1.5b"  # or "smollm2-135m"
     threads: int = 2
+    prefill_threads: int = 1  # while the user speaks (the recogniser needs the other core)
     context: int = 2048
     max_tokens: int = 96
     temperature: float = 0.3

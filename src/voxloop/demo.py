@@ -37,8 +37,7 @@ class CallerLine:
 
 SCRIPT = (
     CallerLine("Hi! What is the capital of France?", ("capital", "france"), (("paris",),)),
-    CallerLine("And roughly how many people live there?", ("people", "live"),
-               (("million", "millions"),)),
+    CallerLine("And what language do people speak there?", ("language", "speak"), (("french",),)),
     CallerLine("Can you set a timer for ten minutes?", ("timer",),
                (("can't", "cannot", "can not", "unable", "not able", "don't have", "i'm sorry", "not"),)),
     CallerLine("Thanks. What is twelve times twelve?", ("12", "times"),

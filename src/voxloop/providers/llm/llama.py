@@ -20,6 +20,7 @@ from voxloop.providers._worker import Worker
 from voxloop.providers.base import LLM, Message
 
 log = logging.getLogger("voxloop.llm")
+PREFILL_STEP = 12  # tokens per prefill call (~0.5 s here), so a reply never waits long behind one
 
 
 def chatml(messages: Sequence[Message], open_reply: bool = True) -> str:
@@ -58,8 +59,9 @@ class LlamaLLM(LLM):
     def _tokens(self, prompt: str) -> list[int]:
         return list(self._llm.tokenize(prompt.encode(), add_bos=False, special=True))
 
-    def _prefill(self, prompt: str) -> int:
-        """Evaluate the part of `prompt` that is not in the KV cache yet; returns tokens evaluated."""
+    def _prefill(self, prompt: str, limit: int = 0) -> int:
+        """Evaluate the part of `prompt` that is not in the KV cache yet (at most `limit` tokens
+        when > 0, so the worker is never tied up for long); returns the tokens evaluated."""
         llm = self._llm
         tokens = self._tokens(prompt)
         keep = 0
@@ -71,6 +73,8 @@ class LlamaLLM(LLM):
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
         rest = tokens[keep:]
+        if limit > 0:
+            rest = rest[:limit]
         if rest:
             t0 = time.perf_counter()
             llm.eval(rest)
@@ -110,12 +114,31 @@ class LlamaLLM(LLM):
         return self._worker.iterate(lambda: self._generate(messages, self.config.max_tokens))
 
     async def prefill(self, messages: Sequence[Message]) -> None:
-        """Evaluate the prompt for these messages ahead of time (the last may still change)."""
+        """Evaluate these messages ahead of time. The last (the user's words so far) may still
+        change at its end, so its last word and the reply's opening are left for later, and at
+        most `PREFILL_STEP` tokens are evaluated per call."""
         if self._llm is None or not messages:
             return
-        # Up to where the reply begins: if these words turn out to be the user's last, the reply
-        # starts with nothing left to evaluate; if not, the cache is kept up to where they differ.
-        await self._worker.run(self._prefill, chatml(messages))
+        *done, last = messages
+        stable = last.content.rsplit(" ", 1)[0] if " " in last.content.strip() else ""
+        if not stable:
+            return
+        prompt = chatml([*done, Message(last.role, stable)], open_reply=False).removesuffix("<|im_end|>\n")
+        await self._worker.run(self._prefill_while_listening, prompt)
+
+    def _prefill_while_listening(self, prompt: str) -> None:
+        # The recogniser is busy too while the user speaks: on a small CPU, llama.cpp threads that
+        # compete for the same cores slow each other far more than they add, so use fewer.
+        self._threads(self.config.prefill_threads)
+        try:
+            self._prefill(prompt, PREFILL_STEP)
+        finally:
+            self._threads(self.config.threads)
+
+    def _threads(self, n: int) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_set_n_threads(self._llm._ctx.ctx, n, n)
 
     async def aclose(self) -> None:
         self._worker.shutdown()

@@ -155,6 +155,8 @@ class _WhisperStream(STTStream):
         self._last_decode_at = 0  # samples covered when the last decode was started
         self._paused_result: tuple[int, str] | None = None  # (samples, text) decoded at a pause
         self._pause_pending = False
+        self._last_cost = 0.0  # seconds the last decode took
+        self._paused = False
 
     def _audio(self) -> Samples:
         if len(self._chunks) > 1:
@@ -164,8 +166,10 @@ class _WhisperStream(STTStream):
     async def push(self, audio: Samples) -> None:
         self._chunks.append(audio.astype(np.float32, copy=False))
         self._n += len(audio)
-        interval = int(self._stt.config.partial_interval_s * self._stt.sample_rate)
-        if self._idle() and self._n - self._last_decode_at >= interval:
+        # Partials no more often than every interval, and never more than half the time: a long
+        # turn's decode gets slower, so the gap after it grows with it.
+        gap = max(self._stt.config.partial_interval_s, self._last_cost)
+        if not self._paused and self._idle() and self._n - self._last_decode_at >= int(gap * self._stt.sample_rate):
             self._start(pause=False)
 
     def _idle(self) -> bool:
@@ -177,7 +181,9 @@ class _WhisperStream(STTStream):
         self._task = asyncio.get_running_loop().create_task(self._decode(audio, pause))
 
     async def _decode(self, audio: Samples, pause: bool) -> None:
+        t0 = time.perf_counter()
         text = await self._stt.decode_async(audio)
+        self._last_cost = time.perf_counter() - t0
         if pause:
             self._paused_result = (len(audio), text)
         if self._on_partial is not None and text:
@@ -187,6 +193,7 @@ class _WhisperStream(STTStream):
             self._start(pause=True)
 
     def speech_paused(self) -> None:
+        self._paused = True  # the pause decode covers what follows: no partials until resumed
         self._paused_result = None
         if self._idle():
             self._start(pause=True)
@@ -194,6 +201,7 @@ class _WhisperStream(STTStream):
             self._pause_pending = True
 
     def speech_resumed(self) -> None:
+        self._paused = False
         self._paused_result = None
         self._pause_pending = False
 
@@ -218,7 +226,7 @@ class _WhisperStream(STTStream):
             text = await asyncio.shield(self._stt.decode_async(self._audio()[:n])) if n else ""
         rest = self._audio()[n:]  # audio pushed while this decode ran belongs to the next turn
         self._chunks, self._n, self._last_decode_at = ([rest] if len(rest) else []), len(rest), 0
-        self._paused_result, self._pause_pending = None, False
+        self._paused_result, self._pause_pending, self._paused = None, False, False
         return Transcript(text, True, n / self._stt.sample_rate)
 
     async def aclose(self) -> None:
