@@ -1,6 +1,6 @@
 """voxloop: a real-time voice agent. Streaming STT -> LLM -> TTS, fully offline by default.
 
-    from voxloop import AgentConfig, Providers, VoiceSession
+from voxloop import AgentConfig, Providers, VoiceSession
 """
 
 from voxloop.agent.events import Event

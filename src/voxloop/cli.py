@@ -25,8 +25,12 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stt-threads", type=int, default=STTConfig.threads)
     g.add_argument("--llm-threads", type=int, default=LLMConfig.threads)
     t = p.add_argument_group("turn-taking")
-    t.add_argument("--end-silence-ms", type=int, default=TurnConfig.end_silence_ms,
-                   help="silence that ends the user's turn")
+    t.add_argument(
+        "--end-silence-ms",
+        type=int,
+        default=TurnConfig.end_silence_ms,
+        help="silence that ends the user's turn",
+    )
     t.add_argument("--half-duplex", action="store_true", help="ignore the microphone while the agent speaks")
 
 
@@ -74,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
     b = sub.add_parser("bench", help="benchmarks: latency, wer")
     bsub = b.add_subparsers(dest="bench", required=True)
-    for name, what in (("latency", "every stage of every turn, and a sequential baseline"),
-                       ("wer", "word error rate of the streaming recogniser beside offline decoding")):
+    for name, what in (
+        ("latency", "every stage of every turn, and a sequential baseline"),
+        ("wer", "word error rate of the streaming recogniser beside offline decoding"),
+    ):
         bp = bsub.add_parser(name, help=what)
         bp.add_argument("--corpus", type=Path, required=True, help="a folder with manifest.tsv and WAVs")
         bp.add_argument("--out", type=Path, default=Path("bench-out"))
@@ -89,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
 
     a = ap.parse_args(argv)
     level = logging.DEBUG if a.verbose else logging.WARNING if a.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     try:
         return asyncio.run(_dispatch(a))
     except VoxloopError as e:

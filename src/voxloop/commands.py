@@ -35,7 +35,7 @@ async def run_wav(inp: Path, out_dir: Path, config: AgentConfig, tail_s: float =
     try:
         log.info("feeding %s (%.1f s) at real-time pace", inp, len(audio) / rate)
         await mic.feed(audio)
-        await mic.silence_until(lambda: not session.answering and not sink.busy(), max_s=tail_s)
+        await mic.silence_until(lambda: session.idle and not sink.busy(), max_s=tail_s)
         print(write_outputs(out_dir, session, mic, sink))
     finally:
         await session.aclose()
@@ -76,7 +76,7 @@ async def transcribe(path: Path, config: STTConfig) -> str:
 
 async def say(text: str, out: Path, config: TTSConfig) -> tuple[Path, float]:
     if not text.strip():
-        raise VoxloopError("nothing to say", "give some text: voxloop say \"Hello there.\" -o hello.wav")
+        raise VoxloopError("nothing to say", 'give some text: voxloop say "Hello there." -o hello.wav')
     tts = provider_class("tts", config.provider)(config)
     await tts.load()
     try:
@@ -93,7 +93,11 @@ def models(prepare: bool) -> str:
     rows = []
     for name, spec in MODELS.items():
         try:
-            where = str(model_path(name, progress=True)) if prepare or spec.file else "installed (prepared on first use)"
+            where = (
+                str(model_path(name, progress=True))
+                if prepare or spec.file
+                else "installed (prepared on first use)"
+            )
         except VoxloopError as e:
             where = f"MISSING: {e.hint}"
         rows.append(f"{spec.kind:4s} {name:14s} {spec.size:>7s}  {spec.licence}\n     {where}")

@@ -38,10 +38,16 @@ class CallerLine:
 SCRIPT = (
     CallerLine("Hi! What is the capital of France?", ("capital", "france"), (("paris",),)),
     CallerLine("And what language do people speak there?", ("language", "speak"), (("french",),)),
-    CallerLine("Can you set a timer for ten minutes?", ("timer",),
-               (("can't", "cannot", "can not", "unable", "not able", "don't have", "i'm sorry", "not"),)),
-    CallerLine("Thanks. What is twelve times twelve?", ("12", "times"),
-               (("144", "hundred forty", "hundred and forty", "one hundred"),)),
+    CallerLine(
+        "Can you set a timer for ten minutes?",
+        ("timer",),
+        (("can't", "cannot", "can not", "unable", "not able", "don't have", "i'm sorry", "not"),),
+    ),
+    CallerLine(
+        "Thanks. What is twelve times twelve?",
+        ("12", "times"),
+        (("144", "hundred forty", "hundred and forty", "one hundred"),),
+    ),
 )
 
 
@@ -56,7 +62,9 @@ async def caller_voice() -> TTS:
         await tts.load()
         return tts
     except VoxloopError as e:
-        log.warning("the caller's voice (Piper joe) is unavailable (%s); using hibari heart instead", e.message)
+        log.warning(
+            "the caller's voice (Piper joe) is unavailable (%s); using hibari heart instead", e.message
+        )
         tts = provider_class("tts", "hibari")(TTSConfig(speed=0.9))
         await tts.load()
         return tts
@@ -68,8 +76,13 @@ async def synth(tts: TTS, text: str, rate: int = 16000) -> Samples:
     return resample(audio, tts.sample_rate, rate)
 
 
-async def run_demo(out_dir: Path, config: AgentConfig | None = None, providers: Providers | None = None,
-                   script: tuple[CallerLine, ...] = SCRIPT, gap_s: float = 0.8) -> VoiceSession:
+async def run_demo(
+    out_dir: Path,
+    config: AgentConfig | None = None,
+    providers: Providers | None = None,
+    script: tuple[CallerLine, ...] = SCRIPT,
+    gap_s: float = 0.8,
+) -> VoiceSession:
     config = config or AgentConfig()
     own = providers is None
     if providers is None:

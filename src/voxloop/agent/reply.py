@@ -24,8 +24,15 @@ Emit = Callable[..., None]
 
 
 class Reply:
-    def __init__(self, providers: Providers, sink: AudioSink, rec: TurnRecord, user_text: str,
-                 turn: TurnConfig, emit: Emit) -> None:
+    def __init__(
+        self,
+        providers: Providers,
+        sink: AudioSink,
+        rec: TurnRecord,
+        user_text: str,
+        turn: TurnConfig,
+        emit: Emit,
+    ) -> None:
         self.providers, self.sink, self.rec, self.user_text = providers, sink, rec, user_text
         self.turn = turn
         self._emit = emit
@@ -77,8 +84,9 @@ class Reply:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _voice(self, chunks: asyncio.Queue[str | None],
-                     out: asyncio.Queue[tuple[str, Samples | None] | None]) -> None:
+    async def _voice(
+        self, chunks: asyncio.Queue[str | None], out: asyncio.Queue[tuple[str, Samples | None] | None]
+    ) -> None:
         tts, rate = self.providers.tts, self.sink.sample_rate
         while (text := await chunks.get()) is not None:
             self.rec.mark("tts_request", self._clock())

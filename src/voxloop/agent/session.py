@@ -210,12 +210,15 @@ class VoiceSession:
                     await asyncio.gather(spec[1], return_exceptions=True)
                     rec.forget("llm_request", "first_token", "tts_request", "tts_audio", "audio_out")
                 if not rec.user_text:
-                    log.info("turn %d: speech was heard but no words were recognised; not answering",
-                             rec.turn_id)
+                    log.info(
+                        "turn %d: speech was heard but no words were recognised; not answering", rec.turn_id
+                    )
                     self._emit(ev.TurnDropped, turn_id=rec.turn_id, reason="no words recognised")
                     return
                 reply = self._make_reply(rec, rec.user_text)
-                task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(rec.user_text)))
+                task = asyncio.get_running_loop().create_task(
+                    reply.run(self.history.prompt_with(rec.user_text))
+                )
             self._reply = reply
             self.history.add_user(rec.user_text)
             reply.commit()
@@ -249,8 +252,11 @@ class VoiceSession:
         if reply is None:  # the user went on before the reply began: their words join the next turn
             await self._drop_speculation()
             if self._answer_rec is not None:
-                self._emit(ev.TurnDropped, turn_id=self._answer_rec.turn_id,
-                           reason="the user went on speaking before the reply began")
+                self._emit(
+                    ev.TurnDropped,
+                    turn_id=self._answer_rec.turn_id,
+                    reason="the user went on speaking before the reply began",
+                )
             return
         rec = reply.rec
         rec.interrupted = True

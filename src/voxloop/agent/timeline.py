@@ -65,7 +65,8 @@ class TurnRecord:
             f"turn {self.turn_id}: user said {self.user_text!r} (speech ended at {self.speech_end_s:.2f} s) | "
             f"endpoint {f(self.endpoint_ms)} | stt final {f(self.stt_final_ms)} | "
             f"llm first token {f(self.llm_ttft_ms)} | tts first audio {f(self.tts_first_audio_ms)} | "
-            f"voice-to-voice {f(self.v2v_ms)}" + (" | interrupted" if self.interrupted else "")
+            f"voice-to-voice {f(self.v2v_ms)}"
+            + (" | interrupted" if self.interrupted else "")
             + f" | agent: {self.agent_text!r}"
         )
 

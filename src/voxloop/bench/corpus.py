@@ -27,7 +27,9 @@ class Clip:
 def load_corpus(folder: Path, limit: int | None = None) -> list[Clip]:
     manifest = folder / "manifest.tsv"
     if not manifest.is_file():
-        raise VoxloopError(f"no manifest.tsv in {folder}", "point --corpus at a folder laid out like ../shared/corpus")
+        raise VoxloopError(
+            f"no manifest.tsv in {folder}", "point --corpus at a folder laid out like ../shared/corpus"
+        )
     wavs = {p.stem: p for p in folder.rglob("*.wav")}
     clips: list[Clip] = []
     with open(manifest, newline="") as f:
@@ -44,7 +46,9 @@ def speech_bounds(audio: Samples) -> tuple[float, float]:
     no padding); (start of the first segment, end of the last) in seconds."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    segs = get_speech_timestamps(audio, VadOptions(threshold=0.5, min_silence_duration_ms=100, speech_pad_ms=0))
+    segs = get_speech_timestamps(
+        audio, VadOptions(threshold=0.5, min_silence_duration_ms=100, speech_pad_ms=0)
+    )
     if not segs:
         return 0.0, len(audio) / 16000
     return segs[0]["start"] / 16000, segs[-1]["end"] / 16000

@@ -47,18 +47,23 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
         await mic.feed(np.concatenate([np.zeros(lead, np.float32), audio]))
         fed_end = mic.seconds
         await mic.silence_until(
-            lambda: mic.seconds > fed_end + 1.0 and session.idle and not sink.busy(), max_s=30)
+            lambda: mic.seconds > fed_end + 1.0 and session.idle and not sink.busy(), max_s=30
+        )
     finally:
         await session.aclose()
     t_label = mic.fed_at(lead + int(end_s * mic.rate) - 1)
     recs = session.records
     after = [r for r in recs if r.marks.get("decided", 0) >= t_label]
     answer = after[0] if after else (recs[-1] if recs else None)
-    row: dict[str, Any] = {"id": clip.id, "speech_end_s": round(end_s, 3),
-                           "turns": len(recs), "dropped": len(dropped),
-                           "cutoffs": sum(1 for r in recs if r.marks.get("decided", 0) < t_label),
-                           "user_text": " ".join(r.user_text for r in recs if r.user_text),
-                           "agent_text": answer.agent_text if answer else ""}
+    row: dict[str, Any] = {
+        "id": clip.id,
+        "speech_end_s": round(end_s, 3),
+        "turns": len(recs),
+        "dropped": len(dropped),
+        "cutoffs": sum(1 for r in recs if r.marks.get("decided", 0) < t_label),
+        "user_text": " ".join(r.user_text for r in recs if r.user_text),
+        "agent_text": answer.agent_text if answer else "",
+    }
     m = answer.marks if answer else {}
     row["endpoint_ms"] = _ms(m.get("decided"), t_label)
     row["v2v_ms"] = _ms(m.get("audio_out"), t_label)
@@ -82,13 +87,19 @@ async def baseline_clip(providers: Providers, config: AgentConfig, clip: Clip) -
     t2 = time.perf_counter()
     _ = [a async for a in providers.tts.synthesize(reply or "Okay.")]
     t3 = time.perf_counter()
-    return {"id": clip.id, "offline_text": text, "stt_ms": round((t1 - t0) * 1000, 1),
-            "llm_ms": round((t2 - t1) * 1000, 1), "tts_ms": round((t3 - t2) * 1000, 1),
-            "v2v_ms": round(BASELINE_SILENCE_MS + (t3 - t0) * 1000, 1)}
+    return {
+        "id": clip.id,
+        "offline_text": text,
+        "stt_ms": round((t1 - t0) * 1000, 1),
+        "llm_ms": round((t2 - t1) * 1000, 1),
+        "tts_ms": round((t3 - t2) * 1000, 1),
+        "v2v_ms": round(BASELINE_SILENCE_MS + (t3 - t0) * 1000, 1),
+    }
 
 
-async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = None,
-              baseline: bool = True) -> dict[str, Any]:
+async def run(
+    corpus: Path, out: Path, config: AgentConfig, limit: int | None = None, baseline: bool = True
+) -> dict[str, Any]:
     clips = load_corpus(corpus, limit)
     providers = Providers.from_config(config)
     await providers.load()
@@ -109,8 +120,10 @@ async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = 
         await providers.aclose()
     result = summarise(rows, base, clips, config)
     write_json(out / "latency.json", result)
-    merged = [{**r, **{f"baseline_{k}": v for k, v in b.items() if k != "id"}} for r, b in
-              zip(rows, base or [{}] * len(rows), strict=True)]
+    merged = [
+        {**r, **{f"baseline_{k}": v for k, v in b.items() if k != "id"}}
+        for r, b in zip(rows, base or [{}] * len(rows), strict=True)
+    ]
     write_csv(out / "turns.csv", merged)
     from voxloop.bench.plot import plot_latency
 
@@ -119,8 +132,9 @@ async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = 
     return result
 
 
-def summarise(rows: list[dict[str, Any]], base: list[dict[str, Any]], clips: list[Clip],
-              config: AgentConfig) -> dict[str, Any]:
+def summarise(
+    rows: list[dict[str, Any]], base: list[dict[str, Any]], clips: list[Clip], config: AgentConfig
+) -> dict[str, Any]:
     res: dict[str, Any] = {"n": len(rows)}
     for k in STAGES:
         res[k] = percentiles([r[k] for r in rows if r.get(k) is not None])
@@ -128,10 +142,12 @@ def summarise(rows: list[dict[str, Any]], base: list[dict[str, Any]], clips: lis
     res["cutoffs"] = sum(r["cutoffs"] for r in rows)
     res["streaming_wer"] = round(wer([c.transcript for c in clips], [r["user_text"] for r in rows]), 4)
     if base:
-        res["baseline"] = {"v2v_ms": percentiles([b["v2v_ms"] for b in base]),
-                           "stt_ms": percentiles([b["stt_ms"] for b in base]),
-                           "llm_ms": percentiles([b["llm_ms"] for b in base]),
-                           "tts_ms": percentiles([b["tts_ms"] for b in base])}
+        res["baseline"] = {
+            "v2v_ms": percentiles([b["v2v_ms"] for b in base]),
+            "stt_ms": percentiles([b["stt_ms"] for b in base]),
+            "llm_ms": percentiles([b["llm_ms"] for b in base]),
+            "tts_ms": percentiles([b["tts_ms"] for b in base]),
+        }
         res["offline_wer"] = round(wer([c.transcript for c in clips], [b["offline_text"] for b in base]), 4)
         res["speedup_p50"] = round(res["baseline"]["v2v_ms"]["p50"] / res["v2v_ms"]["p50"], 2)
     res["peak_rss_mb"] = peak_rss_mb()
@@ -149,10 +165,10 @@ def format_table(res: dict[str, Any]) -> str:
         p = res["baseline"]["v2v_ms"]
         lines.append(f"{'baseline v2v_ms':22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
         lines.append(f"speed-up (baseline p50 / v2v p50): {res['speedup_p50']}x")
-    lines.append(f"cut-offs: {res['cutoffs']}   no reply: {res['no_reply']}   "
-                 f"streaming WER {res['streaming_wer']:.3f}" +
-                 (f"   offline WER {res['offline_wer']:.3f}" if "offline_wer" in res else "") +
-                 f"   peak RSS {res['peak_rss_mb']:.0f} MB")
+    lines.append(
+        f"cut-offs: {res['cutoffs']}   no reply: {res['no_reply']}   "
+        f"streaming WER {res['streaming_wer']:.3f}"
+        + (f"   offline WER {res['offline_wer']:.3f}" if "offline_wer" in res else "")
+        + f"   peak RSS {res['peak_rss_mb']:.0f} MB"
+    )
     return "\n".join(lines)
-
-

@@ -73,20 +73,34 @@ async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = 
             s = await streaming_text(vad, stt, config, clip)
             o = (await stt.transcribe(clip.audio())).text
             ref = normalize(clip.transcript)
-            rows.append({"id": clip.id, "reference": clip.transcript, "streaming": s, "offline": o,
-                         "words": len(ref), "streaming_errors": word_errors(ref, normalize(s)),
-                         "offline_errors": word_errors(ref, normalize(o))})
+            rows.append(
+                {
+                    "id": clip.id,
+                    "reference": clip.transcript,
+                    "streaming": s,
+                    "offline": o,
+                    "words": len(ref),
+                    "streaming_errors": word_errors(ref, normalize(s)),
+                    "offline_errors": word_errors(ref, normalize(o)),
+                }
+            )
     finally:
         await stt.aclose()
     refs = [c.transcript for c in clips]
-    res = {"n": len(rows), "words": sum(r["words"] for r in rows),
-           "streaming_wer": round(wer(refs, [r["streaming"] for r in rows]), 4),
-           "offline_wer": round(wer(refs, [r["offline"] for r in rows]), 4),
-           "model": config.stt.model, "short_window": config.stt.short_window,
-           "normaliser": "lowercase; punctuation removed except apostrophes; numbers not expanded"}
+    res = {
+        "n": len(rows),
+        "words": sum(r["words"] for r in rows),
+        "streaming_wer": round(wer(refs, [r["streaming"] for r in rows]), 4),
+        "offline_wer": round(wer(refs, [r["offline"] for r in rows]), 4),
+        "model": config.stt.model,
+        "short_window": config.stt.short_window,
+        "normaliser": "lowercase; punctuation removed except apostrophes; numbers not expanded",
+    }
     res["relative_gap"] = round(res["streaming_wer"] / max(res["offline_wer"], 1e-9) - 1, 4)
     write_json(out / "wer.json", res)
     write_csv(out / "wer.csv", rows)
-    print(f"WER over {res['n']} clips ({res['words']} words): streaming {res['streaming_wer']:.3f}, "
-          f"offline {res['offline_wer']:.3f} (relative gap {res['relative_gap']:+.1%})")
+    print(
+        f"WER over {res['n']} clips ({res['words']} words): streaming {res['streaming_wer']:.3f}, "
+        f"offline {res['offline_wer']:.3f} (relative gap {res['relative_gap']:+.1%})"
+    )
     return res

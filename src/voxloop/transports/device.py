@@ -51,8 +51,9 @@ class SpeakerSink(AudioSink):
         self._loop = asyncio.get_running_loop()
         self._empty = asyncio.Event()
         self._empty.set()
-        self._stream = self._sd.OutputStream(samplerate=sample_rate, channels=1, dtype="float32",
-                                             blocksize=480, callback=self._callback)
+        self._stream = self._sd.OutputStream(
+            samplerate=sample_rate, channels=1, dtype="float32", blocksize=480, callback=self._callback
+        )
         self._stream.start()
 
     def _callback(self, out: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
@@ -106,8 +107,13 @@ class Microphone:
         self._sd = check_devices()
         self._loop = asyncio.get_running_loop()
         self.frames: asyncio.Queue[Samples] = asyncio.Queue(maxsize=500)
-        self._stream = self._sd.InputStream(samplerate=rate, channels=1, dtype="float32",
-                                            blocksize=rate * frame_ms // 1000, callback=self._callback)
+        self._stream = self._sd.InputStream(
+            samplerate=rate,
+            channels=1,
+            dtype="float32",
+            blocksize=rate * frame_ms // 1000,
+            callback=self._callback,
+        )
         self._stream.start()
 
     def _callback(self, data: np.ndarray, _frames: int, _time: Any, _status: Any) -> None:

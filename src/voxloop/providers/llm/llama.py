@@ -47,8 +47,11 @@ class LlamaLLM(LLM):
         path = model_path(self.config.model)
         t0 = time.perf_counter()
         self._llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=self.config.context, n_threads=self.config.threads,
-            n_threads_batch=self.config.threads, verbose=False,
+            model_path=str(path),
+            n_ctx=self.config.context,
+            n_threads=self.config.threads,
+            n_threads_batch=self.config.threads,
+            verbose=False,
         )
         self._stop = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
         # Warm-up: puts the system prompt in the KV cache, so the first turn starts from it.
@@ -78,8 +81,12 @@ class LlamaLLM(LLM):
         if rest:
             t0 = time.perf_counter()
             llm.eval(rest)
-            log.debug("prefill: %d cached, %d evaluated in %.0f ms", keep, len(rest),
-                      (time.perf_counter() - t0) * 1000)
+            log.debug(
+                "prefill: %d cached, %d evaluated in %.0f ms",
+                keep,
+                len(rest),
+                (time.perf_counter() - t0) * 1000,
+            )
         return len(rest)
 
     def _generate(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
@@ -93,8 +100,9 @@ class LlamaLLM(LLM):
                 same += 1
             log.debug("generate: prompt %d tokens, %d already cached", len(tokens), same)
         pending = b""
-        for n, tok in enumerate(llm.generate(tokens, temp=cfg.temperature, top_p=0.9, top_k=40,
-                                              repeat_penalty=1.1)):
+        for n, tok in enumerate(
+            llm.generate(tokens, temp=cfg.temperature, top_p=0.9, top_k=40, repeat_penalty=1.1)
+        ):
             if tok in self._stop or n >= max_tokens:
                 break
             pending += llm.detokenize([tok])

@@ -47,11 +47,20 @@ class WhisperSTT(STT):
 
         path = model_path(self.config.model)
         t0 = time.perf_counter()
-        self._model = fw.WhisperModel(str(path), device="cpu", compute_type="int8",
-                                      cpu_threads=self.config.threads, local_files_only=True)
+        self._model = fw.WhisperModel(
+            str(path),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=self.config.threads,
+            local_files_only=True,
+        )
         lang = None if self._model.model.is_multilingual else "en"
-        self._tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
-                              task="transcribe", language=lang or "en")
+        self._tok = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language=lang or "en",
+        )
         self.decode(np.zeros(16000, np.float32))  # warm-up: first decode allocates
         log.info("whisper %s loaded in %.1f s", self.config.model, time.perf_counter() - t0)
 
@@ -83,8 +92,13 @@ class WhisperSTT(STT):
         prompt += list(tok.sot_sequence) if self.config.timestamps else [*tok.sot_sequence, tok.no_timestamps]
         view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
         res = self._model.model.generate(
-            view, [prompt], beam_size=self.config.beam_size, max_length=int(seconds * 7 + 24),
-            suppress_blank=True, suppress_tokens=[-1], return_no_speech_prob=True,
+            view,
+            [prompt],
+            beam_size=self.config.beam_size,
+            max_length=int(seconds * 7 + 24),
+            suppress_blank=True,
+            suppress_tokens=[-1],
+            return_no_speech_prob=True,
         )[0]
         ids = [t for t in res.sequences_ids[0] if t < tok.eot]
         text = tok.decode(ids).strip()
@@ -96,8 +110,13 @@ class WhisperSTT(STT):
         """Whisper's standard offline path (30 s windows), as a reference and for batch work."""
         kw = " ".join(self.config.keywords) or None
         segments, _ = self._model.transcribe(
-            audio, language="en", beam_size=5, without_timestamps=True, chunk_length=30,
-            condition_on_previous_text=False, hotwords=kw,
+            audio,
+            language="en",
+            beam_size=5,
+            without_timestamps=True,
+            chunk_length=30,
+            condition_on_previous_text=False,
+            hotwords=kw,
         )
         return " ".join(s.text.strip() for s in segments).strip()  # consumed here, in the worker
 
@@ -169,7 +188,11 @@ class _WhisperStream(STTStream):
         # Partials no more often than every interval, and never more than half the time: a long
         # turn's decode gets slower, so the gap after it grows with it.
         gap = max(self._stt.config.partial_interval_s, self._last_cost)
-        if not self._paused and self._idle() and self._n - self._last_decode_at >= int(gap * self._stt.sample_rate):
+        if (
+            not self._paused
+            and self._idle()
+            and self._n - self._last_decode_at >= int(gap * self._stt.sample_rate)
+        ):
             self._start(pause=False)
 
     def _idle(self) -> bool:

@@ -41,7 +41,9 @@ class PiperTTS(TTS):
         piper = require("piper", "piper")
         path = model_path(VOICES[self.config.voice])
         if not path.with_name(path.name + ".json").exists():
-            raise ModelMissing(f"Piper voice config {path}.json is missing", 'reinstall: pip install "voxloop[piper]"')
+            raise ModelMissing(
+                f"Piper voice config {path}.json is missing", 'reinstall: pip install "voxloop[piper]"'
+            )
         t0 = time.perf_counter()
         self._voice = piper.PiperVoice.load(path)
         self._syn = piper.SynthesisConfig(length_scale=1.0 / max(self.config.speed, 0.1))
