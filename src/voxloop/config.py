@@ -64,7 +64,7 @@ class TurnConfig:
     preroll_ms: int = 320  # audio kept from before the speech onset
     interruptions: bool = True  # user speech stops the agent (False: half duplex)
     first_clause_words: int = 3  # the first TTS request may end at a comma after this many words
-    first_words: int = 4  # ... or after this many words, punctuation or not (0: never)
+    first_words: int = 3  # ... or after this many words, punctuation or not (0: never)
     speculate: bool = True  # start the reply at a pause, play it only if the turn then ends
     prefill_partials: bool = True  # feed partial transcripts to the LLM while the user speaks
 

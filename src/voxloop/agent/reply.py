@@ -39,6 +39,7 @@ class Reply:
         self._gate = asyncio.Event()
         self._base = (0, 0)  # sink (played, queued) counters at commit
         self.spoken: list[tuple[str, int, int]] = []  # (text, start, end) in sink samples of this reply
+        self.generated = ""  # the LLM's text exactly as generated (keeps its KV cache reusable)
 
     @staticmethod
     def _clock() -> float:
@@ -70,6 +71,7 @@ class Reply:
             async with contextlib.aclosing(self.providers.llm.stream(messages)) as pieces:
                 async for piece in pieces:
                     self.rec.mark("first_token", self._clock())
+                    self.generated += piece
                     for chunk in chunker.push(piece):
                         chunks.put_nowait(chunk)
                     if any(t.done() for t in tasks):

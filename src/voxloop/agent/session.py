@@ -229,7 +229,8 @@ class VoiceSession:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
             self._emit(ev.PlaybackFinished, turn_id=rec.turn_id)
-            self.history.add_assistant(reply.text)
+            # Heard in full: keep the text as generated, which the LLM's KV cache already holds.
+            self.history.add_assistant(reply.generated.strip() or reply.text)
             self._complete(rec)
         except asyncio.CancelledError:
             await self._drop_speculation()  # a held reply nobody will commit
