@@ -41,7 +41,7 @@ class LLMConfig:
     threads: int = 2
     prefill_threads: int = 1  # while the user speaks (the recogniser needs the other core)
     context: int = 2048
-    max_tokens: int = 96
+    max_tokens: int = 64  # a spoken answer: two short sentences
     temperature: float = 0.3
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_turns: int = 8  # user/agent exchanges kept in the prompt
@@ -61,6 +61,7 @@ class TurnConfig:
     min_speech_ms: int = 160  # this much speech starts a user turn
     pause_ms: int = 128  # silence after which the recogniser is told the speech paused
     end_silence_ms: int = 500  # silence after which the turn is decided
+    unfinished_silence_ms: int = 1100  # ... when the words so far sound unfinished ("and", a comma)
     preroll_ms: int = 320  # audio kept from before the speech onset
     interruptions: bool = True  # user speech stops the agent (False: half duplex)
     first_clause_words: int = 3  # the first TTS request may end at a comma after this many words

@@ -106,3 +106,40 @@ def test_custom_rate_and_frame_size() -> None:
             pos += 160
             out += ep.update(prob, pos, 160)
     assert out == [Boundary("speech_start", 0), Boundary("pause", 1600), Boundary("turn_end", 1600)]
+
+
+def test_hold_extends_the_wait_for_this_pause_only() -> None:
+    turn = TurnConfig(min_speech_ms=64, pause_ms=96, end_silence_ms=320, unfinished_silence_ms=640)
+    ep = Endpointer(turn, VADConfig())
+    n, pos, seen = 512, 0, []
+
+    def feed(prob: float, frames: int) -> None:
+        nonlocal pos
+        for _ in range(frames):
+            pos += n
+            seen.extend((b.kind, pos) for b in ep.update(prob, pos, n))
+
+    feed(0.9, 10)
+    feed(0.0, 3)  # 96 ms: pause
+    ep.hold(turn.unfinished_silence_ms)
+    feed(0.0, 10)  # 416 ms in all: past end_silence_ms, short of the hold
+    assert [k for k, _ in seen] == ["speech_start", "pause"]
+    feed(0.0, 10)  # 736 ms: the held turn ends
+    assert [k for k, _ in seen][-1] == "turn_end"
+    seen.clear()
+    feed(0.9, 10)
+    feed(0.0, 10)  # the next turn waits the normal 320 ms again
+    assert [k for k, _ in seen] == ["speech_start", "pause", "turn_end"]
+    assert seen[-1][1] - seen[-2][1] == 7 * n  # 10 silent frames: turn_end at the 10th (320 ms)
+
+
+def test_sounds_unfinished() -> None:
+    from voxloop.agent.endpoint import sounds_unfinished
+
+    assert not sounds_unfinished("What is the capital of France?")
+    assert not sounds_unfinished('He said "yes."')
+    assert not sounds_unfinished("what is the capital of france")  # no punctuation: no evidence
+    assert sounds_unfinished("I went to the shop and")
+    assert sounds_unfinished("I went to the shop, and.")
+    assert sounds_unfinished("There's iron, they say,")
+    assert not sounds_unfinished("")

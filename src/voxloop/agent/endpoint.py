@@ -7,6 +7,13 @@ from typing import Literal
 
 from voxloop.config import TurnConfig, VADConfig
 
+# Words after which a speaker who pauses has almost always more to say.
+_CONTINUATIONS = frozenset(
+    "and but or so because if when while although though the a an to of in on at for with from by "
+    "that which who whose my your his her their our its is are was were be i'm i'd i'll um uh like "
+    "than then as into about".split()
+)
+
 Kind = Literal["speech_start", "pause", "resume", "turn_end"]
 
 
@@ -18,7 +25,8 @@ class Boundary:
 
 class Endpointer:
     """Speech starts after `min_speech_ms` of speech frames; the recogniser hears of a pause after
-    `pause_ms` of silence; the turn ends after `end_silence_ms` of silence."""
+    `pause_ms` of silence; the turn ends after `end_silence_ms` of silence, or after the longer
+    wait set with `hold` for this pause (the words so far sound unfinished)."""
 
     def __init__(self, turn: TurnConfig, vad: VADConfig, rate: int = 16000) -> None:
         self.turn, self.vad, self.rate = turn, vad, rate
@@ -30,7 +38,13 @@ class Endpointer:
         self._run = 0  # samples of speech before the turn starts
         self._silence = 0
         self._paused = False
+        self._end_ms = float(self.turn.end_silence_ms)
         self.last_speech_end = 0
+
+    def hold(self, end_silence_ms: float) -> None:
+        """Wait this long (instead of `end_silence_ms`) before ending the turn at this pause."""
+        if self.speaking and self._paused:
+            self._end_ms = max(self._end_ms, end_silence_ms)
 
     def _ms(self, samples: int) -> float:
         return samples * 1000.0 / self.rate
@@ -55,13 +69,27 @@ class Endpointer:
             self._silence = 0
             if self._paused:
                 self._paused = False
+                self._end_ms = float(self.turn.end_silence_ms)
                 out.append(Boundary("resume", frame_end))
             return out
         self._silence += frame_len
         if not self._paused and self._ms(self._silence) >= self.turn.pause_ms:
             self._paused = True
             out.append(Boundary("pause", self.last_speech_end))
-        if self._ms(self._silence) >= self.turn.end_silence_ms:
+        if self._ms(self._silence) >= self._end_ms:
             out.append(Boundary("turn_end", self.last_speech_end))
             self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
+            self._end_ms = float(self.turn.end_silence_ms)
         return out
+
+
+def sounds_unfinished(text: str) -> bool:
+    """Whether a transcript reads like a speaker pausing mid-thought: it ends on a comma, a dash
+    or a word that asks for more ("... and", "the"). No punctuation at all is no evidence."""
+    t = text.strip().rstrip("\"')]")
+    if not t:
+        return False
+    if t[-1] in ",;:-\u2014\u2013":
+        return True
+    words = t.rstrip(".?!").split()
+    return bool(words) and words[-1].lower().strip(",;:") in _CONTINUATIONS

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voxloop.agent import events as ev
-from voxloop.agent.endpoint import Boundary, Endpointer
+from voxloop.agent.endpoint import Boundary, Endpointer, sounds_unfinished
 from voxloop.agent.history import History
 from voxloop.agent.providers import Providers
 from voxloop.agent.reply import Reply
@@ -181,6 +181,8 @@ class VoiceSession:
         tr = await self._stt.pause_transcript()
         if tr is None or not tr.text.strip() or self._pending is not rec:
             return  # nothing to say, or the user went on / the turn was decided meanwhile
+        if sounds_unfinished(tr.text):
+            self._endpoint.hold(self.config.turn.unfinished_silence_ms)
         reply = self._make_reply(rec, tr.text.strip())
         task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(reply.user_text)))
         self._spec = (reply, task)
@@ -277,7 +279,15 @@ class VoiceSession:
         while self._answer is not None and not self._answer.done():
             await asyncio.gather(self._answer, return_exceptions=True)
 
+    @property
+    def current_turn(self) -> TurnRecord | None:
+        """The turn being answered right now, if any."""
+        return self._answer_rec if self.answering else None
+
     async def aclose(self) -> None:
+        """Stop: a reply under way is cut off and recorded like an interruption."""
+        if self.answering:
+            await self.interrupt()
         await self._drop_speculation()
         for task in (self._answer, self._prefill, self._spec_start):
             if task is not None and not task.done():

@@ -46,9 +46,15 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     try:
         await mic.feed(np.concatenate([np.zeros(lead, np.float32), audio]))
         fed_end = mic.seconds
-        await mic.silence_until(
-            lambda: mic.seconds > fed_end + 1.0 and session.idle and not sink.busy(), max_s=30
-        )
+        t_end = mic.fed_at(lead + int(end_s * mic.rate) - 1)
+
+        def answered() -> bool:  # the reply to the whole clip has begun: its latency is known
+            cur = session.current_turn
+            if cur is not None and cur.marks.get("decided", 0) >= t_end and "audio_out" in cur.marks:
+                return True
+            return mic.seconds > fed_end + 1.0 and session.idle and not sink.busy()
+
+        await mic.silence_until(answered, max_s=30)
     finally:
         await session.aclose()
     t_label = mic.fed_at(lead + int(end_s * mic.rate) - 1)
