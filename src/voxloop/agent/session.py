@@ -140,6 +140,8 @@ class VoiceSession:
             self._stt.speech_paused()
             self._pending = self._new_record(b.sample)
             if self.config.turn.speculate:
+                if self._spec_start is not None and not self._spec_start.done():
+                    self._spec_start.cancel()  # an earlier pause's: its words are out of date
                 self._spec_start = asyncio.get_running_loop().create_task(self._speculate(self._pending))
         elif b.kind == "resume":
             self._stt.speech_resumed()
