@@ -67,6 +67,8 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
         "turns": len(recs),
         "dropped": len(dropped),
         "cutoffs": sum(1 for r in recs if r.marks.get("decided", 0) < t_label),
+        # the agent's voice actually played while the speaker was still talking
+        "talked_over": sum(1 for r in recs if r.marks.get("audio_out", float("inf")) < t_label),
         "user_text": " ".join(r.user_text for r in recs if r.user_text),
         "agent_text": answer.agent_text if answer else "",
     }
@@ -146,6 +148,7 @@ def summarise(
         res[k] = percentiles([r[k] for r in rows if r.get(k) is not None])
     res["no_reply"] = sum(1 for r in rows if r["v2v_ms"] is None)
     res["cutoffs"] = sum(r["cutoffs"] for r in rows)
+    res["talked_over"] = sum(r["talked_over"] for r in rows)
     res["streaming_wer"] = round(wer([c.transcript for c in clips], [r["user_text"] for r in rows]), 4)
     if base:
         res["baseline"] = {
@@ -172,7 +175,8 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"{'baseline v2v_ms':22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
         lines.append(f"speed-up (baseline p50 / v2v p50): {res['speedup_p50']}x")
     lines.append(
-        f"cut-offs: {res['cutoffs']}   no reply: {res['no_reply']}   "
+        f"cut-offs: {res['cutoffs']} decided early, {res['talked_over']} spoken over   "
+        f"no reply: {res['no_reply']}   "
         f"streaming WER {res['streaming_wer']:.3f}"
         + (f"   offline WER {res['offline_wer']:.3f}" if "offline_wer" in res else "")
         + f"   peak RSS {res['peak_rss_mb']:.0f} MB"
