@@ -25,7 +25,7 @@ class VADConfig:
 class STTConfig:
     provider: str = "whisper"
     model: str = "tiny.en"  # or "base"
-    threads: int = 2
+    threads: int = 1  # one core; the LLM prefills the user's words on the other while they speak
     keywords: list[str] = field(default_factory=list)  # domain terms the recogniser is steered toward
     partial_interval_s: float = 0.4  # re-decode the growing turn this often for partials
     short_window: bool = True  # encode only the audio so far (>= min_window_s), not a fixed 30 s
