@@ -52,6 +52,7 @@ class TTSConfig:
     provider: str = "hibari"
     voice: str = "heart"  # hibari: heart; piper: joe
     speed: float = 1.0
+    variation: float = 1.0  # Piper: scales its random prosody/noise (0: the same audio every time)
     loudness_dbfs: float = -20.0  # every chunk is brought to this speech level
     threads: int = 1
 

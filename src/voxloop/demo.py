@@ -58,7 +58,8 @@ def _count_reached(items: list[int], n: int) -> Callable[[], bool]:
 async def caller_voice() -> TTS:
     """Piper joe when installed (the second local voice), else hibari heart at a slower pace."""
     try:
-        tts: TTS = provider_class("tts", "piper")(TTSConfig(provider="piper", voice="joe"))
+        # variation 0: the caller says each line the same way every run, so runs compare.
+        tts: TTS = provider_class("tts", "piper")(TTSConfig(provider="piper", voice="joe", variation=0.0))
         await tts.load()
         return tts
     except VoxloopError as e:

@@ -25,6 +25,7 @@ from voxloop.providers._worker import Worker
 from voxloop.providers.base import STT, PartialCallback, Samples, STTStream, Transcript
 
 log = logging.getLogger("voxloop.stt")
+TAIL_S = 0.4  # seconds of silence appended before decoding
 
 
 class WhisperSTT(STT):
@@ -69,6 +70,9 @@ class WhisperSTT(STT):
         """Greedy decode of one short utterance with the (optionally) shortened encoder window."""
         import ctranslate2
 
+        # Trailing silence as audio, not as padded features: Whisper ends a sentence more reliably
+        # when it hears the speech stop (a pause decode has only ~0.1 s of it; "France" -> "friends").
+        audio = np.concatenate([audio, np.zeros(int(TAIL_S * 16000), np.float32)])
         feats = self._model.feature_extractor(audio)
         frames = feats.shape[-1]
         window = 3000

@@ -46,7 +46,10 @@ class PiperTTS(TTS):
             )
         t0 = time.perf_counter()
         self._voice = piper.PiperVoice.load(path)
-        self._syn = piper.SynthesisConfig(length_scale=1.0 / max(self.config.speed, 0.1))
+        v = self.config.variation
+        self._syn = piper.SynthesisConfig(
+            length_scale=1.0 / max(self.config.speed, 0.1), noise_scale=0.667 * v, noise_w_scale=0.8 * v
+        )
         self.sample_rate = int(self._voice.config.sample_rate)
         list(self._chunks("Hello."))
         log.info("tts piper/%s loaded in %.1f s", self.config.voice, time.perf_counter() - t0)
