@@ -36,7 +36,7 @@ class CallerLine:
 
 
 SCRIPT = (
-    CallerLine("Hi! What is the capital of France?", ("capital", "france"), (("paris",),)),
+    CallerLine("Hello! Tell me the capital of France, please.", ("capital", "france"), (("paris",),)),
     CallerLine("And what language do people speak there?", ("language", "speak"), (("french",),)),
     CallerLine(
         "Can you set a timer for ten minutes?",
