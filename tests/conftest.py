@@ -10,6 +10,7 @@ Import the helpers with `from conftest import ...` (pytest puts this directory o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import selectors
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Executor
@@ -21,10 +22,11 @@ import numpy as np
 
 from fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
 from voxloop.agent import events as ev
+from voxloop.agent.chunker import clean_for_speech
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
-from voxloop.config import AgentConfig
-from voxloop.providers.base import Samples
+from voxloop.config import AgentConfig, TurnConfig
+from voxloop.providers.base import Message, Samples
 from voxloop.transports.timeline import TimelineSink
 
 T = TypeVar("T")
@@ -246,3 +248,35 @@ async def conversation(
         await providers.aclose()
     left = pending_tasks(first_task)
     assert not left, f"tasks left running after VoiceSession.aclose(): {left}"
+
+
+# -- scripting helpers shared by the session tests --------------------------------------------------
+LONG_REPLY = (
+    "One",
+    " two",
+    " three",
+    " four",
+    " five",
+    ".",
+    " Six",
+    " seven",
+    " eight",
+    " nine",
+    " ten",
+    ".",
+    " Eleven",
+    " twelve",
+    " thirteen",
+    " fourteen",
+    " fifteen",
+    ".",
+)
+LONG_TEXT = clean_for_speech("".join(LONG_REPLY))  # 15 words: 3.75 s of FakeTTS audio
+
+
+def config(**turn: object) -> AgentConfig:
+    return AgentConfig(turn=dataclasses.replace(TurnConfig(), **turn))
+
+
+def roles(messages: list[Message]) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in messages]

@@ -7,56 +7,26 @@ last speech frame.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from conftest import (
+    LONG_REPLY,
+    LONG_TEXT,
     Conversation,
+    config,
     conversation,
     make_providers,
     pending_tasks,
+    roles,
     run_virtual,
     tasks_created,
     tone,
 )
 from fakes import FakeLLM, FakeSTT, FakeVAD
 from voxloop.agent import events as ev
-from voxloop.agent.chunker import clean_for_speech
-from voxloop.config import AgentConfig, TurnConfig
 from voxloop.errors import AudioFormatError
-from voxloop.providers.base import Message, Samples, VADStream
-
-LONG_REPLY = (
-    "One",
-    " two",
-    " three",
-    " four",
-    " five",
-    ".",
-    " Six",
-    " seven",
-    " eight",
-    " nine",
-    " ten",
-    ".",
-    " Eleven",
-    " twelve",
-    " thirteen",
-    " fourteen",
-    " fifteen",
-    ".",
-)
-LONG_TEXT = clean_for_speech("".join(LONG_REPLY))  # 15 words: 3.75 s of FakeTTS audio
-
-
-def config(**turn: object) -> AgentConfig:
-    return AgentConfig(turn=dataclasses.replace(TurnConfig(), **turn))
-
-
-def roles(messages: list[Message]) -> list[tuple[str, str]]:
-    return [(m.role, m.content) for m in messages]
+from voxloop.providers.base import Samples, VADStream
 
 
 # -- interruptions ---------------------------------------------------------------------------------

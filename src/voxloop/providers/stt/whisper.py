@@ -141,16 +141,23 @@ class WhisperSTT(STT):
         self._worker.shutdown()
 
 
+def _first_repeat(words: list[str]) -> int | None:
+    """Index where a run of 4 words occurs a second time (not overlapping the first), if any."""
+    norm = [w.strip(".,!?;:").lower() for w in words]
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(norm) - 3):
+        gram = tuple(norm[i : i + 4])
+        if gram in seen and i - seen[gram] >= 4:
+            return i
+        seen.setdefault(gram, i)
+    return None
+
+
 def _looped(text: str) -> bool:
     """A decode that starts over: a run of 4+ words that occurs twice, or text that compresses far
     better than speech does ("5 5 5 5 ...")."""
-    words = [w.strip(".,!?;:").lower() for w in text.split()]
-    seen: dict[tuple[str, ...], int] = {}
-    for i in range(len(words) - 3):
-        gram = tuple(words[i : i + 4])
-        if gram in seen and i - seen[gram] >= 4:
-            return True
-        seen.setdefault(gram, i)
+    if _first_repeat(text.split()) is not None:
+        return True
     raw = text.encode()
     return len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > 2.4
 
@@ -158,14 +165,8 @@ def _looped(text: str) -> bool:
 def _trim_loop(text: str) -> str:
     """Cut a looped decode before its first repeat of 4+ words."""
     words = text.split()
-    norm = [w.strip(".,!?;:").lower() for w in words]
-    seen: dict[tuple[str, ...], int] = {}
-    for i in range(len(norm) - 3):
-        gram = tuple(norm[i : i + 4])
-        if gram in seen and i - seen[gram] >= 4:
-            return " ".join(words[:i])
-        seen.setdefault(gram, i)
-    return text
+    cut = _first_repeat(words)
+    return text if cut is None else " ".join(words[:cut])
 
 
 class _WhisperStream(STTStream):
