@@ -142,4 +142,7 @@ def test_sounds_unfinished() -> None:
     assert sounds_unfinished("I went to the shop and")
     assert sounds_unfinished("I went to the shop, and.")
     assert sounds_unfinished("There's iron, they say,")
+    assert sounds_unfinished("Then, however...")  # Whisper's trailing-off voice
+    assert sounds_unfinished("But she said\u2026")
+    assert not sounds_unfinished("Wait. ... What?")
     assert not sounds_unfinished("")

@@ -84,12 +84,12 @@ class Endpointer:
 
 
 def sounds_unfinished(text: str) -> bool:
-    """Whether a transcript reads like a speaker pausing mid-thought: it ends on a comma, a dash
-    or a word that asks for more ("... and", "the"). No punctuation at all is no evidence."""
+    """Whether a transcript reads like a speaker pausing mid-thought: it ends on a comma, a dash,
+    an ellipsis or a word that asks for more ("... and", "the"). No punctuation at all is no evidence."""
     t = text.strip().rstrip("\"')]")
     if not t:
         return False
-    if t[-1] in ",;:-\u2014\u2013":
-        return True
+    if t[-1] in ",;:-\u2014\u2013" or t.endswith(("...", "\u2026")):
+        return True  # Whisper writes a trailing-off voice as "..."
     words = t.rstrip(".?!").split()
     return bool(words) and words[-1].lower().strip(",;:") in _CONTINUATIONS

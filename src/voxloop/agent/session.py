@@ -139,6 +139,7 @@ class VoiceSession:
         elif b.kind == "pause":
             self._stt.speech_paused()
             self._pending = self._new_record(b.sample)
+            self._pending.mark("pause", self._clock())
             if self.config.turn.speculate:
                 if self._spec_start is not None and not self._spec_start.done():
                     self._spec_start.cancel()  # an earlier pause's: its words are out of date
@@ -181,6 +182,7 @@ class VoiceSession:
     async def _speculate(self, rec: TurnRecord) -> None:
         """At a pause: answer the pause transcript now, held until the turn is decided."""
         tr = await self._stt.pause_transcript()
+        rec.mark("pause_text", self._clock())
         if tr is None or not tr.text.strip() or self._pending is not rec:
             return  # nothing to say, or the user went on / the turn was decided meanwhile
         if sounds_unfinished(tr.text):

@@ -32,6 +32,17 @@ from voxloop.transports.wav import PacedInput
 log = logging.getLogger("voxloop.bench")
 LEAD_S = 0.5
 BASELINE_SILENCE_MS = 500.0
+PATH = (
+    "pause",
+    "pause_text",
+    "llm_request",
+    "first_token",
+    "tts_request",
+    "tts_audio",
+    "decided",
+    "final",
+    "audio_out",
+)
 
 
 async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> dict[str, Any]:
@@ -77,6 +88,9 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     row["v2v_ms"] = _ms(m.get("audio_out"), t_label)
     for k in ("stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms"):
         row[k] = getattr(answer, k) if answer else None
+    # the critical path, each step in ms after the labelled speech end (turns.csv only)
+    for name in PATH:
+        row[f"at_{name}_ms"] = _ms(m.get(name), t_label)
     return row
 
 

@@ -1,8 +1,9 @@
 """faster-whisper as a streaming recogniser.
 
 Partials: the growing turn buffer is re-decoded every `partial_interval_s`. When the VAD reports a
-pause, the buffer is decoded at once, so that by the time the silence has lasted long enough to end
-the turn, the final transcript is usually ready (`finalize` then costs nothing). With
+pause, the buffer is decoded at once on a second worker (the model runs two replicas), so the pause
+decode never waits behind a partial in flight; by the time the silence has lasted long enough to
+end the turn, the final transcript is usually ready (`finalize` then costs nothing). With
 `short_window` the encoder sees only the audio so far (at least `min_window_s`), not Whisper's
 fixed 30 s, which is 2-4x faster here; a decode that loops falls back to the standard window.
 """
@@ -35,7 +36,8 @@ class WhisperSTT(STT):
         self.config = config or STTConfig()
         self._model: Any = None
         self._tok: Any = None
-        self._worker = Worker("stt")
+        self._worker = Worker("stt")  # partial transcripts
+        self._final_worker = Worker("stt-final")  # pause and final decodes: the critical path
 
     async def load(self) -> None:
         if self._model is None:
@@ -53,6 +55,7 @@ class WhisperSTT(STT):
             device="cpu",
             compute_type="int8",
             cpu_threads=self.config.threads,
+            num_workers=2,  # a replica per worker thread: partials and pause decodes run side by side
             local_files_only=True,
         )
         lang = None if self._model.model.is_multilingual else "en"
@@ -134,11 +137,12 @@ class WhisperSTT(STT):
         text = await self._worker.run(self.decode_standard, audio)
         return Transcript(text, True, len(audio) / self.sample_rate)
 
-    async def decode_async(self, audio: Samples) -> str:
-        return await self._worker.run(self.decode, audio)
+    async def decode_async(self, audio: Samples, final: bool = False) -> str:
+        return await (self._final_worker if final else self._worker).run(self.decode, audio)
 
     async def aclose(self) -> None:
         self._worker.shutdown()
+        self._final_worker.shutdown()
 
 
 def _first_repeat(words: list[str]) -> int | None:
@@ -175,11 +179,10 @@ class _WhisperStream(STTStream):
         self._on_partial = on_partial
         self._chunks: list[Samples] = []
         self._n = 0
-        self._task: asyncio.Task[None] | None = None
-        self._last_decode_at = 0  # samples covered when the last decode was started
-        self._paused_result: tuple[int, str] | None = None  # (samples, text) decoded at a pause
-        self._pause_pending = False
-        self._last_cost = 0.0  # seconds the last decode took
+        self._task: asyncio.Task[None] | None = None  # the partial decode in flight
+        self._pause_task: asyncio.Task[tuple[int, str]] | None = None  # the pause decode
+        self._last_decode_at = 0  # samples covered when the last partial decode was started
+        self._last_cost = 0.0  # seconds the last partial decode took
         self._paused = False
 
     def _audio(self) -> Samples:
@@ -195,69 +198,57 @@ class _WhisperStream(STTStream):
         gap = max(self._stt.config.partial_interval_s, self._last_cost)
         if (
             not self._paused
-            and self._idle()
+            and (self._task is None or self._task.done())
             and self._n - self._last_decode_at >= int(gap * self._stt.sample_rate)
         ):
-            self._start(pause=False)
+            audio_now = self._audio()[: self._n]
+            self._last_decode_at = self._n
+            self._task = asyncio.get_running_loop().create_task(self._partial(audio_now))
 
-    def _idle(self) -> bool:
-        return self._task is None or self._task.done()
-
-    def _start(self, pause: bool) -> None:
-        audio = self._audio()[: self._n]
-        self._last_decode_at = self._n
-        self._task = asyncio.get_running_loop().create_task(self._decode(audio, pause))
-
-    async def _decode(self, audio: Samples, pause: bool) -> None:
+    async def _partial(self, audio: Samples) -> None:
         t0 = time.perf_counter()
         text = await self._stt.decode_async(audio)
         self._last_cost = time.perf_counter() - t0
-        if pause:
-            self._paused_result = (len(audio), text)
-        if self._on_partial is not None and text:
+        # A partial that lands during a pause is older than the pause decode: keep it to yourself.
+        if self._on_partial is not None and text and not self._paused:
             self._on_partial(Transcript(text, False, len(audio) / self._stt.sample_rate))
-        if self._pause_pending:
-            self._pause_pending = False
-            self._start(pause=True)
+
+    async def _pause_decode(self, audio: Samples) -> tuple[int, str]:
+        return len(audio), await self._stt.decode_async(audio, final=True)
 
     def speech_paused(self) -> None:
         self._paused = True  # the pause decode covers what follows: no partials until resumed
-        self._paused_result = None
-        if self._idle():
-            self._start(pause=True)
-        else:
-            self._pause_pending = True
+        audio = self._audio()[: self._n]
+        self._pause_task = asyncio.get_running_loop().create_task(self._pause_decode(audio))
 
     def speech_resumed(self) -> None:
         self._paused = False
-        self._paused_result = None
-        self._pause_pending = False
-
-    async def _settle(self) -> None:
-        """Wait for decodes in flight (shielded: a cancelled caller must not cancel a decode)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        self._pause_task = None  # its words are out of date; it finishes on its own
 
     async def pause_transcript(self) -> Transcript | None:
-        await self._settle()
-        if self._paused_result is None:
+        task = self._pause_task
+        if task is None:
             return None
-        n, text = self._paused_result
+        n, text = await asyncio.shield(task)  # a cancelled caller must not cancel the decode
+        if task is not self._pause_task:
+            return None  # the user went on while it ran
         return Transcript(text, True, n / self._stt.sample_rate)
 
     async def finalize(self) -> Transcript:
-        await self._settle()
         n = self._n
-        if self._paused_result is not None:
-            text = self._paused_result[1]  # no speech since the pause: trailing audio is silence
+        task = self._pause_task
+        if task is not None:
+            heard, text = await asyncio.shield(task)  # no speech since the pause: the rest is silence
         else:
-            text = await asyncio.shield(self._stt.decode_async(self._audio()[:n])) if n else ""
-        rest = self._audio()[n:]  # audio pushed while this decode ran belongs to the next turn
+            heard = n
+            text = await asyncio.shield(self._stt.decode_async(self._audio()[:n], final=True)) if n else ""
+        rest = self._audio()[n:]  # audio pushed while this ran belongs to the next turn
         self._chunks, self._n, self._last_decode_at = ([rest] if len(rest) else []), len(rest), 0
-        self._paused_result, self._pause_pending, self._paused = None, False, False
-        return Transcript(text, True, n / self._stt.sample_rate)
+        self._pause_task, self._paused = None, False
+        return Transcript(text, True, heard / self._stt.sample_rate)
 
     async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._pause_task):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
