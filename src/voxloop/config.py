@@ -65,6 +65,15 @@ class TurnConfig:
     unfinished_silence_ms: int = 1100  # ... when the words so far sound unfinished ("and", a comma)
     preroll_ms: int = 320  # audio kept from before the speech onset
     interruptions: bool = True  # user speech stops the agent (False: half duplex)
+    barge_in_onset_ms: int = 64  # this much speech while the agent talks pauses its voice
+    interrupt_min_speech_ms: int = 480  # ... this much is an interruption, whatever the words
+    judge_silence_ms: int = 256  # a shorter burst is judged by its words after this much silence
+    # watchdog: no stage may leave the caller in silence without a word or an event
+    filler_after_s: float = 2.5  # no LLM token by then: say `filler_text`, keep waiting
+    filler_text: str = "One moment."
+    stage_timeout_s: float = 12.0  # a stage that produced nothing by then is abandoned (error event)
+    playback_idle_ms: int = 250  # the speaker is finished once its queue has been empty this long
+    playback_ceiling_s: float = 2.0  # ... or this long after the audio it was given should have ended
     first_clause_words: int = 3  # the first TTS request may end at a comma after this many words
     first_words: int = 3  # ... or after this many words, punctuation or not (0: never)
     speculate: bool = True  # start the reply at a pause, play it only if the turn then ends

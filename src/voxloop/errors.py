@@ -52,3 +52,14 @@ class ErrorEvent:
     code: str
     message: str
     stage: str = ""
+
+
+class StageTimeout(VoxloopError):
+    """A stage (the LLM, the voice) produced nothing within its deadline."""
+
+    def __init__(self, stage: str, seconds: float) -> None:
+        super().__init__(
+            f"the {stage} produced nothing for {seconds:.1f} s; the turn was abandoned",
+            "check that the model is loaded and the machine is not overloaded (see the log above)",
+        )
+        self.stage = stage

@@ -1,6 +1,6 @@
 """A language model that replies with scripted pieces, keyed by the last user message.
 
-Each piece takes `delay` seconds on the loop clock (generation time). A script that is an exception
+Each piece takes `delay` seconds on the loop clock (generation time), the first `first_delay` more. A script that is an exception
 is raised after the first delay. Every `stream` call is kept as an `LLMCall`.
 """
 
@@ -32,6 +32,7 @@ class FakeLLM(LLM):
     replies: Mapping[str, Script] = field(default_factory=dict)
     default: Script = ("Sure", ",", " happy", " to", " help", ".")
     delay: float = 0.0
+    first_delay: float = 0.0  # extra time before the first piece (a slow or stuck prompt evaluation)
     calls: list[LLMCall] = field(default_factory=list)
     prefills: list[list[Message]] = field(default_factory=list)
     name: str = "fake-llm"
@@ -43,6 +44,7 @@ class FakeLLM(LLM):
 
     async def _generate(self, call: LLMCall, script: Script) -> AsyncGenerator[str, None]:
         try:
+            await asyncio.sleep(self.first_delay)
             if isinstance(script, BaseException):
                 await asyncio.sleep(self.delay)
                 raise script

@@ -71,9 +71,10 @@ def test_one_turn_events_in_order_and_record_consistent() -> None:
             heard = stt.streams[0].pushed.reshape(-1, 512)
             loud = np.sqrt(np.mean(heard**2, axis=1)) > 0.01
             assert loud.sum() == 32 and loud[9:41].all()
-            # playback ends when the last sample has played: 4 words of 0.25 s after the first
+            # playback counts as finished once the speaker has been idle for 250 ms after the
+            # last sample: 4 words of 0.25 s after the first, plus the watchdog's idle time
             speech, done = c.of(ev.AgentSpeech)[0], c.of(ev.PlaybackFinished)[0]
-            assert done.t - speech.t == pytest.approx(1.0, abs=1e-3)
+            assert done.t - speech.t == pytest.approx(1.0 + 0.25, abs=1e-3)
             # the whole reply reached the speaker: 4 words of 0.25 s
             assert c.agent_audio_s == pytest.approx(1.0)
             assert tts.texts == ["Paris is the", "capital."]

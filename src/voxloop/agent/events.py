@@ -61,6 +61,17 @@ class Interrupted(Event):
 
 
 @dataclass(frozen=True)
+class AgentPaused(Event):
+    turn_id: int  # user sound while the agent spoke: its voice is held until the sound is judged
+
+
+@dataclass(frozen=True)
+class AgentResumed(Event):
+    turn_id: int
+    reason: str  # why the sound did not take the turn ("no words", "backchannel: uh-huh")
+
+
+@dataclass(frozen=True)
 class PlaybackFinished(Event):
     turn_id: int
 

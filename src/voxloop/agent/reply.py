@@ -15,6 +15,7 @@ from voxloop.agent import events as ev
 from voxloop.agent.chunker import SentenceChunker
 from voxloop.agent.providers import Providers
 from voxloop.agent.timeline import TurnRecord
+from voxloop.agent.watchdog import played_out, watched
 from voxloop.audio.pcm import resample
 from voxloop.config import TurnConfig
 from voxloop.providers.base import Message, Samples
@@ -68,7 +69,23 @@ class Reply:
         try:
             chunker = SentenceChunker(self.turn.first_clause_words, self.turn.first_words)
             self.rec.mark("llm_request", self._clock())
-            async with contextlib.aclosing(self.providers.llm.stream(messages)) as pieces:
+
+            def say_filler() -> None:
+                self.rec.mark("filler", self._clock())
+                chunks.put_nowait(self.turn.filler_text)
+
+            async with (
+                contextlib.aclosing(self.providers.llm.stream(messages)) as stream,
+                contextlib.aclosing(
+                    watched(
+                        stream,
+                        "language model",
+                        self.turn.stage_timeout_s,
+                        self.turn.filler_after_s,
+                        say_filler,
+                    )
+                ) as pieces,
+            ):
                 async for piece in pieces:
                     self.rec.mark("first_token", self._clock())
                     self.generated += piece
@@ -80,7 +97,7 @@ class Reply:
                 chunks.put_nowait(chunk)
             chunks.put_nowait(None)
             await asyncio.gather(*tasks)
-            await self.sink.drained()
+            await played_out(self.sink, self.turn.playback_idle_ms, self.turn.playback_ceiling_s)
         finally:
             for t in tasks:
                 t.cancel()
@@ -92,8 +109,11 @@ class Reply:
         tts, rate = self.providers.tts, self.sink.sample_rate
         while (text := await chunks.get()) is not None:
             self.rec.mark("tts_request", self._clock())
-            async with contextlib.aclosing(tts.synthesize(text)) as stream:
-                async for samples in stream:
+            async with (
+                contextlib.aclosing(tts.synthesize(text)) as stream,
+                contextlib.aclosing(watched(stream, "voice", self.turn.stage_timeout_s)) as voiced,
+            ):
+                async for samples in voiced:
                     self.rec.mark("tts_audio", self._clock())
                     out.put_nowait((text, resample(samples, tts.sample_rate, rate)))
             out.put_nowait((text, None))  # end of this text's audio

@@ -8,8 +8,10 @@ Flow per user turn:
                               --resume------> the speculative Reply is dropped
                               --turn_end----> final transcript; the held Reply is committed if it
                                               answered the same words, else a new one starts
-User speech while the agent is answering interrupts it (unless `interruptions` is off): the
-speaker stops, the reply is cancelled, and history keeps only what was heard.
+User sound while the agent speaks pauses its voice at once (BargeIn); half a second of speech, or
+a shorter burst with real words, interrupts it: the reply is cancelled and history keeps only
+what was heard. A cough, a click or an "uh-huh" resumes the voice where it paused. With
+`interruptions` off (half duplex) the microphone is ignored while the agent answers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voxloop.agent import events as ev
+from voxloop.agent.bargein import BargeIn, is_backchannel
 from voxloop.agent.endpoint import Boundary, Endpointer, sounds_unfinished
 from voxloop.agent.history import History
 from voxloop.agent.providers import Providers
@@ -29,7 +32,7 @@ from voxloop.agent.reply import Reply
 from voxloop.agent.timeline import TurnRecord
 from voxloop.audio.pcm import FrameBuffer, StreamResampler
 from voxloop.config import AgentConfig
-from voxloop.errors import AudioFormatError
+from voxloop.errors import AudioFormatError, StageTimeout
 from voxloop.providers.base import Samples, Transcript
 from voxloop.transports.base import AudioSink
 
@@ -67,6 +70,8 @@ class VoiceSession:
         self._t0: float | None = None
         self._resampler: StreamResampler | None = None
         self._answer_rec: TurnRecord | None = None
+        self._barge = BargeIn(self.config.turn, self.config.vad, frame_ms)
+        self._judge: asyncio.Task[None] | None = None  # judging a short burst over the agent
 
     # -- events ----------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -119,16 +124,24 @@ class VoiceSession:
             await self._stt.push(frame)
         else:
             self._preroll.append(frame)
+        if self._speaking_reply() is not None:
+            action = self._barge.update(prob)
+            if action is not None:
+                await self._on_barge(action)
+        elif self._judge is None:
+            self._barge.reset()
         for b in self._endpoint.update(prob, self._pos, len(frame)):
             await self._on_boundary(b)
 
     async def _on_boundary(self, b: Boundary) -> None:
+        if b.kind == "turn_end" and self._judge is not None:
+            await asyncio.gather(self._judge, return_exceptions=True)  # the burst's verdict first
         if b.kind == "speech_start":
             if self.answering and not self.config.turn.interruptions:
                 self._endpoint.reset()  # half duplex: the microphone is ignored while the agent speaks
                 return
-            if self.answering:
-                await self.interrupt()
+            if self.answering and not self._barge.ducked:
+                await self.interrupt()  # the reply has not reached the speaker yet
             self._in_turn = True
             self._emit(ev.SpeechStarted, audio_s=round(b.sample / self.rate, 3))
             for f in self._preroll:
@@ -241,10 +254,69 @@ class VoiceSession:
         except asyncio.CancelledError:
             await self._drop_speculation()  # a held reply nobody will commit
             raise
+        except StageTimeout as e:
+            self._emit(ev.ErrorOccurred, code="stage_timeout", message=e.message, stage=e.stage)
+            self._complete(rec)
         except Exception as e:
             log.exception("turn %d failed", rec.turn_id)
             self._emit(ev.ErrorOccurred, code="turn_failed", message=str(e), stage="reply")
             self._complete(rec)
+
+    # -- barge-in ----------------------------------------------------------------------------------
+    def _speaking_reply(self) -> Reply | None:
+        """The committed reply that user sound may interrupt, if any."""
+        if not self.config.turn.interruptions or not self.answering:
+            return None
+        return self._reply if self._reply is not None and self._reply.committed else None
+
+    async def _on_barge(self, action: str) -> None:
+        reply = self._speaking_reply()
+        if reply is None:
+            return
+        if action == "duck":
+            self.sink.pause()
+            reply.rec.mark("barge_in", self._clock())
+            self._emit(ev.AgentPaused, turn_id=reply.rec.turn_id)
+        elif action == "interrupt":
+            await self.interrupt()
+        elif self._judge is None:
+            self._judge = asyncio.get_running_loop().create_task(self._judge_burst(reply))
+
+    async def _judge_burst(self, reply: Reply) -> None:
+        """A short burst over the agent has ended: its words decide (none, or "uh-huh": go on)."""
+        try:
+            text = ""
+            if self._in_turn:  # long enough to open a user turn: the recogniser heard it
+                tr = await self._stt.pause_transcript()
+                text = tr.text.strip() if tr is not None else ""
+            if self._reply is not reply or not self.answering or not self._barge.ducked:
+                return  # decided meanwhile (the user went on and interrupted)
+            if not is_backchannel(text):
+                log.info("turn %d: %r over the agent takes the turn", reply.rec.turn_id, text)
+                await self.interrupt()
+                return
+            reason = f"backchannel: {text}" if text else "no words"
+            log.info("turn %d: user sound over the agent (%s); going on", reply.rec.turn_id, reason)
+            await self._drop_user_turn(reason)
+            self._barge.reset()
+            self.sink.resume()
+            self._emit(ev.AgentResumed, turn_id=reply.rec.turn_id, reason=reason)
+        finally:
+            self._judge = None
+
+    async def _drop_user_turn(self, reason: str) -> None:
+        """Forget the sound that opened a user turn: it was not meant for the agent."""
+        speech_end = self._endpoint.last_speech_end
+        self._endpoint.reset()
+        await self._drop_speculation()
+        if self._spec_start is not None and not self._spec_start.done():
+            self._spec_start.cancel()
+        self._pending = None
+        if self._in_turn:
+            self._in_turn = False
+            await self._stt.finalize()  # empties the recogniser's buffer
+            self._emit(ev.SpeechEnded, audio_s=round(speech_end / self.rate, 3))
+            self._emit(ev.TurnDropped, turn_id=self._next_id, reason=reason)
 
     # -- interruption and shutdown -----------------------------------------------------------------
     async def interrupt(self) -> None:
@@ -293,7 +365,7 @@ class VoiceSession:
         if self.answering:
             await self.interrupt()
         await self._drop_speculation()
-        for task in (self._answer, self._prefill, self._spec_start):
+        for task in (self._answer, self._prefill, self._spec_start, self._judge):
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

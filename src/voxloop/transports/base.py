@@ -8,7 +8,8 @@ from voxloop.providers.base import Samples
 
 
 class AudioSink(ABC):
-    """Where the agent's voice goes. `play` never blocks; `stop` silences at once (barge-in)."""
+    """Where the agent's voice goes. `play` never blocks; `stop` silences at once (barge-in);
+    `pause` silences at once but keeps the rest for `resume` (a cough, not an interruption)."""
 
     sample_rate: int = 24000
 
@@ -20,6 +21,15 @@ class AudioSink(ABC):
     def stop(self) -> None:
         """Drop everything queued and stop the sound now."""
 
+    def pause(self) -> None:
+        """Hold the sound now, keeping what is queued for `resume` (a possible barge-in).
+
+        A sink that cannot hold audio stops instead: the reply is then lost, not replayed."""
+        self.stop()
+
+    def resume(self) -> None:  # noqa: B027 - optional: a sink that cannot pause has nothing to resume
+        """Play on from where `pause` held the sound."""
+
     @abstractmethod
     def played_samples(self) -> int:
         """Samples that have reached the speaker since the sink was made (a monotonic counter)."""
@@ -27,6 +37,10 @@ class AudioSink(ABC):
     @abstractmethod
     def queued_samples(self) -> int:
         """Samples handed to `play` since the sink was made (played + still queued + dropped)."""
+
+    def busy(self) -> bool:
+        """Whether audio is playing or held right now (False when a sink cannot tell)."""
+        return False
 
     @abstractmethod
     async def drained(self) -> None:

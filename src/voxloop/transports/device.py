@@ -48,6 +48,7 @@ class SpeakerSink(AudioSink):
         self._queue: deque[Samples] = deque()
         self._played = 0
         self._queued = 0
+        self._paused = False
         self._loop = asyncio.get_running_loop()
         self._empty = asyncio.Event()
         self._empty.set()
@@ -59,7 +60,7 @@ class SpeakerSink(AudioSink):
     def _callback(self, out: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
         filled = 0
         with self._lock:
-            while filled < frames and self._queue:
+            while filled < frames and self._queue and not self._paused:
                 head = self._queue[0]
                 take = min(frames - filled, len(head))
                 out[filled : filled + take, 0] = head[:take]
@@ -69,7 +70,7 @@ class SpeakerSink(AudioSink):
                 else:
                     self._queue[0] = head[take:]
             self._played += filled
-            empty = not self._queue
+            empty = not self._queue and not self._paused
         out[filled:, 0] = 0
         if empty:
             self._loop.call_soon_threadsafe(self._empty.set)
@@ -83,13 +84,26 @@ class SpeakerSink(AudioSink):
     def stop(self) -> None:
         with self._lock:
             self._queue.clear()
+            self._paused = False
         self._empty.set()
+
+    def pause(self) -> None:
+        with self._lock:  # the next callback (<= 20 ms) plays silence and keeps the queue
+            self._paused = True
+        self._empty.clear()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
 
     def played_samples(self) -> int:
         return self._played
 
     def queued_samples(self) -> int:
         return self._queued
+
+    def busy(self) -> bool:
+        return not self._empty.is_set()
 
     async def drained(self) -> None:
         await self._empty.wait()

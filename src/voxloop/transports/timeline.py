@@ -25,32 +25,62 @@ class TimelineSink(AudioSink):
         self._end = 0.0  # clock time when the queue runs dry
         self._queued = 0
         self._dropped = 0
+        self._held: list[Samples] = []  # what pause took off the timeline, for resume
+        self._playing = asyncio.Event()  # cleared while paused
+        self._playing.set()
 
     @staticmethod
     def _now() -> float:
         return asyncio.get_running_loop().time()
 
     def play(self, audio: Samples) -> None:
+        if not self._playing.is_set():
+            self._held.append(audio)  # paused: it plays after resume
+            self._queued += len(audio)
+            return
         now = self._now()
         start = max(now, self._end)
         self.placed.append(Placed(start, audio))
         self._end = start + len(audio) / self.sample_rate
         self._queued += len(audio)
 
-    def stop(self) -> None:
+    def _cut(self) -> list[Samples]:
+        """Take everything not yet played off the timeline; returns it in playing order."""
         now = self._now()
         kept: list[Placed] = []
+        rest: list[Samples] = []
         for p in self.placed:
             played = int(round((now - p.start) * self.sample_rate))
             if played >= len(p.audio):
                 kept.append(p)
-            elif played > 0:
-                self._dropped += len(p.audio) - played
+                continue
+            if played > 0:
                 kept.append(Placed(p.start, p.audio[:played]))
-            else:
-                self._dropped += len(p.audio)
+            rest.append(p.audio[max(0, played) :])
         self.placed = kept
         self._end = min(self._end, now)
+        return rest
+
+    def stop(self) -> None:
+        self._dropped += sum(len(a) for a in self._cut()) + sum(len(a) for a in self._held)
+        self._held = []
+        self._playing.set()
+
+    def pause(self) -> None:
+        if self._playing.is_set():
+            self._held = self._cut()
+            self._playing.clear()
+
+    def resume(self) -> None:
+        if not self._playing.is_set():
+            held, self._held = self._held, []
+            self._playing.set()
+            for audio in held:
+                self.play(audio)
+
+    @property
+    def paused(self) -> bool:
+        return not self._playing.is_set()
 
     def played_samples(self) -> int:
         now = self._now()
@@ -60,11 +90,16 @@ class TimelineSink(AudioSink):
         return self._queued
 
     def busy(self) -> bool:
-        return self._end > self._now()
+        return self._end > self._now() or bool(self._held)
 
     async def drained(self) -> None:
-        # The virtual speaker consumes audio in real time: wait out what is still queued.
-        while (left := self._end - self._now()) > 0:  # noqa: ASYNC110 - the end moves as audio is queued
+        # The virtual speaker consumes audio in real time: wait out what is still queued, and
+        # while paused, wait for resume (or stop).
+        while True:
+            await self._playing.wait()
+            left = self._end - self._now()
+            if left <= 0:
+                return
             await asyncio.sleep(left)
 
     def render(self, t0: float, duration_s: float) -> Samples:

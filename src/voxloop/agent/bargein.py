@@ -1,0 +1,79 @@
+"""Barge-in while the agent speaks: duck at once, then decide whether the user really took the turn.
+
+Pure, like the Endpointer: it sees one VAD probability per frame and answers with an action.
+
+  speaking ──(speech for `barge_in_onset_ms`)──> "duck": the speaker pauses, keeping the rest
+  ducked ───(speech adds up to `interrupt_min_speech_ms`)──> "interrupt": the reply is cancelled
+  ducked ───(then `judge_silence_ms` of silence)──> "judge": a short burst ended; its transcript
+            decides (`is_backchannel`): no words, a cough or "uh-huh" -> resume, words -> interrupt
+  ducked ───(no speech at all after the onset run: a click)──> the same "judge", with no words
+
+The rule, in words: about two frames of speech pause the agent (well inside 150 ms of the onset);
+half a second of speech is always a real interruption; anything shorter is judged by what was said.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from voxloop.config import TurnConfig, VADConfig
+
+Action = Literal["duck", "interrupt", "judge"]
+
+# What a listener says to show they are still listening, not to take the turn.
+BACKCHANNELS = frozenset(
+    "uh-huh uh huh mm-hmm mhm mm hmm hm um uh ah oh okay ok yeah yep yes right sure alright "
+    "i see got it cool nice wow".split()
+)
+_NOISE = re.compile(r"^[\s\W]*$|^\s*[\(\[\*].*[\)\]\*]\s*$")  # nothing, or "(coughs)", "[noise]"
+
+
+def is_backchannel(text: str) -> bool:
+    """No words (a cough, a click, Whisper's "(coughing)"), or only listener noises ("uh-huh",
+    "yeah, okay"): the agent should go on. Anything else ("stop", "wait") takes the turn."""
+    if _NOISE.match(text):
+        return True
+    words = [w for w in re.split(r"[^\w'-]+", text.lower()) if w]
+    return all(w in BACKCHANNELS for w in words)
+
+
+class BargeIn:
+    def __init__(self, turn: TurnConfig, vad: VADConfig, frame_ms: float) -> None:
+        self.turn, self.vad, self.frame_ms = turn, vad, frame_ms
+        self.reset()
+
+    def reset(self) -> None:
+        self.ducked = False
+        self._run = 0.0  # speech before the duck
+        self.speech_ms = 0.0  # speech since the duck began (onset run included)
+        self._silence = 0.0
+        self._judged = False
+        self._interrupted = False  # said once; quiet until reset
+
+    def update(self, prob: float) -> Action | None:
+        speech = prob >= self.vad.threshold
+        if self._interrupted:
+            return None
+        if not self.ducked:
+            if speech:
+                self._run += self.frame_ms
+                if self._run >= self.turn.barge_in_onset_ms:
+                    self.ducked, self.speech_ms, self._silence, self._judged = True, self._run, 0.0, False
+                    return "duck"
+            elif prob < self.vad.neg_threshold:
+                self._run = 0.0
+            return None
+        if speech:
+            self.speech_ms += self.frame_ms
+            self._silence = 0.0
+            self._judged = False
+            if self.speech_ms >= self.turn.interrupt_min_speech_ms:
+                self._interrupted = True
+                return "interrupt"
+            return None
+        self._silence += self.frame_ms
+        if not self._judged and self._silence >= self.turn.judge_silence_ms:
+            self._judged = True
+            return "judge"
+        return None

@@ -1,0 +1,176 @@
+"""Barge-in rules: the BargeIn state machine alone, then through VoiceSession with fakes.
+
+Virtual time, 32 ms VAD frames, the Mic feeds 20 ms chunks: a tone is speech, zeros are silence.
+The agent's reply is LONG_REPLY: 15 words of FakeTTS audio, 0.25 s each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import LONG_REPLY, LONG_TEXT, Conversation, conversation, make_providers, roles, run_virtual
+from fakes import FakeLLM, FakeSTT
+from voxloop.agent import events as ev
+from voxloop.agent.bargein import BargeIn, is_backchannel
+from voxloop.config import TurnConfig, VADConfig
+
+FRAME_MS = 32.0
+
+
+def _run(probs: list[float]) -> list[tuple[int, str]]:
+    b = BargeIn(TurnConfig(), VADConfig(), FRAME_MS)
+    return [(i, a) for i, p in enumerate(probs) if (a := b.update(p)) is not None]
+
+
+def test_two_frames_of_speech_duck_then_half_a_second_interrupts() -> None:
+    out = _run([0.9] * 20)
+    assert out == [(1, "duck"), (14, "interrupt")]  # 64 ms; 15 frames = 480 ms
+
+
+def test_a_short_burst_is_judged_after_the_silence() -> None:
+    out = _run([0.9] * 5 + [0.0] * 10)
+    assert out == [(1, "duck"), (12, "judge")]  # 8 silent frames = 256 ms after the burst
+
+
+def test_a_single_frame_click_does_not_duck() -> None:
+    assert _run([0.9, 0.0] * 10) == []
+
+
+def test_speech_between_the_thresholds_keeps_the_onset_run() -> None:
+    # 0.4 is below the speech threshold (0.5) but above the silence threshold (0.35)
+    assert _run([0.9, 0.4, 0.9]) == [(2, "duck")]
+
+
+def test_speech_after_a_judge_counts_on_toward_an_interruption() -> None:
+    out = _run([0.9] * 4 + [0.0] * 8 + [0.9] * 12)
+    assert out == [(1, "duck"), (11, "judge"), (22, "interrupt")]  # 4 + 11 frames of speech
+
+
+@pytest.mark.parametrize(
+    ("text", "backchannel"),
+    [
+        ("", True),
+        ("(coughing)", True),
+        ("[noise]", True),
+        ("Uh-huh.", True),
+        ("Mm-hmm", True),
+        ("Yeah, okay.", True),
+        ("Stop.", False),
+        ("Wait, what?", False),
+        ("No", False),
+        ("Okay, stop.", False),
+    ],
+)
+def test_is_backchannel(text: str, backchannel: bool) -> None:
+    assert is_backchannel(text) is backchannel
+
+
+# -- through the session ---------------------------------------------------------------------------
+async def _reply_then(c: Conversation, burst_s: float, after_s: float = 1.0) -> None:
+    """User turn 1 (1 s), then a burst `after_s` into the agent's voice, then silence till done."""
+    await c.mic.silence(0.3)
+    await c.mic.speak(1.0)
+    assert await c.mic.silence_until(lambda: bool(c.of(ev.AgentSpeech)), 5)
+    await c.mic.silence(after_s)
+    await c.mic.speak(burst_s)
+    assert await c.mic.silence_until(lambda: len(c.of(ev.TurnCompleted)) >= 1, 15), c.kinds()
+
+
+def _session(finals: list[str]) -> tuple[FakeSTT, FakeLLM]:
+    return FakeSTT(finals), FakeLLM({"tell me a story": LONG_REPLY, "stop": ("Okay", ".")})
+
+
+@pytest.mark.parametrize(
+    ("burst_s", "words", "reason"),
+    [(0.07, None, "no words"), (0.3, "", "no words"), (0.3, "Uh-huh.", "backchannel: Uh-huh.")],
+    ids=["click", "cough", "uh-huh"],
+)
+def test_a_cough_or_backchannel_pauses_the_agent_then_it_goes_on(
+    burst_s: float, words: str | None, reason: str
+) -> None:
+    stt, llm = _session(["tell me a story"] + ([] if words is None else [words]))
+
+    async def main() -> None:
+        async with conversation(make_providers(stt=stt, llm=llm)) as c:
+            await _reply_then(c, burst_s)
+            assert not c.of(ev.Interrupted)
+            paused, resumed = c.of(ev.AgentPaused), c.of(ev.AgentResumed)
+            assert len(paused) == len(resumed) == 1 and resumed[0].reason == reason
+            # the whole reply was played, once: nothing lost, nothing repeated
+            assert c.agent_audio_s == pytest.approx(len(LONG_TEXT.split()) * 0.25, abs=0.01)
+            assert roles(c.session.history.messages) == [
+                ("user", "tell me a story"),
+                ("assistant", LONG_TEXT),
+            ]
+            assert not list(stt.finals)  # the cough's (empty) words were consumed, not answered
+            assert c.kinds(ev.TurnCompleted) == ["TurnCompleted"]
+            # the voice was silent between pause and resume
+            gap = resumed[0].t - paused[0].t
+            assert gap > 0.25
+            assert c.agent_audio_s < (c.mic.fed / c.mic.rate) - 1.3 - gap + 0.5
+
+    run_virtual(main())
+
+
+def test_a_short_stop_interrupts_and_is_answered() -> None:
+    stt, llm = _session(["tell me a story", "stop"])
+
+    async def main() -> None:
+        async with conversation(make_providers(stt=stt, llm=llm)) as c:
+            await _reply_then(c, 0.3)
+            assert await c.mic.silence_until(c.completed(2), 10), c.kinds()
+            assert not c.of(ev.AgentResumed)
+            heard = c.of(ev.Interrupted)[0].heard_text
+            assert 3 <= len(heard.split()) <= 6  # about 1 s of 0.25 s words before the pause
+            assert roles(c.session.history.messages) == [
+                ("user", "tell me a story"),
+                ("assistant", heard),
+                ("user", "stop"),
+                ("assistant", "Okay."),
+            ]
+
+    run_virtual(main())
+
+
+def test_the_voice_pauses_within_two_frames_of_the_onset() -> None:
+    stt, llm = _session(["tell me a story", "stop"])
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with conversation(make_providers(stt=stt, llm=llm)) as c:
+            paused_at: list[float] = []
+            c.session.subscribe(
+                lambda e: paused_at.append(loop.time()) if isinstance(e, ev.AgentPaused) else None
+            )
+            await c.mic.silence(0.3)
+            await c.mic.speak(1.0)
+            assert await c.mic.silence_until(lambda: bool(c.of(ev.AgentSpeech)), 5)
+            await c.mic.silence(1.0)
+            assert c.mic.t0 is not None
+            onset = c.mic.t0 + c.mic.fed / c.mic.rate  # when the first speech sample is spoken
+            playing = c.sink.played_samples()
+            await c.mic.speak(0.6)
+            assert await c.mic.silence_until(c.completed(2), 10)
+            # 32 ms VAD frames, 20 ms Mic chunks: two frames of speech, plus one of misalignment
+            assert 0 < paused_at[0] - onset <= 0.064 + 0.032 + 0.02
+            assert c.of(ev.Interrupted)
+            # what was played after the pause is nothing of turn 1: the speaker held still
+            rate = c.sink.sample_rate
+            assert c.sink.played_samples() - playing <= (paused_at[0] - onset) * rate + 0.6 * rate + 1
+
+    run_virtual(main())
+
+
+def test_half_duplex_never_pauses() -> None:
+    stt, llm = _session(["tell me a story", "never heard"])
+
+    async def main() -> None:
+        from conftest import config
+
+        async with conversation(make_providers(stt=stt, llm=llm), config(interruptions=False)) as c:
+            await _reply_then(c, 0.3)
+            assert not c.of(ev.AgentPaused) and not c.of(ev.Interrupted)
+
+    run_virtual(main())
