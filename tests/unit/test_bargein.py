@@ -13,7 +13,7 @@ import pytest
 from conftest import LONG_REPLY, LONG_TEXT, Conversation, conversation, make_providers, roles, run_virtual
 from fakes import FakeLLM, FakeSTT
 from voxloop.agent import events as ev
-from voxloop.agent.bargein import BargeIn, is_backchannel
+from voxloop.agent.bargein import BargeIn, is_backchannel, is_echo
 from voxloop.config import TurnConfig, VADConfig
 
 FRAME_MS = 32.0
@@ -67,6 +67,14 @@ def test_is_backchannel(text: str, backchannel: bool) -> None:
     assert is_backchannel(text) is backchannel
 
 
+def test_is_echo() -> None:
+    said = "One two three four five. Six seven eight."
+    assert is_echo("three, four five", said)
+    assert is_echo("Four five sticks", said)  # two of three words: a mishearing of its own voice
+    assert not is_echo("stop the story", said)
+    assert not is_echo("", said)
+
+
 # -- through the session ---------------------------------------------------------------------------
 async def _reply_then(c: Conversation, burst_s: float, after_s: float = 1.0) -> None:
     """User turn 1 (1 s), then a burst `after_s` into the agent's voice, then silence till done."""
@@ -84,8 +92,13 @@ def _session(finals: list[str]) -> tuple[FakeSTT, FakeLLM]:
 
 @pytest.mark.parametrize(
     ("burst_s", "words", "reason"),
-    [(0.07, None, "no words"), (0.3, "", "no words"), (0.3, "Uh-huh.", "backchannel: Uh-huh.")],
-    ids=["click", "cough", "uh-huh"],
+    [
+        (0.07, None, "no words"),
+        (0.3, "", "no words"),
+        (0.3, "Uh-huh.", "backchannel: Uh-huh."),
+        (0.3, "four five", "own echo: four five"),
+    ],
+    ids=["click", "cough", "uh-huh", "own-echo"],
 )
 def test_a_cough_or_backchannel_pauses_the_agent_then_it_goes_on(
     burst_s: float, words: str | None, reason: str

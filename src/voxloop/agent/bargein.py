@@ -38,6 +38,17 @@ def is_backchannel(text: str) -> bool:
     return all(w in BACKCHANNELS for w in words)
 
 
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[^\w']+", text.lower()) if w]
+
+
+def is_echo(text: str, agent_text: str) -> bool:
+    """Whether the words heard are the agent's own (its voice leaking back into the microphone):
+    at least two thirds of them are words of what it has been saying."""
+    heard, said = _words(text), set(_words(agent_text))
+    return bool(heard) and sum(w in said for w in heard) >= 2 * len(heard) / 3
+
+
 class BargeIn:
     def __init__(self, turn: TurnConfig, vad: VADConfig, frame_ms: float) -> None:
         self.turn, self.vad, self.frame_ms = turn, vad, frame_ms

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voxloop.agent import events as ev
-from voxloop.agent.bargein import BargeIn, is_backchannel
+from voxloop.agent.bargein import BargeIn, is_backchannel, is_echo
 from voxloop.agent.endpoint import Boundary, Endpointer, sounds_unfinished
 from voxloop.agent.history import History
 from voxloop.agent.providers import Providers
@@ -291,11 +291,14 @@ class VoiceSession:
                 text = tr.text.strip() if tr is not None else ""
             if self._reply is not reply or not self.answering or not self._barge.ducked:
                 return  # decided meanwhile (the user went on and interrupted)
-            if not is_backchannel(text):
+            if text and is_echo(text, reply.generated):
+                reason = f"own echo: {text}"
+            elif not is_backchannel(text):
                 log.info("turn %d: %r over the agent takes the turn", reply.rec.turn_id, text)
                 await self.interrupt()
                 return
-            reason = f"backchannel: {text}" if text else "no words"
+            else:
+                reason = f"backchannel: {text}" if text else "no words"
             log.info("turn %d: user sound over the agent (%s); going on", reply.rec.turn_id, reason)
             await self._drop_user_turn(reason)
             self._barge.reset()

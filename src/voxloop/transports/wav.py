@@ -20,10 +20,18 @@ from voxloop.transports.timeline import TimelineSink
 class PacedInput:
     """Feeds a session frame by frame on the wall clock and keeps everything it fed."""
 
-    def __init__(self, session: VoiceSession, rate: int = 16000, frame_ms: int = 20) -> None:
+    def __init__(
+        self,
+        session: VoiceSession,
+        rate: int = 16000,
+        frame_ms: int = 20,
+        mix: Callable[[float, int], Samples] | None = None,
+    ) -> None:
+        """`mix(t, n)`, if given, returns `n` samples added to the frame recorded up to clock
+        time `t` (the room: the agent's own voice coming back, noise)."""
         if not 10 <= frame_ms <= 100:
             raise ValueError("frame_ms must be between 10 and 100")
-        self.session, self.rate = session, rate
+        self.session, self.rate, self.mix = session, rate, mix
         self.frame = rate * frame_ms // 1000
         self.fed: list[Samples] = []
         self.stamps: list[tuple[int, float]] = []  # (samples fed so far, clock when fed)
@@ -39,6 +47,8 @@ class PacedInput:
             if (wait := due - loop.time()) > 0:
                 await asyncio.sleep(wait)  # real-time pacing: the next frame is not "recorded" yet
             chunk = audio[i : i + self.frame]
+            if self.mix is not None:
+                chunk = chunk + self.mix(loop.time(), len(chunk))
             self.fed.append(chunk)
             self._n += len(chunk)
             self.stamps.append((self._n, loop.time()))
