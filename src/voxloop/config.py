@@ -65,8 +65,10 @@ class TurnConfig:
     unfinished_silence_ms: int = 1100  # ... when the words so far sound unfinished ("and", a comma)
     preroll_ms: int = 320  # audio kept from before the speech onset
     interruptions: bool = True  # user speech stops the agent (False: half duplex)
+    echo_cancel: bool = True  # take the agent's own voice out of the microphone (needs a sink that
+    # reports what it played: the WAV, virtual and device speakers do)
     barge_in_onset_ms: int = 64  # this much speech while the agent talks pauses its voice
-    interrupt_min_speech_ms: int = 480  # ... this much is an interruption, whatever the words
+    interrupt_min_speech_ms: int = 1000  # ... this much is an interruption, whatever the words
     judge_silence_ms: int = 256  # a shorter burst is judged by its words after this much silence
     # watchdog: no stage may leave the caller in silence without a word or an event
     filler_after_s: float = 2.5  # no LLM token by then: say `filler_text`, keep waiting

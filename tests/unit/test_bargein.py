@@ -24,9 +24,9 @@ def _run(probs: list[float]) -> list[tuple[int, str]]:
     return [(i, a) for i, p in enumerate(probs) if (a := b.update(p)) is not None]
 
 
-def test_two_frames_of_speech_duck_then_half_a_second_interrupts() -> None:
-    out = _run([0.9] * 20)
-    assert out == [(1, "duck"), (14, "interrupt")]  # 64 ms; 15 frames = 480 ms
+def test_two_frames_of_speech_duck_then_a_second_interrupts() -> None:
+    out = _run([0.9] * 40)
+    assert out == [(1, "duck"), (31, "interrupt")]  # 64 ms; 32 frames = 1024 ms
 
 
 def test_a_short_burst_is_judged_after_the_silence() -> None:
@@ -44,8 +44,8 @@ def test_speech_between_the_thresholds_keeps_the_onset_run() -> None:
 
 
 def test_speech_after_a_judge_counts_on_toward_an_interruption() -> None:
-    out = _run([0.9] * 4 + [0.0] * 8 + [0.9] * 12)
-    assert out == [(1, "duck"), (11, "judge"), (22, "interrupt")]  # 4 + 11 frames of speech
+    out = _run([0.9] * 4 + [0.0] * 8 + [0.9] * 30)
+    assert out == [(1, "duck"), (11, "judge"), (39, "interrupt")]  # 4 + 28 frames of speech
 
 
 @pytest.mark.parametrize(
@@ -84,6 +84,28 @@ async def _reply_then(c: Conversation, burst_s: float, after_s: float = 1.0) -> 
     await c.mic.silence(after_s)
     await c.mic.speak(burst_s)
     assert await c.mic.silence_until(lambda: len(c.of(ev.TurnCompleted)) >= 1, 15), c.kinds()
+
+
+def test_partial_words_of_the_users_own_interrupt_before_the_burst_ends() -> None:
+    stt = FakeSTT(["tell me a story", "stop right there"], partial_every_s=0.3)
+    llm = FakeLLM({"tell me a story": LONG_REPLY, "stop right there": ("Okay", ".")})
+
+    async def main() -> None:
+        async with conversation(make_providers(stt=stt, llm=llm)) as c:
+            await c.mic.silence(0.3)
+            await c.mic.speak(1.0)
+            assert await c.mic.silence_until(lambda: bool(c.of(ev.AgentSpeech)), 5)
+            await c.mic.silence(1.0)
+            await c.mic.speak(0.9)  # still speaking when the first partial arrives
+            interrupted = c.of(ev.Interrupted)
+            assert interrupted and interrupted[0].t < c.of(ev.AgentPaused)[0].t + 0.9
+            assert await c.mic.silence_until(c.completed(2), 10)
+            assert roles(c.session.history.messages)[-2:] == [
+                ("user", "stop right there"),
+                ("assistant", "Okay."),
+            ]
+
+    run_virtual(main())
 
 
 def _session(finals: list[str]) -> tuple[FakeSTT, FakeLLM]:

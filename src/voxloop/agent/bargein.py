@@ -3,13 +3,16 @@
 Pure, like the Endpointer: it sees one VAD probability per frame and answers with an action.
 
   speaking ──(speech for `barge_in_onset_ms`)──> "duck": the speaker pauses, keeping the rest
+  ducked ───(a partial transcript with words of the user's own: the session)──> interrupt
   ducked ───(speech adds up to `interrupt_min_speech_ms`)──> "interrupt": the reply is cancelled
   ducked ───(then `judge_silence_ms` of silence)──> "judge": a short burst ended; its transcript
-            decides (`is_backchannel`): no words, a cough or "uh-huh" -> resume, words -> interrupt
+            decides (`takes_turn`): no words, a cough, "uh-huh" or the agent's own words coming
+            back (echo) -> resume; anything else -> interrupt
   ducked ───(no speech at all after the onset run: a click)──> the same "judge", with no words
 
 The rule, in words: about two frames of speech pause the agent (well inside 150 ms of the onset);
-half a second of speech is always a real interruption; anything shorter is judged by what was said.
+once paused there is no hurry, so the words decide: the user's own words interrupt as soon as the
+recogniser has them, a second of speech interrupts whatever it is, and anything else resumes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ def is_echo(text: str, agent_text: str) -> bool:
     at least two thirds of them are words of what it has been saying."""
     heard, said = _words(text), set(_words(agent_text))
     return bool(heard) and sum(w in said for w in heard) >= 2 * len(heard) / 3
+
+
+def takes_turn(text: str, agent_text: str) -> bool:
+    """Words over the agent that are the user's own and more than a listener's noise."""
+    return not is_backchannel(text) and not is_echo(text, agent_text)
 
 
 class BargeIn:

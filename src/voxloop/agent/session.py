@@ -24,7 +24,8 @@ from collections.abc import Callable
 import numpy as np
 
 from voxloop.agent import events as ev
-from voxloop.agent.bargein import BargeIn, is_backchannel, is_echo
+from voxloop.agent.bargein import BargeIn, is_echo, takes_turn
+from voxloop.agent.echo_guard import EchoGuard
 from voxloop.agent.endpoint import Boundary, Endpointer, sounds_unfinished
 from voxloop.agent.history import History
 from voxloop.agent.providers import Providers
@@ -71,6 +72,9 @@ class VoiceSession:
         self._resampler: StreamResampler | None = None
         self._answer_rec: TurnRecord | None = None
         self._barge = BargeIn(self.config.turn, self.config.vad, frame_ms)
+        self._echo: EchoGuard | None = None
+        if self.config.turn.echo_cancel and sink.played_audio(0.0, 0.0) is not None:
+            self._echo = EchoGuard(sink, self.rate, providers.vad.frame_samples)
         self._judge: asyncio.Task[None] | None = None  # judging a short burst over the agent
 
     # -- events ----------------------------------------------------------------------------------
@@ -119,7 +123,11 @@ class VoiceSession:
     async def _on_frame(self, frame: Samples, fed_at: float) -> None:
         self._pos += len(frame)
         self._fed.append((self._pos, fed_at))
+        if self._echo is not None:  # the agent's own voice out first: everything below hears the user
+            frame = self._echo.process(frame, fed_at)
         prob = self._vad(frame)
+        if self._echo is not None:
+            prob = self._echo.user_speech(prob)
         if self._in_turn:
             await self._stt.push(frame)
         else:
@@ -187,6 +195,11 @@ class VoiceSession:
         if not self._in_turn:
             return
         self._emit(ev.PartialTranscript, text=tr.text)
+        if self._barge.ducked:  # words over the agent's paused voice: theirs, or a listener's noise?
+            reply = self._speaking_reply()
+            if reply is not None and self._judge is None and takes_turn(tr.text, reply.generated):
+                self._judge = asyncio.get_running_loop().create_task(self._take_turn(reply, tr.text))
+            return
         if self.config.turn.prefill_partials and (self._prefill is None or self._prefill.done()):
             messages = self.history.prompt_with(tr.text)
             self._prefill = asyncio.get_running_loop().create_task(self.providers.llm.prefill(messages))
@@ -291,19 +304,26 @@ class VoiceSession:
                 text = tr.text.strip() if tr is not None else ""
             if self._reply is not reply or not self.answering or not self._barge.ducked:
                 return  # decided meanwhile (the user went on and interrupted)
-            if text and is_echo(text, reply.generated):
-                reason = f"own echo: {text}"
-            elif not is_backchannel(text):
-                log.info("turn %d: %r over the agent takes the turn", reply.rec.turn_id, text)
-                await self.interrupt()
+            if takes_turn(text, reply.generated):
+                await self._take_turn(reply, text)
                 return
+            if not text:
+                reason = "no words"
             else:
-                reason = f"backchannel: {text}" if text else "no words"
+                reason = f"own echo: {text}" if is_echo(text, reply.generated) else f"backchannel: {text}"
             log.info("turn %d: user sound over the agent (%s); going on", reply.rec.turn_id, reason)
             await self._drop_user_turn(reason)
             self._barge.reset()
             self.sink.resume()
             self._emit(ev.AgentResumed, turn_id=reply.rec.turn_id, reason=reason)
+        finally:
+            self._judge = None
+
+    async def _take_turn(self, reply: Reply, text: str) -> None:
+        try:
+            if self._reply is reply and self.answering:
+                log.info("turn %d: %r over the agent takes the turn", reply.rec.turn_id, text)
+                await self.interrupt()
         finally:
             self._judge = None
 

@@ -38,6 +38,12 @@ class AudioSink(ABC):
     def queued_samples(self) -> int:
         """Samples handed to `play` since the sink was made (played + still queued + dropped)."""
 
+    def played_audio(self, t0: float, t1: float) -> Samples | None:
+        """What the speaker played between clock times t0 and t1 (the loop's clock), at
+        `sample_rate`, zeros where it was silent: the echo canceller's reference. None when
+        this sink cannot tell (then the loop cannot cancel its own echo)."""
+        return None
+
     def busy(self) -> bool:
         """Whether audio is playing or held right now (False when a sink cannot tell)."""
         return False

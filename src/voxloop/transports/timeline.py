@@ -102,6 +102,18 @@ class TimelineSink(AudioSink):
                 return
             await asyncio.sleep(left)
 
+    def played_audio(self, t0: float, t1: float) -> Samples:
+        n = max(0, int(round((t1 - t0) * self.sample_rate)))
+        out = np.zeros(n, np.float32)
+        for p in reversed(self.placed):  # placed in playing order: only the last few matter
+            if p.start + len(p.audio) / self.sample_rate <= t0:
+                break
+            i = int(round((p.start - t0) * self.sample_rate))
+            a, b = max(0, i), min(n, i + len(p.audio))
+            if b > a:
+                out[a:b] += p.audio[a - i : b - i]
+        return out
+
     def render(self, t0: float, duration_s: float) -> Samples:
         """Everything played, placed on a timeline that starts at clock time `t0`."""
         n = int(duration_s * self.sample_rate)
