@@ -119,6 +119,10 @@ async def run_trial(
             await mic.silence_until(lambda: any_of(ev.Interrupted, ev.AgentResumed, ev.PlaybackFinished), 3.0)
         else:  # echo: the whole reply plays over its own echo
             await mic.silence_until(lambda: any_of(ev.Interrupted, ev.PlaybackFinished), 30.0)
+        trial.extra["spoken"] = " ".join(e.text for e, _ in seen if isinstance(e, ev.AgentSpeech))
+        trial.extra["heard"] = next((e.heard_text for e, _ in seen if isinstance(e, ev.Interrupted)), None)
+        trial.extra["resumed"] = [e.reason for e, _ in seen if isinstance(e, ev.AgentResumed)]
+        trial.extra["finished"] = any_of(ev.PlaybackFinished)
         pauses = [t for e, t in seen if isinstance(e, ev.AgentPaused) and t >= t_onset - 0.05]
         trial.paused = len(pauses)
         trial.interrupted = any_of(ev.Interrupted, after=t_onset - 0.05 if event is not None else 0.0)
