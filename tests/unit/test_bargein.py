@@ -141,6 +141,21 @@ def test_a_cough_or_backchannel_pauses_the_agent_then_it_goes_on(
             ]
             assert not list(stt.finals)  # the cough's (empty) words were consumed, not answered
             assert c.kinds(ev.TurnCompleted) == ["TurnCompleted"]
+            # the turn log holds what happened, in order, with the session's timestamps
+            log = c.session.records[0].to_dict()["events"]
+            kinds = [e["type"] for e in log]
+            assert kinds[:4] == ["speech_started", "speech_ended", "turn_decided", "final_transcript"]
+            assert kinds[-2:] == ["agent_resumed", "playback_finished"] and "agent_paused" in kinds
+            if burst_s >= 0.16:  # long enough to open a user turn, which was dropped
+                assert kinds[kinds.index("agent_paused") :] == [
+                    "agent_paused",
+                    "speech_started",
+                    "speech_ended",
+                    "turn_dropped",
+                    "agent_resumed",
+                    "playback_finished",
+                ]
+            assert [e["t"] for e in log] == sorted(e["t"] for e in log)
             # the voice was silent between pause and resume
             gap = resumed[0].t - paused[0].t
             assert gap > 0.25

@@ -42,6 +42,20 @@ Listener = Callable[[ev.Event], None]
 MAX_RATE = 192_000
 
 
+_TURN_LOG = (
+    ev.SpeechStarted,
+    ev.SpeechEnded,
+    ev.TurnDecided,
+    ev.FinalTranscript,
+    ev.AgentPaused,
+    ev.AgentResumed,
+    ev.Interrupted,
+    ev.PlaybackFinished,
+    ev.TurnDropped,
+    ev.ErrorOccurred,
+)
+
+
 class VoiceSession:
     def __init__(self, providers: Providers, sink: AudioSink, config: AgentConfig | None = None) -> None:
         self.providers = providers
@@ -73,6 +87,8 @@ class VoiceSession:
         self._answer_rec: TurnRecord | None = None
         self._barge = BargeIn(self.config.turn, self.config.vad, frame_ms)
         self._echo: EchoGuard | None = None
+        self._open: dict[int, TurnRecord] = {}  # records of turns not completed yet, by turn id
+        self._loose: list[dict[str, object]] = []  # logged events waiting for their turn's record
         if self.config.turn.echo_cancel and sink.played_audio(0.0, 0.0) is not None:
             self._echo = EchoGuard(sink, self.rate, providers.vad.frame_samples)
         self._judge: asyncio.Task[None] | None = None  # judging a short burst over the agent
@@ -92,6 +108,24 @@ class VoiceSession:
                 listener(event)
             except Exception:  # a broken listener must not break the conversation
                 log.exception("event listener failed on %s", event.type)
+        self._log_event(event)
+
+    def _log_event(self, event: ev.Event) -> None:
+        """Keep the turn-taking events in their turn's record (and so in turns.jsonl)."""
+        if not isinstance(event, _TURN_LOG):
+            return
+        entry = {k: v for k, v in event.to_dict().items() if k != "turn_id"}
+        turn_id = getattr(event, "turn_id", None)
+        if turn_id is None:
+            self._loose.append(entry)  # the user's speech, before its turn has a record
+            return
+        rec = self._open.get(turn_id)
+        if rec is not None:
+            rec.events.append(entry)
+        elif self._answer_rec is not None and self.answering:
+            # a sound over the agent that never became a turn: it belongs to the agent's turn
+            self._answer_rec.events += [*self._loose, entry]
+            self._loose = []
 
     @property
     def answering(self) -> bool:
@@ -174,8 +208,10 @@ class VoiceSession:
             rec = self._pending or self._new_record(b.sample)
             self._pending = None
             rec.mark("decided", self._clock())
-            self._next_id += 1
             self._emit(ev.SpeechEnded, audio_s=rec.speech_end_s)
+            rec.events[:0], self._loose = self._loose, []
+            self._open[rec.turn_id] = rec
+            self._next_id += 1
             self._emit(ev.TurnDecided, turn_id=rec.turn_id)
             self._answer_rec = rec
             self._answer = asyncio.get_running_loop().create_task(self._answer_turn(rec))
@@ -246,6 +282,7 @@ class VoiceSession:
                         "turn %d: speech was heard but no words were recognised; not answering", rec.turn_id
                     )
                     self._emit(ev.TurnDropped, turn_id=rec.turn_id, reason="no words recognised")
+                    self._open.pop(rec.turn_id, None)
                     return
                 reply = self._make_reply(rec, rec.user_text)
                 task = asyncio.get_running_loop().create_task(
@@ -359,6 +396,7 @@ class VoiceSession:
                     turn_id=self._answer_rec.turn_id,
                     reason="the user went on speaking before the reply began",
                 )
+                self._open.pop(self._answer_rec.turn_id, None)
             return
         rec = reply.rec
         rec.interrupted = True
@@ -369,6 +407,7 @@ class VoiceSession:
         self._complete(rec)
 
     def _complete(self, rec: TurnRecord) -> None:
+        self._open.pop(rec.turn_id, None)
         rec.finish()
         self.records.append(rec)
         log.info(rec.log_line())

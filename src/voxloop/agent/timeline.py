@@ -30,6 +30,8 @@ class TurnRecord:
     tts_first_audio_ms: float | None = None
     v2v_ms: float | None = None
     interrupted: bool = False
+    # what happened in this turn, in order: {"type", "t" (session seconds), and the event's fields}
+    events: list[dict[str, Any]] = field(default_factory=list)
     # session-clock stamps the figures above are derived from (not written to turns.jsonl)
     marks: dict[str, float] = field(default_factory=dict, repr=False)
 
