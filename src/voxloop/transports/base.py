@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+import numpy as np
 
 from voxloop.providers.base import Samples
 
@@ -51,3 +54,18 @@ class AudioSink(ABC):
     @abstractmethod
     async def drained(self) -> None:
         """Return once everything queued so far has been played (or stopped)."""
+
+
+def window(blocks: Iterable[tuple[float, Samples]], t0: float, t1: float, rate: int) -> Samples:
+    """The audio between clock times t0 and t1 from (start time, samples) blocks given newest
+    first (consecutive, not overlapping), zeros where there was none."""
+    n = max(0, int(round((t1 - t0) * rate)))
+    out = np.zeros(n, np.float32)
+    for start, block in blocks:
+        if start + len(block) / rate <= t0:
+            break
+        i = int(round((start - t0) * rate))
+        a, b = max(0, i), min(n, i + len(block))
+        if b > a:
+            out[a:b] += block[a - i : b - i]
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 from voxloop.errors import VoxloopError
 from voxloop.providers._imports import require
 from voxloop.providers.base import Samples
-from voxloop.transports.base import AudioSink
+from voxloop.transports.base import AudioSink, window
 
 
 def _sounddevice() -> Any:
@@ -49,6 +50,8 @@ class SpeakerSink(AudioSink):
         self._played = 0
         self._queued = 0
         self._paused = False
+        # (monotonic time the block was handed to the device, the block): the echo reference
+        self._history: deque[tuple[float, Samples]] = deque(maxlen=int(2.0 * sample_rate / 480) + 1)
         self._loop = asyncio.get_running_loop()
         self._empty = asyncio.Event()
         self._empty.set()
@@ -72,6 +75,8 @@ class SpeakerSink(AudioSink):
             self._played += filled
             empty = not self._queue and not self._paused
         out[filled:, 0] = 0
+        with self._lock:
+            self._history.append((time.monotonic(), out[:, 0].copy()))
         if empty:
             self._loop.call_soon_threadsafe(self._empty.set)
 
@@ -104,6 +109,12 @@ class SpeakerSink(AudioSink):
 
     def busy(self) -> bool:
         return not self._empty.is_set()
+
+    def played_audio(self, t0: float, t1: float) -> Samples:
+        # The event loop's clock is time.monotonic(), the clock the blocks were stamped with.
+        with self._lock:
+            blocks = list(self._history)
+        return window(reversed(blocks), t0, t1, self.sample_rate)
 
     async def drained(self) -> None:
         await self._empty.wait()

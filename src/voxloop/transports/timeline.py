@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voxloop.providers.base import Samples
-from voxloop.transports.base import AudioSink
+from voxloop.transports.base import AudioSink, window
 
 
 @dataclass
@@ -34,15 +34,16 @@ class TimelineSink(AudioSink):
         return asyncio.get_running_loop().time()
 
     def play(self, audio: Samples) -> None:
-        if not self._playing.is_set():
+        self._queued += len(audio)
+        if self._playing.is_set():
+            self._place(audio)
+        else:
             self._held.append(audio)  # paused: it plays after resume
-            self._queued += len(audio)
-            return
-        now = self._now()
-        start = max(now, self._end)
+
+    def _place(self, audio: Samples) -> None:
+        start = max(self._now(), self._end)
         self.placed.append(Placed(start, audio))
         self._end = start + len(audio) / self.sample_rate
-        self._queued += len(audio)
 
     def _cut(self) -> list[Samples]:
         """Take everything not yet played off the timeline; returns it in playing order."""
@@ -76,7 +77,7 @@ class TimelineSink(AudioSink):
             held, self._held = self._held, []
             self._playing.set()
             for audio in held:
-                self.play(audio)
+                self._place(audio)
 
     @property
     def paused(self) -> bool:
@@ -84,7 +85,9 @@ class TimelineSink(AudioSink):
 
     def played_samples(self) -> int:
         now = self._now()
-        return sum(min(len(p.audio), max(0, int((now - p.start) * self.sample_rate))) for p in self.placed)
+        return sum(
+            min(len(p.audio), max(0, int((now - p.start) * self.sample_rate + 1e-6))) for p in self.placed
+        )
 
     def queued_samples(self) -> int:
         return self._queued
@@ -103,16 +106,7 @@ class TimelineSink(AudioSink):
             await asyncio.sleep(left)
 
     def played_audio(self, t0: float, t1: float) -> Samples:
-        n = max(0, int(round((t1 - t0) * self.sample_rate)))
-        out = np.zeros(n, np.float32)
-        for p in reversed(self.placed):  # placed in playing order: only the last few matter
-            if p.start + len(p.audio) / self.sample_rate <= t0:
-                break
-            i = int(round((p.start - t0) * self.sample_rate))
-            a, b = max(0, i), min(n, i + len(p.audio))
-            if b > a:
-                out[a:b] += p.audio[a - i : b - i]
-        return out
+        return window(((p.start, p.audio) for p in reversed(self.placed)), t0, t1, self.sample_rate)
 
     def render(self, t0: float, duration_s: float) -> Samples:
         """Everything played, placed on a timeline that starts at clock time `t0`."""
