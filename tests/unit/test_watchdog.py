@@ -89,3 +89,16 @@ def test_playback_is_finished_once_the_queue_stays_empty() -> None:
 
 def _audio(seconds: float) -> Samples:
     return np.full(int(seconds * 24000), 0.1, np.float32)
+
+
+def test_a_stuck_recogniser_ends_the_turn_with_an_error_event() -> None:
+    stt = FakeSTT(["hello", "again"], finalize_delay=10_000.0)
+
+    async def main() -> None:
+        async with conversation(make_providers(stt=stt)) as c:
+            await c.turn(1.0, max_s=30)
+            err = c.of(ev.ErrorOccurred)
+            assert [(e.code, e.stage) for e in err] == [("stage_timeout", "recogniser")]
+            assert not c.of(ev.AgentSpeech)
+
+    run_virtual(main())

@@ -262,10 +262,18 @@ class VoiceSession:
     def _make_reply(self, rec: TurnRecord, text: str) -> Reply:
         return Reply(self.providers, self.sink, rec, text, self.config.turn, self._emit)
 
+    async def _final_transcript(self) -> Transcript:
+        limit = self.config.turn.stage_timeout_s
+        try:
+            return await asyncio.wait_for(self._stt.finalize(), limit)
+        except TimeoutError:
+            log.error("the recogniser gave no final transcript within %.1f s", limit)
+            raise StageTimeout("recogniser", limit) from None
+
     async def _answer_turn(self, rec: TurnRecord) -> None:
         self._reply = None
         try:
-            final = await self._stt.finalize()
+            final = await self._final_transcript()
             rec.mark("final", self._clock())
             rec.user_text = final.text.strip()
             self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text)
