@@ -67,7 +67,8 @@ class TurnConfig:
     interruptions: bool = True  # user speech stops the agent (False: half duplex)
     echo_cancel: bool = True  # take the agent's own voice out of the microphone (needs a sink that
     # reports what it played: the WAV, virtual and device speakers do)
-    barge_in_onset_ms: int = 64  # this much speech while the agent talks pauses its voice
+    barge_in_threshold: float = 0.4  # VAD probability that counts toward pausing the agent's voice
+    barge_in_onset_ms: int = 32  # this much of it while the agent talks pauses its voice
     interrupt_min_speech_ms: int = 1000  # ... this much is an interruption, whatever the words
     judge_silence_ms: int = 256  # a shorter burst is judged by its words after this much silence
     # watchdog: no stage may leave the caller in silence without a word or an event

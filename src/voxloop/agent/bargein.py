@@ -2,7 +2,9 @@
 
 Pure, like the Endpointer: it sees one VAD probability per frame and answers with an action.
 
-  speaking ──(speech for `barge_in_onset_ms`)──> "duck": the speaker pauses, keeping the rest
+  speaking ──(VAD >= `barge_in_threshold` for `barge_in_onset_ms`)──> "duck": the speaker pauses,
+            keeping the rest (one 32 ms frame at 0.4: soft onsets hover below the 0.5 speech
+            threshold for 100-250 ms, and a needless pause costs little: the voice resumes)
   ducked ───(a partial transcript with words of the user's own: the session)──> interrupt
   ducked ───(speech adds up to `interrupt_min_speech_ms`)──> "interrupt": the reply is cancelled
   ducked ───(then `judge_silence_ms` of silence)──> "judge": a short burst ended; its transcript
@@ -10,7 +12,7 @@ Pure, like the Endpointer: it sees one VAD probability per frame and answers wit
             back (echo) -> resume; anything else -> interrupt
   ducked ───(no speech at all after the onset run: a click)──> the same "judge", with no words
 
-The rule, in words: about two frames of speech pause the agent (well inside 150 ms of the onset);
+The rule, in words: one frame of likely speech pauses the agent (well inside 150 ms of the onset);
 once paused there is no hurry, so the words decide: the user's own words interrupt as soon as the
 recogniser has them, a second of speech interrupts whatever it is, and anything else resumes.
 """
@@ -75,7 +77,7 @@ class BargeIn:
         if self._interrupted:
             return None
         if not self.ducked:
-            if speech:
+            if prob >= self.turn.barge_in_threshold:
                 self._run += self.frame_ms
                 if self._run >= self.turn.barge_in_onset_ms:
                     self.ducked, self.speech_ms, self._silence, self._judged = True, self._run, 0.0, False
