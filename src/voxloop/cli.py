@@ -12,6 +12,7 @@ from pathlib import Path
 
 from voxloop.config import AgentConfig, LLMConfig, STTConfig, TTSConfig, TurnConfig
 from voxloop.errors import VoxloopError
+from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
 
@@ -46,6 +47,50 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     return cfg
 
 
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    d = ServerSettings()
+    g = p.add_argument_group("server")
+    g.add_argument("--host", default=d.host, help="address to listen on (default: this machine only)")
+    g.add_argument("--port", type=int, default=d.port, help="0 picks a free port")
+    g.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help="a key clients must present (repeatable; also $VOXLOOP_API_KEYS, comma-separated)",
+    )
+    g.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help="a web page origin allowed besides the server's own, e.g. https://app.example (repeatable)",
+    )
+    g.add_argument("--max-sessions", type=int, default=d.max_sessions, help="concurrent voice sessions")
+    g.add_argument("--max-frame-bytes", type=int, default=d.max_frame_bytes)
+    g.add_argument("--max-frames-per-s", type=float, default=d.max_frames_per_s)
+    g.add_argument("--idle-timeout-s", type=float, default=d.idle_timeout_s)
+    g.add_argument("--ssl-certfile", default="", help="serve https/wss (browsers on other machines need it)")
+    g.add_argument("--ssl-keyfile", default="")
+
+
+def _server_settings(a: argparse.Namespace) -> ServerSettings:
+    env_keys = [k.strip() for k in os.environ.get("VOXLOOP_API_KEYS", "").split(",") if k.strip()]
+    if a.max_sessions < 1 or a.max_frame_bytes < 1024 or a.max_frames_per_s <= 0 or a.idle_timeout_s <= 0:
+        raise VoxloopError(
+            "a server limit is out of range",
+            "--max-sessions >= 1, --max-frame-bytes >= 1024, and positive rates and timeouts",
+        )
+    return ServerSettings(
+        host=a.host,
+        port=a.port,
+        api_keys=tuple(dict.fromkeys([*a.api_key, *env_keys])),
+        allowed_origins=tuple(a.allow_origin),
+        max_sessions=a.max_sessions,
+        max_frame_bytes=a.max_frame_bytes,
+        max_frames_per_s=a.max_frames_per_s,
+        idle_timeout_s=a.idle_timeout_s,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ap = argparse.ArgumentParser(prog="voxloop", description="A real-time voice agent, offline by default.")
@@ -65,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("talk", help="talk to the agent with your microphone and speaker")
     _add_stack_options(t)
 
+    sv = sub.add_parser("serve", help="the voice server: a browser page, and a WebSocket API at /v1/agent")
+    _add_server_options(sv)
+    _add_stack_options(sv)
+
     tr = sub.add_parser("transcribe", help="transcribe an audio file (batch)")
     tr.add_argument("file", type=Path)
     tr.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"])
@@ -76,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--tts", default="hibari", choices=["hibari", "piper"])
     s.add_argument("--speed", type=float, default=1.0)
 
-    b = sub.add_parser("bench", help="benchmarks: latency, wer")
+    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns")
     bsub = b.add_subparsers(dest="bench", required=True)
     for name, what in (
         ("latency", "every stage of every turn, and a sequential baseline"),
         ("wer", "word error rate of the streaming recogniser beside offline decoding"),
+        ("turns", "barge-in, echo and noise scenarios over the agent's voice"),
     ):
         bp = bsub.add_parser(name, help=what)
         bp.add_argument("--corpus", type=Path, required=True, help="a folder with manifest.tsv and WAVs")
@@ -88,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         bp.add_argument("--limit", type=int, default=None, help="only the first N clips")
         if name == "latency":
             bp.add_argument("--no-baseline", action="store_true", help="skip the sequential baseline")
+        if name == "turns":
+            bp.add_argument("--trials", type=int, default=20, help="trials per scenario (default 20)")
+            bp.add_argument("--seed", type=int, default=0)
         _add_stack_options(bp)
 
     m = sub.add_parser("models", help="list the local models and prepare them (join parts, check sha256)")
@@ -123,6 +176,8 @@ async def _dispatch(a: argparse.Namespace) -> int:
         await commands.run_wav(a.inp, a.out, _config(a))
     elif a.cmd == "talk":
         await commands.talk(_config(a))
+    elif a.cmd == "serve":
+        await commands.serve(_config(a), _server_settings(a), a.ssl_certfile, a.ssl_keyfile)
     elif a.cmd == "transcribe":
         cfg = STTConfig(model=a.stt_model, keywords=[k.strip() for k in a.keywords.split(",") if k.strip()])
         print(await commands.transcribe(a.file, cfg))
@@ -138,6 +193,10 @@ async def _dispatch(a: argparse.Namespace) -> int:
         from voxloop.bench import wer as wer_bench
 
         await wer_bench.run(a.corpus, a.out, _config(a), a.limit)
+    elif a.cmd == "bench" and a.bench == "turns":
+        from voxloop.bench import turns
+
+        await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed)
     elif a.cmd == "models":
         print(commands.models(a.prepare))
     return 0

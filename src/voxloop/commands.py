@@ -11,8 +11,9 @@ from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.audio.wav import read_wav, write_wav
 from voxloop.config import AgentConfig, STTConfig, TTSConfig
-from voxloop.errors import VoxloopError
+from voxloop.errors import MissingExtra, VoxloopError
 from voxloop.providers.registry import provider_class
+from voxloop.server.settings import ServerSettings
 from voxloop.transports.timeline import TimelineSink
 from voxloop.transports.wav import PacedInput, write_outputs
 
@@ -62,6 +63,18 @@ async def talk(config: AgentConfig) -> None:
         sink.close()
         await session.aclose()
         await providers.aclose()
+
+
+async def serve(
+    config: AgentConfig, settings: ServerSettings, ssl_certfile: str = "", ssl_keyfile: str = ""
+) -> None:
+    try:
+        from voxloop.server.run import serve as serve_forever
+    except ImportError as e:
+        if e.name in ("starlette", "uvicorn", "websockets"):
+            raise MissingExtra("server", e.name) from None
+        raise
+    await serve_forever(config, settings, ssl_certfile, ssl_keyfile)
 
 
 async def transcribe(path: Path, config: STTConfig) -> str:

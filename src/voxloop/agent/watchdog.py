@@ -63,7 +63,10 @@ async def played_out(sink: AudioSink, idle_ms: float, ceiling_s: float) -> bool:
     deadline = loop.time() + left + ceiling_s
     while (budget := deadline - loop.time()) > 0:
         try:
-            await asyncio.wait_for(sink.drained(), budget)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (a
+            # barge-in) that lands as drained() returns, and the reply would count as heard.
+            async with asyncio.timeout(budget):
+                await sink.drained()
         except TimeoutError:
             break
         await asyncio.sleep(idle_ms / 1000)  # the queue must stay empty this long (a debounce)

@@ -1,0 +1,208 @@
+"""The voice server as an ASGI app: the page, health checks, and one voice session per WebSocket.
+
+    GET  /          the browser page (served from the package, nothing external)
+    GET  /healthz   200 while the process is serving
+    GET  /readyz    200 once the models are loaded, else 503 (JSON says why)
+    WS   /v1/agent  a voice session (docs/protocol.md)
+
+The models are loaded once, in the background after start-up, and shared by every session; each
+session keeps its own state (VAD and recogniser streams, history, speaker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from voxloop.agent.providers import Providers
+from voxloop.config import AgentConfig
+from voxloop.server import protocol as p
+from voxloop.server.connection import AgentConnection
+from voxloop.server.settings import ServerSettings
+
+log = logging.getLogger("voxloop.server")
+
+
+class ServerState:
+    """What the app shares between requests: the models, whether they are loaded, the sessions."""
+
+    def __init__(self, providers: Providers, config: AgentConfig, settings: ServerSettings) -> None:
+        self.providers, self.config, self.settings = providers, config, settings
+        self.ready = asyncio.Event()  # the models are loaded
+        self.settled = asyncio.Event()  # loading finished, one way or the other
+        self.load_error: Exception | None = None
+        self.active = 0  # sessions open now
+
+    async def load(self) -> None:
+        try:
+            await self.providers.load()
+        except Exception as e:
+            self.load_error = e
+            log.error("the models could not be loaded: %s", e)
+        else:
+            self.ready.set()
+        finally:
+            self.settled.set()
+
+
+def server_state(app: Starlette) -> ServerState:
+    state: ServerState = app.state.voxloop
+    return state
+
+
+def create_app(providers: Providers, config: AgentConfig, settings: ServerSettings) -> Starlette:
+    """The app. It loads `providers` in the background once it starts (loading is idempotent, so
+    models loaded beforehand are fine); it never closes them: that is the owner's job."""
+    state = ServerState(providers, config, settings)
+    page = (resources.files("voxloop.server") / "static" / "index.html").read_text("utf-8")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(state.load())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def index(request: Request) -> Response:
+        host = request.headers.get("host", "")
+        csp = (
+            "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+            f"connect-src 'self' ws://{host} wss://{host}; frame-ancestors 'none'"
+        )
+        headers = {
+            "Content-Security-Policy": csp,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",  # the address may hold a token
+            "X-Content-Type-Options": "nosniff",
+        }
+        return HTMLResponse(page, headers=headers)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        body: dict[str, Any] = {
+            "ready": state.ready.is_set(),
+            "protocol": p.VERSION,
+            "auth_required": settings.auth_required,
+            "sessions": {"active": state.active, "max": settings.max_sessions},
+        }
+        if state.load_error is not None:
+            body["error"] = str(state.load_error)
+        return JSONResponse(body, status_code=200 if state.ready.is_set() else 503)
+
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
+    async def agent(ws: WebSocket) -> None:
+        if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins):
+            await _deny(ws, 403, "forbidden_origin", "this page's origin may not use the voice server")
+            return
+        if settings.auth_required and not key_valid(presented_key(ws), settings.api_keys):
+            await _deny(
+                ws,
+                401,
+                "unauthorized",
+                "a valid API key is needed (Authorization: Bearer KEY, or ?token=KEY)",
+            )
+            return
+        if not state.ready.is_set():
+            await _refuse(ws, p.NOT_READY, "the models are still loading: try again shortly")
+            return
+        if state.active >= settings.max_sessions:
+            await _refuse(
+                ws, p.SERVER_BUSY, f"all {settings.max_sessions} sessions are in use: try again later"
+            )
+            return
+        state.active += 1
+        held = True
+
+        def release() -> None:  # the slot is free once the session has ended
+            nonlocal held
+            if held:
+                held = False
+                state.active -= 1
+
+        try:
+            await ws.accept()
+            client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+            conn = AgentConnection(ws, providers, config, settings, uuid.uuid4().hex[:12], release)
+            log.info("session %s: connection from %s", conn.session_id, client)
+            await conn.run()
+        finally:
+            release()
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/favicon.ico", favicon),
+        Mount("/static", StaticFiles(packages=[("voxloop.server", "static")]), name="static"),
+        WebSocketRoute("/v1/agent", agent),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.voxloop = state
+    return app
+
+
+# -- who may connect -------------------------------------------------------------------------------
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Browsers send an Origin: the server's own page is always allowed, others only if listed.
+    Clients that are not browsers send none; the API key (if any) guards them."""
+    if origin is None:
+        return True
+    origin = origin.rstrip("/").lower()
+    if "*" in allowed or origin in {o.rstrip("/").lower() for o in allowed}:
+        return True
+    return host is not None and origin in (f"http://{host.lower()}", f"https://{host.lower()}")
+
+
+def presented_key(ws: WebSocket) -> str | None:
+    scheme, _, value = ws.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("bearer", "token") and value.strip():
+        return value.strip()
+    return ws.query_params.get("token")
+
+
+def key_valid(key: str | None, keys: tuple[str, ...]) -> bool:
+    if not key:
+        return False
+    # compare against every key, in constant time per key
+    return any([hmac.compare_digest(key.encode(), k.encode()) for k in keys])
+
+
+async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
+    """Refuse the handshake with an HTTP status (browsers only see that it failed)."""
+    log.info("refused a connection: %s", message)
+    body = {"error": {"code": code, "message": message}}
+    headers = {"WWW-Authenticate": 'Bearer realm="voxloop"'} if status == 401 else None
+    try:
+        await ws.send_denial_response(JSONResponse(body, status_code=status, headers=headers))
+    except RuntimeError:  # the ASGI server cannot send a response: a plain refusal (403)
+        await ws.close(code=1008)
+
+
+async def _refuse(ws: WebSocket, code: str, message: str) -> None:
+    """Accept, say why in an error event, and close: a browser can show the reason."""
+    log.info("refused a session: %s", message)
+    try:
+        await ws.accept()
+        await ws.send_text(p.dumps(p.error_message(code, message, fatal=True)))
+        await ws.close(p.CLOSE_TRY_LATER, code)
+    except Exception:  # the client did not wait for the answer
+        log.debug("the refused client left first", exc_info=True)

@@ -1,0 +1,217 @@
+"""One WebSocket connection: one voice session on the shared models, its limits, its errors.
+
+Everything the server sends goes through one queue and one sender task, so events and audio reach
+the client in the order they happened (an `audio_stop` is never overtaken by older audio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from voxloop.agent import events as ev
+from voxloop.agent.providers import Providers
+from voxloop.agent.session import VoiceSession
+from voxloop.audio.pcm import to_float32
+from voxloop.config import AgentConfig
+from voxloop.errors import AudioFormatError
+from voxloop.server import protocol as p
+from voxloop.server.limits import RateLimiter
+from voxloop.server.settings import ServerSettings
+from voxloop.server.sink import SocketSink
+
+log = logging.getLogger("voxloop.server")
+Outgoing = bytes | str | None  # None: nothing more to send
+
+
+class AgentConnection:
+    def __init__(
+        self,
+        ws: WebSocket,
+        providers: Providers,
+        config: AgentConfig,
+        settings: ServerSettings,
+        session_id: str,
+        on_end: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.ws, self.providers, self.config, self.settings = ws, providers, config, settings
+        self.session_id = session_id
+        self._on_end = on_end  # called once the voice session has ended, before the socket closes
+        self.session: VoiceSession | None = None
+        self.sink: SocketSink | None = None
+        self.input_rate = 0
+        self._out: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
+        self._stopping = False
+        self._client_gone = False
+        self._close = (p.CLOSE_NORMAL, "")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve the connection until the client leaves, stops, or idles out."""
+        sender = asyncio.get_running_loop().create_task(self._send_loop())
+        why = "client left"
+        try:
+            why = await self._receive_loop()
+        finally:
+            turns = await self._end_session()
+            self._on_end()
+            if self._stopping:
+                self.send({"type": "stopped", "turns": turns})
+            self._out.put_nowait(None)
+            try:
+                await asyncio.wait_for(sender, timeout=5.0)
+            except TimeoutError:
+                log.warning("session %s: the client did not take its last messages", self.session_id)
+            if not self._client_gone:
+                try:
+                    await self.ws.close(*self._close)
+                except Exception:  # the client went away meanwhile
+                    log.debug("session %s: close failed", self.session_id, exc_info=True)
+            log.info("session %s ended (%s) after %d turn(s)", self.session_id, why, turns)
+
+    async def _end_session(self) -> int:
+        session, self.session = self.session, None
+        if session is None:
+            return 0
+        await session.aclose()
+        return len(session.records)
+
+    # -- out ---------------------------------------------------------------------------------------
+    def send(self, item: bytes | dict[str, Any]) -> None:
+        self._out.put_nowait(item if isinstance(item, bytes) else p.dumps(item))
+
+    def _error(self, code: str, message: str) -> None:
+        log.info("session %s: %s: %s", self.session_id, code, message)
+        self.send(p.error_message(code, message))
+
+    async def _send_loop(self) -> None:
+        while (item := await self._out.get()) is not None:
+            if self._client_gone:
+                continue
+            try:
+                if isinstance(item, bytes):
+                    await self.ws.send_bytes(item)
+                else:
+                    await self.ws.send_text(item)
+            except Exception:  # the client went away: what is left has nowhere to go
+                log.debug("session %s: send failed", self.session_id, exc_info=True)
+                self._client_gone = True
+
+    def _on_event(self, event: ev.Event) -> None:
+        msg = p.event_message(event)
+        if msg is None:
+            return
+        if isinstance(event, ev.AgentSpeech) and self.sink is not None:
+            msg["position"] = self.sink.queued_samples()  # where this text's audio begins
+        self.send(msg)
+
+    # -- in ----------------------------------------------------------------------------------------
+    async def _receive_loop(self) -> str:
+        loop = asyncio.get_running_loop()
+        idle = self.settings.idle_timeout_s
+        while not self._stopping:
+            try:
+                async with asyncio.timeout(idle):
+                    msg = await self.ws.receive()
+            except TimeoutError:
+                self.send(p.error_message(p.IDLE_TIMEOUT, f"nothing was received for {idle:g} s", fatal=True))
+                self._close = (p.CLOSE_IDLE, p.IDLE_TIMEOUT)
+                return "idle"
+            if msg["type"] == "websocket.disconnect":
+                self._client_gone = True
+                return "client left"
+            now = loop.time()
+            data: bytes | None = msg.get("bytes")
+            text: str | None = msg.get("text")
+            size = len(data) if data is not None else len((text or "").encode())
+            if size > self.settings.max_frame_bytes:
+                self._error(
+                    p.FRAME_TOO_LARGE,
+                    f"a frame of {size} bytes: the limit is {self.settings.max_frame_bytes}",
+                )
+            elif not self._limits.frame(now):
+                self._rate_limited(now, f"more than {self.settings.max_frames_per_s:g} frames a second")
+            elif data is not None:
+                await self._on_audio(data, now)
+            elif text is not None:
+                await self._on_text(text)
+        return "stopped"
+
+    def _rate_limited(self, now: float, what: str) -> None:
+        if self._limits.should_report(now):
+            n = self._limits.take_dropped()
+            self._error(p.RATE_LIMITED, f"{what}: dropped {n} frame(s)")
+
+    async def _on_audio(self, data: bytes, now: float) -> None:
+        if self.session is None:
+            self._error(p.NOT_STARTED, "send a start message before any audio")
+            return
+        if not data or len(data) % 2:
+            self._error(p.BAD_AUDIO, f"an audio frame must hold whole 16-bit samples, got {len(data)} bytes")
+            return
+        if not self._limits.audio(len(data) / 2 / self.input_rate, now):
+            self._rate_limited(
+                now, f"audio more than {self.settings.max_audio_ahead_s:g} s ahead of real time"
+            )
+            return
+        try:
+            await self.session.push_audio(to_float32(data), self.input_rate)
+        except AudioFormatError as e:
+            self._error(p.BAD_AUDIO, e.message)
+        except Exception:
+            log.exception("session %s: audio failed", self.session_id)
+            self._error(p.INTERNAL_ERROR, "the server failed on that audio; the session goes on")
+
+    async def _on_text(self, text: str) -> None:
+        try:
+            msg = p.parse(text)
+        except p.ProtocolError as e:
+            self._error(e.code, e.message)
+            return
+        if isinstance(msg, p.Start):
+            self._start(msg)
+        elif isinstance(msg, p.Stop):
+            self._stopping = True
+        elif isinstance(msg, p.Ping):
+            self.send({"type": "pong"})
+        elif self.session is None or self.sink is None:
+            self._error(p.NOT_STARTED, f"{type(msg).__name__.lower()} needs a started session")
+        elif isinstance(msg, p.Playback):
+            self.sink.report(msg.position)
+        elif isinstance(msg, p.Interrupt):
+            self.sink.cut()  # answered by audio_stop, even when nothing was playing
+            await self.session.interrupt()
+
+    def _start(self, msg: p.Start) -> None:
+        if self.session is not None:
+            self._error(p.ALREADY_STARTED, "this connection already has a session: one per connection")
+            return
+        config = msg.settings.apply(self.config)
+        rate = msg.output_sample_rate or self.providers.tts.sample_rate
+        self.input_rate = msg.input_sample_rate
+        self.sink = SocketSink(rate, self.send, grace_s=self.settings.playback_grace_s)
+        self.session = VoiceSession(self.providers, self.sink, config)
+        self.session.subscribe(self._on_event)
+        s = self.settings
+        self.send(
+            {
+                "type": "started",
+                "protocol": p.VERSION,
+                "session_id": self.session_id,
+                "input_sample_rate": self.input_rate,
+                "output_sample_rate": rate,
+                "settings": p.effective_settings(config),
+                "limits": {
+                    "max_frame_bytes": s.max_frame_bytes,
+                    "max_frames_per_s": s.max_frames_per_s,
+                    "max_audio_ahead_s": s.max_audio_ahead_s,
+                    "idle_timeout_s": s.idle_timeout_s,
+                },
+            }
+        )
+        log.info("session %s started: microphone %d Hz, voice %d Hz", self.session_id, self.input_rate, rate)

@@ -1,0 +1,110 @@
+"""`voxloop serve`: the app on uvicorn, the address printed, the models loaded and closed once."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import Any
+
+from voxloop.agent.providers import Providers
+from voxloop.config import AgentConfig
+from voxloop.errors import MissingExtra, VoxloopError
+from voxloop.server.app import create_app, server_state
+from voxloop.server.settings import ServerSettings
+
+log = logging.getLogger("voxloop.server")
+
+
+def uvicorn_server(app: Any, settings: ServerSettings, ssl_certfile: str = "", ssl_keyfile: str = "") -> Any:
+    """A uvicorn server for `app` with voxloop's WebSocket settings (it logs through voxloop's logging)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingExtra("server", "uvicorn") from None
+    config = uvicorn.Config(
+        app,
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_size,
+        ws_per_message_deflate=False,  # PCM hardly compresses; deflate would only cost CPU
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        ssl_certfile=ssl_certfile or None,
+        ssl_keyfile=ssl_keyfile or None,
+    )
+    return uvicorn.Server(config)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Listen now (port 0: any free port), so a busy port is a clear error before models load."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise VoxloopError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}",
+            "choose another --port (is another server running there?) or --host",
+        ) from None
+
+
+def browser_url(host: str, port: int, scheme: str = "http") -> str:
+    """The address to open on this machine (a wildcard host is reached through loopback)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}/"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve(
+    config: AgentConfig, settings: ServerSettings, ssl_certfile: str = "", ssl_keyfile: str = ""
+) -> None:
+    sock = bind(settings.host, settings.port)
+    if not log.isEnabledFor(logging.DEBUG):  # uvicorn's start-up chatter only with -v
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    providers = Providers.from_config(config)
+    app = create_app(providers, config, settings)
+    state = server_state(app)
+    server = uvicorn_server(app, settings, ssl_certfile, ssl_keyfile)
+    url = browser_url(settings.host, sock.getsockname()[1], "https" if ssl_certfile else "http")
+    if not is_loopback(settings.host):
+        if not settings.auth_required:
+            log.warning("listening beyond this machine without an API key: anyone who can reach it can talk")
+        if not ssl_certfile:
+            log.warning("browsers on other machines only allow the microphone on https: see --ssl-certfile")
+    print(f"voxloop server on {url} (loading the models...)", flush=True)
+    loop = asyncio.get_running_loop()
+    serving = loop.create_task(server.serve(sockets=[sock]))
+    settled = loop.create_task(state.settled.wait())
+    try:
+        await asyncio.wait({serving, settled}, return_when=asyncio.FIRST_COMPLETED)
+        if state.load_error is not None:
+            server.should_exit = True
+            await serving
+            e = state.load_error
+            raise e if isinstance(e, VoxloopError) else VoxloopError(f"the models could not be loaded: {e}")
+        if state.ready.is_set():
+            keyed = " (add ?token=YOUR_KEY)" if settings.auth_required else ""
+            print(f"ready: open {url}{keyed} in a browser; Ctrl+C stops the server", flush=True)
+        await serving
+    finally:
+        settled.cancel()
+        if not serving.done():
+            server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+        await providers.aclose()
+        sock.close()

@@ -1,0 +1,59 @@
+"""The whole product as a person meets it: `voxloop serve`'s page in a real browser (Debian's
+Chromium, headless), a recorded question played into its microphone, the real models answering.
+
+The page runs as shipped (its content security policy on, echo cancellation on), so the waits use
+the page's own elements. A screenshot is kept in the test's tmp dir and in artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from live_server import live_server
+from voxloop.agent.providers import Providers
+
+from .browser import chromium, chromium_page, mic_wav, save_screenshot, stats
+from .conftest import LAMP, Arun, Corpus
+from .helpers import words
+
+pw = pytest.importorskip("playwright.async_api", reason="pip install playwright (the dev extra)")
+expect = pw.expect
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+def test_a_person_speaks_to_the_page_sees_the_words_and_hears_the_reply(
+    arun: Arun[Any], providers: Providers, corpus: Corpus, tmp_path: Path
+) -> None:
+    exe = chromium()
+    mic = mic_wav(tmp_path / "question.wav", corpus.audio(LAMP), tail_s=2.0)
+
+    async def main() -> None:
+        async with live_server(providers) as srv, chromium_page(mic, exe) as page:
+            await page.goto(srv.http_url + "/")
+            await expect(page.locator("#status-text")).to_have_text("Ready", timeout=10_000)
+            await page.click("#start")
+
+            # the user's words, as the recogniser heard them
+            user = page.locator(".bubble.user .final").first
+            await expect(user).to_have_text(re.compile("living room lamp", re.IGNORECASE), timeout=60_000)
+            # the reply, shown as it is spoken, then the turn's latency bar once it has been played
+            await expect(page.locator(".timing .bar")).to_be_visible(timeout=90_000)
+            agent = await page.locator(".bubble.agent").first.inner_text()
+            assert len(words(agent)) >= 2, agent
+            timing = await page.locator(".timing").first.inner_text()
+            assert re.search(r"\d+ ms from the end of your words", timing), timing
+
+            # the reply's audio reached the speaker: all of it, and not silence
+            s = await stats(page)
+            assert s["outputRate"] > 0 and s["receivedSamples"] >= 0.5 * s["outputRate"], s
+            assert s["playedSamples"] >= s["receivedSamples"] - s["outputRate"] * 0.05, s
+            assert s["peak"] > 0.05, s
+            assert s["turns"] == 1
+            await save_screenshot(page, tmp_path, "page-real-models")
+            assert not page.problems, page.problems  # e.g. a content-security-policy violation
+
+    arun(main())
