@@ -141,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == "turns":
             bp.add_argument("--trials", type=int, default=20, help="trials per scenario (default 20)")
             bp.add_argument("--seed", type=int, default=0)
+            bp.add_argument(
+                "--scenarios",
+                default="",
+                help="comma-separated, of: interrupt, echo, echo_interrupt, noise (default: all)",
+            )
         _add_stack_options(bp)
 
     m = sub.add_parser("models", help="list the local models and prepare them (join parts, check sha256)")
@@ -196,7 +201,8 @@ async def _dispatch(a: argparse.Namespace) -> int:
     elif a.cmd == "bench" and a.bench == "turns":
         from voxloop.bench import turns
 
-        await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed)
+        chosen = tuple(x.strip() for x in a.scenarios.split(",") if x.strip()) or turns.SCENARIOS
+        await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed, chosen)
     elif a.cmd == "models":
         print(commands.models(a.prepare))
     return 0

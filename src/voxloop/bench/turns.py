@@ -31,6 +31,7 @@ from voxloop.bench.corpus import Clip, load_corpus, speech_bounds
 from voxloop.bench.noises import NOISES
 from voxloop.bench.stats import percentiles, write_csv, write_json
 from voxloop.config import AgentConfig
+from voxloop.errors import VoxloopError
 from voxloop.providers.base import TTS, Samples
 from voxloop.transports.timeline import TimelineSink
 from voxloop.transports.wav import PacedInput
@@ -150,9 +151,21 @@ def _speakers(clips: list[Clip]) -> list[tuple[Clip, Samples, float]]:
     return out
 
 
-async def run(corpus: Path, out: Path, config: AgentConfig, trials: int, seed: int = 0) -> dict[str, Any]:
+async def run(
+    corpus: Path,
+    out: Path,
+    config: AgentConfig,
+    trials: int,
+    seed: int = 0,
+    scenarios: tuple[str, ...] = SCENARIOS,
+) -> dict[str, Any]:
     from voxloop.demo import caller_voice
 
+    unknown = [x for x in scenarios if x not in SCENARIOS]
+    if unknown:
+        raise VoxloopError(
+            f"unknown scenario(s): {', '.join(unknown)}", f"choose from {', '.join(SCENARIOS)}"
+        )
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)
     speakers = _speakers(load_corpus(corpus))
@@ -163,7 +176,7 @@ async def run(corpus: Path, out: Path, config: AgentConfig, trials: int, seed: i
         prompts = [await _synth(voice, p) for p in PROMPTS]
         nods = [(b, await _synth(voice, b)) for b in BACKCHANNELS]
         results: list[Trial] = []
-        plan = [s for s in SCENARIOS for _ in range(trials)]
+        plan = [s for s in scenarios for _ in range(trials)]
         for scenario in tqdm(plan, desc="turn-taking trials", unit="trial"):
             trial = Trial(scenario, "", round(pick.uniform(0.3, 1.5), 2))
             event: Samples | None = None
