@@ -64,10 +64,14 @@ def test_is_backchannel(text: str, backchannel: bool) -> None:
 
 
 def test_is_echo() -> None:
-    said = "One two three four five. Six seven eight."
+    said = "One two three four five. Six seven eight, and a story of the sea."
     assert is_echo("three, four five", said)
-    assert is_echo("Four five sticks", said)  # two of three words: a mishearing of its own voice
+    assert is_echo("four five", said)
+    assert is_echo("well four five six seven", said)  # a run of three of its words, in order
+    assert not is_echo("five four", said)  # its words, not in its order
+    assert not is_echo("and a grain of the", said)  # common words shared: a reader going on
     assert not is_echo("stop the story", said)
+    assert not is_echo("four", said)  # one word cannot tell
     assert not is_echo("", said)
 
 

@@ -48,10 +48,17 @@ def _words(text: str) -> list[str]:
 
 
 def is_echo(text: str, agent_text: str) -> bool:
-    """Whether the words heard are the agent's own (its voice leaking back into the microphone):
-    at least two thirds of them are words of what it has been saying."""
-    heard, said = _words(text), set(_words(agent_text))
-    return bool(heard) and sum(w in said for w in heard) >= 2 * len(heard) / 3
+    """Whether the words heard are the agent's own voice leaking back into the microphone: at
+    least two words, and all of them, or a run of three, said in that order by the agent. (Shared
+    common words are not enough: a reader going on with "and a grain of..." is not an echo.)"""
+    heard, said = _words(text), _words(agent_text)
+    if len(heard) < 2:
+        return False
+    runs = {
+        tuple(said[i : i + n]) for n in (min(3, len(heard)), len(heard)) for i in range(len(said) - n + 1)
+    }
+    k = min(3, len(heard))
+    return tuple(heard) in runs or any(tuple(heard[i : i + k]) in runs for i in range(len(heard) - k + 1))
 
 
 def takes_turn(text: str, agent_text: str) -> bool:
