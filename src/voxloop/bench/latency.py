@@ -9,6 +9,7 @@ go through a plain sequential baseline built from the same models.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
-from voxloop.agent.timeline import STAGES
+from voxloop.agent.timeline import STAGES, TurnRecord
 from voxloop.bench.corpus import Clip, load_corpus, speech_bounds, wer
 from voxloop.bench.stats import peak_rss_mb, percentiles, write_csv, write_json
 from voxloop.config import AgentConfig
@@ -54,6 +55,7 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     session.subscribe(lambda e: dropped.append(e) if isinstance(e, ev.TurnDropped) else None)
     mic = PacedInput(session)
     lead = int(LEAD_S * mic.rate)
+    t0 = asyncio.get_running_loop().time()
     try:
         await mic.feed(np.concatenate([np.zeros(lead, np.float32), audio]))
         fed_end = mic.seconds
@@ -78,8 +80,10 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
         "turns": len(recs),
         "dropped": len(dropped),
         "cutoffs": sum(1 for r in recs if r.marks.get("decided", 0) < t_label),
-        # the agent's voice actually played while the speaker was still talking
-        "talked_over": sum(1 for r in recs if r.marks.get("audio_out", float("inf")) < t_label),
+        # turns whose voice was actually heard while the speaker was still talking (audio held by a
+        # paused speaker, then dropped on interruption, was never heard), and for how long
+        "talked_over": _heard_before(recs, sink, t_label),
+        "talked_over_s": round(float(np.count_nonzero(sink.played_audio(t0, t_label))) / sink.sample_rate, 2),
         "user_text": " ".join(r.user_text for r in recs if r.user_text),
         "agent_text": answer.agent_text if answer else "",
     }
@@ -92,6 +96,13 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     for name in PATH:
         row[f"at_{name}_ms"] = _ms(m.get(name), t_label)
     return row
+
+
+def _heard_before(recs: list[TurnRecord], sink: TimelineSink, t_label: float) -> int:
+    """How many turns' replies had samples played before `t_label`."""
+    starts = sorted(r.marks["decided"] for r in recs if "decided" in r.marks)
+    heard = {max((d for d in starts if d <= p.start), default=None) for p in sink.placed if p.start < t_label}
+    return len(heard - {None})
 
 
 def _ms(t: float | None, t0: float) -> float | None:
@@ -163,6 +174,7 @@ def summarise(
     res["no_reply"] = sum(1 for r in rows if r["v2v_ms"] is None)
     res["cutoffs"] = sum(r["cutoffs"] for r in rows)
     res["talked_over"] = sum(r["talked_over"] for r in rows)
+    res["talked_over_s"] = round(sum(r["talked_over_s"] for r in rows), 2)
     res["streaming_wer"] = round(wer([c.transcript for c in clips], [r["user_text"] for r in rows]), 4)
     if base:
         res["baseline"] = {
@@ -189,7 +201,8 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"{'baseline v2v_ms':22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
         lines.append(f"speed-up (baseline p50 / v2v p50): {res['speedup_p50']}x")
     lines.append(
-        f"cut-offs: {res['cutoffs']} decided early, {res['talked_over']} spoken over   "
+        f"cut-offs: {res['cutoffs']} decided early, {res['talked_over']} spoken over "
+        f"({res['talked_over_s']:.1f} s of voice)   "
         f"no reply: {res['no_reply']}   "
         f"streaming WER {res['streaming_wer']:.3f}"
         + (f"   offline WER {res['offline_wer']:.3f}" if "offline_wer" in res else "")
