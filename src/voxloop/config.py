@@ -69,6 +69,8 @@ class TurnConfig:
     # reports what it played: the WAV, virtual and device speakers do)
     barge_in_threshold: float = 0.4  # VAD probability that counts toward pausing the agent's voice
     barge_in_onset_ms: int = 32  # this much of it while the agent talks pauses its voice
+    barge_in_soft_threshold: float = 0.15  # ... or a softer probability held for `barge_in_soft_ms`
+    barge_in_soft_ms: int = 64  # (soft onsets after digital silence stay at 0.15-0.4 for 250 ms)
     interrupt_min_speech_ms: int = 1000  # ... this much is an interruption, whatever the words
     judge_silence_ms: int = 256  # a shorter burst is judged by its words after this much silence
     # watchdog: no stage may leave the caller in silence without a word or an event

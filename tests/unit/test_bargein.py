@@ -27,7 +27,12 @@ def _run(probs: list[float]) -> list[tuple[int, str]]:
 def test_a_frame_of_likely_speech_ducks_then_a_second_interrupts() -> None:
     out = _run([0.9] * 40)
     assert out == [(0, "duck"), (31, "interrupt")]  # 32 ms; 32 frames = 1024 ms
-    assert _run([0.2, 0.45, 0.9])[0] == (1, "duck")  # a soft onset: 0.45 is enough to pause
+    assert _run([0.1, 0.45, 0.9])[0] == (1, "duck")  # a soft onset: 0.45 is enough to pause
+    assert _run([0.1, 0.2, 0.3, 0.9])[0] == (2, "duck")  # softer still: two frames at 0.15 or more
+
+
+def test_one_frame_of_possible_speech_does_not_duck() -> None:
+    assert _run([0.3, 0.1] * 10) == []
 
 
 def test_a_short_burst_is_judged_after_the_silence() -> None:
@@ -36,7 +41,7 @@ def test_a_short_burst_is_judged_after_the_silence() -> None:
 
 
 def test_sound_below_the_barge_in_threshold_does_not_duck() -> None:
-    assert _run([0.35, 0.0] * 10) == []
+    assert _run([0.14] * 40) == []
 
 
 def test_speech_after_a_judge_counts_on_toward_an_interruption() -> None:

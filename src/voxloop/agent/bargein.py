@@ -2,8 +2,9 @@
 
 Pure, like the Endpointer: it sees one VAD probability per frame and answers with an action.
 
-  speaking ──(VAD >= `barge_in_threshold` for `barge_in_onset_ms`)──> "duck": the speaker pauses,
-            keeping the rest (one 32 ms frame at 0.4: soft onsets hover below the 0.5 speech
+  speaking ──(VAD >= `barge_in_threshold` for `barge_in_onset_ms`, or >= `barge_in_soft_threshold`
+            for `barge_in_soft_ms`)──> "duck": the speaker pauses, keeping the rest (one 32 ms
+            frame at 0.4, or two in a row at 0.15: soft onsets hover below the 0.5 speech
             threshold for 100-250 ms, and a needless pause costs little: the voice resumes)
   ducked ───(a partial transcript with words of the user's own: the session)──> interrupt
   ducked ───(speech adds up to `interrupt_min_speech_ms`)──> "interrupt": the reply is cancelled
@@ -12,7 +13,8 @@ Pure, like the Endpointer: it sees one VAD probability per frame and answers wit
             back (echo) -> resume; anything else -> interrupt
   ducked ───(no speech at all after the onset run: a click)──> the same "judge", with no words
 
-The rule, in words: one frame of likely speech pauses the agent (well inside 150 ms of the onset);
+The rule, in words: one frame of likely speech, or two of possible speech, pauses the agent (well
+inside 150 ms of the onset);
 once paused there is no hurry, so the words decide: the user's own words interrupt as soon as the
 recogniser has them, a second of speech interrupts whatever it is, and anything else resumes.
 """
@@ -73,7 +75,8 @@ class BargeIn:
 
     def reset(self) -> None:
         self.ducked = False
-        self._run = 0.0  # speech before the duck
+        self._run = 0.0  # likely speech before the duck
+        self._soft = 0.0  # possible speech before the duck
         self.speech_ms = 0.0  # speech since the duck began (onset run included)
         self._silence = 0.0
         self._judged = False
@@ -84,13 +87,15 @@ class BargeIn:
         if self._interrupted:
             return None
         if not self.ducked:
-            if prob >= self.turn.barge_in_threshold:
+            t = self.turn
+            self._soft = self._soft + self.frame_ms if prob >= t.barge_in_soft_threshold else 0.0
+            if prob >= t.barge_in_threshold:
                 self._run += self.frame_ms
-                if self._run >= self.turn.barge_in_onset_ms:
-                    self.ducked, self.speech_ms, self._silence, self._judged = True, self._run, 0.0, False
-                    return "duck"
             elif prob < self.vad.neg_threshold:
                 self._run = 0.0
+            if self._run >= t.barge_in_onset_ms or self._soft >= t.barge_in_soft_ms:
+                self.ducked, self.speech_ms, self._silence, self._judged = True, self._run, 0.0, False
+                return "duck"
             return None
         if speech:
             self.speech_ms += self.frame_ms
