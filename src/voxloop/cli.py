@@ -23,6 +23,12 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keywords", default="", help="comma-separated domain terms to steer the recogniser to")
     g.add_argument("--llm-model", default=LLMConfig.model, choices=["qwen2.5-1.5b", "smollm2-135m"])
     g.add_argument("--tts", default=TTSConfig.provider, choices=["hibari", "piper"], help="the agent's voice")
+    g.add_argument(
+        "--stt-beam",
+        type=int,
+        default=STTConfig.final_beam_size,
+        help="beam width of the recogniser's final decodes (1: greedy)",
+    )
     g.add_argument("--stt-threads", type=int, default=STTConfig.threads)
     g.add_argument("--llm-threads", type=int, default=LLMConfig.threads)
     t = p.add_argument_group("turn-taking")
@@ -32,12 +38,21 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
         default=TurnConfig.end_silence_ms,
         help="silence that ends the user's turn",
     )
+    t.add_argument(
+        "--fixed-silence",
+        action="store_true",
+        help="never lengthen the end silence for a user who pauses mid-thought",
+    )
     t.add_argument("--half-duplex", action="store_true", help="ignore the microphone while the agent speaks")
 
 
 def _config(a: argparse.Namespace) -> AgentConfig:
     cfg = AgentConfig()
     cfg.stt.model, cfg.stt.threads = a.stt_model, a.stt_threads
+    if not 1 <= a.stt_beam <= 10:
+        raise VoxloopError(f"--stt-beam {a.stt_beam} is out of range", "use 1 (greedy) to 10")
+    cfg.stt.final_beam_size = a.stt_beam
+    cfg.turn.adaptive_silence = not a.fixed_silence
     cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
     cfg.llm.model, cfg.llm.threads = a.llm_model, a.llm_threads
     cfg.tts.provider = a.tts

@@ -30,7 +30,8 @@ class STTConfig:
     partial_interval_s: float = 0.4  # re-decode the growing turn this often for partials
     short_window: bool = True  # encode only the audio so far (>= min_window_s), not a fixed 30 s
     min_window_s: float = 10.0
-    beam_size: int = 1
+    beam_size: int = 1  # partial transcripts: greedy, they are only hints
+    final_beam_size: int = 1  # the pause and final decodes the reply is built on
     timestamps: bool = True  # let the decoder predict segment timestamps (stops loops at the end)
 
 
@@ -63,6 +64,12 @@ class TurnConfig:
     pause_ms: int = 128  # silence after which the recogniser is told the speech paused
     end_silence_ms: int = 500  # silence after which the turn is decided
     unfinished_silence_ms: int = 1100  # ... when the words so far sound unfinished ("and", a comma)
+    # adaptive silence: a user who goes on talking after their turn was decided paused longer than
+    # the end silence mid-thought; wait that long (+ `patience_margin_ms`, at most
+    # `max_end_silence_ms`) from then on, easing back halfway after each turn that really ended
+    adaptive_silence: bool = True
+    max_end_silence_ms: int = 1500
+    patience_margin_ms: int = 150
     preroll_ms: int = 320  # audio kept from before the speech onset
     interruptions: bool = True  # user speech stops the agent (False: half duplex)
     echo_cancel: bool = True  # take the agent's own voice out of the microphone (needs a sink that

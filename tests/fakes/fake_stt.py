@@ -53,6 +53,9 @@ class FakeSTTStream(STTStream):
         self.log.append("resumed")
         self._paused = False
 
+    def continues(self, text: str) -> None:
+        self.log.append(f"continues: {text}")
+
     async def pause_transcript(self) -> Transcript | None:
         self.log.append("pause_transcript")
         if self.stt.pause_delay:

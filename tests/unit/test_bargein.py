@@ -58,6 +58,10 @@ def test_speech_after_a_judge_counts_on_toward_an_interruption() -> None:
         ("Uh-huh.", True),
         ("Mm-hmm", True),
         ("Yeah, okay.", True),
+        ("NMM.", True),  # Piper's "Mm-hmm." as tiny.en hears it
+        ("Mmm, hmm.", True),
+        ("No.", False),
+        ("Mom!", False),
         ("Stop.", False),
         ("Wait, what?", False),
         ("No", False),

@@ -146,3 +146,37 @@ def test_sounds_unfinished() -> None:
     assert sounds_unfinished("But she said\u2026")
     assert not sounds_unfinished("Wait. ... What?")
     assert not sounds_unfinished("")
+
+
+def _silent_frames_to_end(f: Feed) -> int:
+    """Speak 10 frames, then count the silent frames until the turn ends."""
+    f.run(1.0, 10)
+    for n in range(1, 200):
+        if any(b.kind == "turn_end" for b in f.run(0.0, 1)):
+            return n
+    raise AssertionError("the turn never ended")
+
+
+def test_a_user_who_went_on_gets_a_longer_end_silence_that_eases_back() -> None:
+    f = Feed()
+    assert _silent_frames_to_end(f) == 16  # 512 ms
+    f.ep.went_on(800.0)  # they spoke again 800 ms after that turn's end: a pause mid-thought
+    assert f.ep.patience_ms == 950.0  # 800 + the 150 ms margin
+    assert _silent_frames_to_end(f) == 30  # 960 ms
+    f.ep.relax()  # that turn really ended: halfway back to 500
+    assert f.ep.patience_ms == 725.0
+    for _ in range(4):  # 612.5, 556.3, 528.1, then within 20 ms of the base: back at it
+        f.ep.relax()
+    assert f.ep.patience_ms == 500.0
+
+
+def test_went_on_is_capped_and_can_be_switched_off() -> None:
+    f = Feed()
+    f.ep.went_on(1400.0)
+    assert f.ep.patience_ms == 1500.0  # max_end_silence_ms
+    f.ep.went_on(2500.0)  # that long a silence is a new turn, not a pause
+    assert f.ep.patience_ms == 1500.0
+    g = Feed(TurnConfig(adaptive_silence=False))
+    g.ep.went_on(800.0)
+    assert g.ep.patience_ms == 500.0
+    assert _silent_frames_to_end(g) == 16

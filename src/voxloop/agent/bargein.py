@@ -34,6 +34,7 @@ BACKCHANNELS = frozenset(
     "i see got it cool nice wow".split()
 )
 _NOISE = re.compile(r"^[\s\W]*$|^\s*[\(\[\*].*[\)\]\*]\s*$")  # nothing, or "(coughs)", "[noise]"
+_HUM = re.compile(r"^[mhn]*m[mhn]*$")  # "hmm", "mhm", and a hummed "mm-hmm" heard as "nmm", "mmm"
 
 
 def is_backchannel(text: str) -> bool:
@@ -42,7 +43,7 @@ def is_backchannel(text: str) -> bool:
     if _NOISE.match(text):
         return True
     words = [w for w in re.split(r"[^\w'-]+", text.lower()) if w]
-    return all(w in BACKCHANNELS for w in words)
+    return all(w in BACKCHANNELS or _HUM.match(w) for w in words)
 
 
 def _words(text: str) -> list[str]:

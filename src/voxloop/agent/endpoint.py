@@ -25,12 +25,32 @@ class Boundary:
 
 class Endpointer:
     """Speech starts after `min_speech_ms` of speech frames; the recogniser hears of a pause after
-    `pause_ms` of silence; the turn ends after `end_silence_ms` of silence, or after the longer
-    wait set with `hold` for this pause (the words so far sound unfinished)."""
+    `pause_ms` of silence; the turn ends after `patience_ms` of silence (`end_silence_ms`, or more
+    for a user who has gone on talking after a decided turn: `went_on`), or after the longer wait
+    set with `hold` for this pause (the words so far sound unfinished)."""
 
     def __init__(self, turn: TurnConfig, vad: VADConfig, rate: int = 16000) -> None:
         self.turn, self.vad, self.rate = turn, vad, rate
+        self.patience_ms = float(turn.end_silence_ms)
+        self._end_ms: float = self.patience_ms  # the silence that ends the turn under way
         self.reset()
+
+    def went_on(self, gap_ms: float) -> None:
+        """The user spoke again `gap_ms` after the end of a turn that was decided (and answered):
+        they had paused mid-thought. Wait that long, and a margin, at the end of their turns from
+        now on (at most `max_end_silence_ms`)."""
+        t = self.turn
+        if t.adaptive_silence and 0 <= gap_ms <= t.max_end_silence_ms:
+            wait = min(float(t.max_end_silence_ms), gap_ms + t.patience_margin_ms)
+            self.patience_ms = max(self.patience_ms, wait)
+            self._end_ms = max(self._end_ms, self.patience_ms)  # the turn under way too
+
+    def relax(self) -> None:
+        """A turn ended and the user let the agent answer: ease the patience halfway back."""
+        base = float(self.turn.end_silence_ms)
+        self.patience_ms = max(base, (self.patience_ms + base) / 2)
+        if self.patience_ms - base < 20:
+            self.patience_ms = base
 
     def reset(self) -> None:
         self.speaking = False
@@ -38,7 +58,7 @@ class Endpointer:
         self._run = 0  # samples of speech before the turn starts
         self._silence = 0
         self._paused = False
-        self._end_ms = float(self.turn.end_silence_ms)
+        self._end_ms = self.patience_ms
         self.last_speech_end = 0
 
     def hold(self, end_silence_ms: float) -> None:
@@ -60,6 +80,7 @@ class Endpointer:
                 self.last_speech_end = frame_end
                 if self._ms(self._run) >= self.turn.min_speech_ms:
                     self.speaking, self._silence, self._paused = True, 0, False
+                    self._end_ms = self.patience_ms
                     out.append(Boundary("speech_start", self._onset))
             elif prob < self.vad.neg_threshold:
                 self._run = 0
@@ -69,7 +90,7 @@ class Endpointer:
             self._silence = 0
             if self._paused:
                 self._paused = False
-                self._end_ms = float(self.turn.end_silence_ms)
+                self._end_ms = self.patience_ms
                 out.append(Boundary("resume", frame_end))
             return out
         self._silence += frame_len
@@ -79,7 +100,7 @@ class Endpointer:
         if self._ms(self._silence) >= self._end_ms:
             out.append(Boundary("turn_end", self.last_speech_end))
             self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
-            self._end_ms = float(self.turn.end_silence_ms)
+            self._end_ms = self.patience_ms
         return out
 
 

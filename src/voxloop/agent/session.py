@@ -40,6 +40,7 @@ from voxloop.transports.base import AudioSink
 log = logging.getLogger("voxloop.session")
 Listener = Callable[[ev.Event], None]
 MAX_RATE = 192_000
+REACTION_S = 0.3  # speech that begins sooner after the agent's voice cannot be a reply to it
 
 
 _TURN_LOG = (
@@ -92,6 +93,7 @@ class VoiceSession:
         if self.config.turn.echo_cancel and sink.played_audio(0.0, 0.0) is not None:
             self._echo = EchoGuard(sink, self.rate, providers.vad.frame_samples)
         self._judge: asyncio.Task[None] | None = None  # judging a short burst over the agent
+        self._onset = 0  # where the user's current speech began (sample)
 
     # -- events ----------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -182,7 +184,9 @@ class VoiceSession:
             if self.answering and not self.config.turn.interruptions:
                 self._endpoint.reset()  # half duplex: the microphone is ignored while the agent speaks
                 return
+            self._onset = b.sample
             if self.answering and not self._barge.ducked:
+                self._note_went_on()
                 await self.interrupt()  # the reply has not reached the speaker yet
             self._in_turn = True
             self._emit(ev.SpeechStarted, audio_s=round(b.sample / self.rate, 3))
@@ -336,6 +340,7 @@ class VoiceSession:
             reply.rec.mark("barge_in", self._clock())
             self._emit(ev.AgentPaused, turn_id=reply.rec.turn_id)
         elif action == "interrupt":
+            self._note_went_on()
             await self.interrupt()
         elif self._judge is None:
             self._judge = asyncio.get_running_loop().create_task(self._judge_burst(reply))
@@ -368,6 +373,7 @@ class VoiceSession:
         try:
             if self._reply is reply and self.answering:
                 log.info("turn %d: %r over the agent takes the turn", reply.rec.turn_id, text)
+                self._note_went_on()
                 await self.interrupt()
         finally:
             self._judge = None
@@ -385,6 +391,29 @@ class VoiceSession:
             await self._stt.finalize()  # empties the recogniser's buffer
             self._emit(ev.SpeechEnded, audio_s=round(speech_end / self.rate, 3))
             self._emit(ev.TurnDropped, turn_id=self._next_id, reason=reason)
+
+    def _note_went_on(self) -> None:
+        """The user takes the turn back while the agent answers. If they began before they could
+        have been answering the agent's voice (before it, or within a reaction time of its start),
+        and within the longest end silence of their last words, they had only paused mid-thought:
+        adaptive silence, and their last words as the recogniser's context."""
+        rec = self._answer_rec
+        if rec is None:
+            return
+        voice = rec.marks.get("audio_out")
+        if voice is not None and self._fed_time(self._onset) > voice + REACTION_S:
+            return  # they heard the agent and answered it: a barge-in, not a pause
+        gap_ms = (self._onset / self.rate - rec.speech_end_s) * 1000
+        if gap_ms <= self.config.turn.max_end_silence_ms and rec.user_text:
+            self._stt.continues(rec.user_text)  # context for the recogniser: their words go on
+        before = self._endpoint.patience_ms
+        self._endpoint.went_on(gap_ms)
+        if self._endpoint.patience_ms > before:
+            log.info(
+                "the user went on after a %.0f ms pause: turns now end after %.0f ms of silence",
+                gap_ms,
+                self._endpoint.patience_ms,
+            )
 
     # -- interruption and shutdown -----------------------------------------------------------------
     async def interrupt(self) -> None:
@@ -416,6 +445,8 @@ class VoiceSession:
 
     def _complete(self, rec: TurnRecord) -> None:
         self._open.pop(rec.turn_id, None)
+        if not rec.interrupted:
+            self._endpoint.relax()  # the user let the agent answer: their turn had really ended
         rec.finish()
         self.records.append(rec)
         log.info(rec.log_line())

@@ -1,8 +1,8 @@
 """`voxloop bench wer`: the streaming recogniser as the loop drives it, beside offline decoding.
 
 Streaming: each clip goes frame by frame through the loop's own VAD and endpointer into the STT
-stream (pre-roll, pause hints, finalize at each turn end), as fast as it decodes, and the final
-transcripts of its turns are joined. Offline: the same model transcribes the whole clip on
+stream (pre-roll, pause hints, finalize at each turn end, adaptive silence when speech resumes
+after a turn end), as fast as it decodes, and the final transcripts of its turns are joined. Offline: the same model transcribes the whole clip on
 Whisper's standard path (30 s window, beam 5). Both are scored with `corpus.normalize`.
 """
 
@@ -35,6 +35,7 @@ async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) ->
     preroll: deque[np.ndarray] = deque(maxlen=keep)
     texts: list[str] = []
     in_turn = False
+    ended: int | None = None  # where the last turn's speech ended
     try:
         for i in range(0, len(audio) - n + 1, n):
             frame = audio[i : i + n]
@@ -44,6 +45,11 @@ async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) ->
                 preroll.append(frame)
             for b in ep.update(vs(frame), i + n, n):
                 if b.kind == "speech_start":
+                    gap_ms = None if ended is None else (b.sample - ended) * 1000 / vad.sample_rate
+                    if gap_ms is not None and gap_ms <= config.turn.max_end_silence_ms:
+                        ep.went_on(gap_ms)  # the loop would still be answering: the user went on
+                        if texts:
+                            stream.continues(texts[-1])
                     in_turn = True
                     for f in preroll:
                         await stream.push(f)
@@ -53,7 +59,7 @@ async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) ->
                 elif b.kind == "resume" and in_turn:
                     stream.speech_resumed()
                 elif b.kind == "turn_end" and in_turn:
-                    in_turn = False
+                    in_turn, ended = False, b.sample
                     texts.append((await stream.finalize()).text)
         if in_turn:
             texts.append((await stream.finalize()).text)
@@ -72,10 +78,10 @@ async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = 
         for clip in tqdm(clips, desc="wer", unit="clip"):
             s = await streaming_text(vad, stt, config, clip)
             o = (await stt.transcribe(clip.audio())).text
-            # The loop's own decoder (greedy, short window) on the whole clip, when the provider
+            # The loop's own final decoder (short window, final beam) on the whole clip, when the provider
             # has one: separates what streaming costs from what the decoder settings cost.
             same = getattr(stt, "decode_async", None)
-            g = await same(clip.audio()) if same is not None else None
+            g = await same(clip.audio(), final=True) if same is not None else None
             ref = normalize(clip.transcript)
             rows.append(
                 {

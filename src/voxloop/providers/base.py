@@ -91,6 +91,10 @@ class STTStream(ABC):
     def speech_resumed(self) -> None:  # noqa: B027 - optional hint
         """The speech went on after a pause."""
 
+    def continues(self, text: str) -> None:  # noqa: B027 - optional hint
+        """This turn goes on from `text` (the user's words just before it, when they went on after
+        a pause that ended their last turn): context for recognising its first words."""
+
     @abstractmethod
     async def finalize(self) -> Transcript:
         """The final transcript of everything pushed; the stream is then empty for the next turn."""

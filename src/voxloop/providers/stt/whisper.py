@@ -69,8 +69,10 @@ class WhisperSTT(STT):
         log.info("whisper %s loaded in %.1f s", self.config.model, time.perf_counter() - t0)
 
     # -- blocking decoders (worker thread only) --------------------------------------------------
-    def decode(self, audio: Samples) -> str:
-        """Greedy decode of one short utterance with the (optionally) shortened encoder window."""
+    def decode(self, audio: Samples, beam_size: int | None = None, context: str = "") -> str:
+        """Decode one short utterance with the (optionally) shortened encoder window; greedy
+        unless `beam_size` says otherwise (default: the configured `beam_size`). `context`: the
+        words said just before, as Whisper's previous-text prompt."""
         import ctranslate2
 
         # Trailing silence as audio, not as padded features: Whisper ends a sentence more reliably
@@ -81,19 +83,26 @@ class WhisperSTT(STT):
         window = 3000
         if self.config.short_window:
             window = min(3000, max(int(self.config.min_window_s * 100), frames + 50))
-        text, looped = self._generate(ctranslate2, feats, window, len(audio) / 16000)
+        beam = beam_size or self.config.beam_size
+        secs = len(audio) / 16000
+        text, looped = self._generate(ctranslate2, feats, window, secs, beam, context)
         if looped and window < 3000:
             log.debug("decode looped with a %.0f s window; retrying with 30 s: %r", window / 100, text)
-            text, looped = self._generate(ctranslate2, feats, 3000, len(audio) / 16000)
+            text, looped = self._generate(ctranslate2, feats, 3000, secs, beam, context)
         return _trim_loop(text) if looped else text
 
-    def _generate(self, ct2: Any, feats: np.ndarray, window: int, seconds: float) -> tuple[str, bool]:
+    def _generate(
+        self, ct2: Any, feats: np.ndarray, window: int, seconds: float, beam: int, context: str = ""
+    ) -> tuple[str, bool]:
         feats = feats[:, :window]
         feats = np.pad(feats, ((0, 0), (0, window - feats.shape[-1])))
         tok = self._tok
         prompt: list[int] = []
-        if self.config.keywords:
-            prompt = [tok.sot_prev, *tok.encode(" " + ", ".join(self.config.keywords))]
+        before = ", ".join(self.config.keywords)
+        if context:
+            before = f"{before}. {context}" if before else context
+        if before:  # at most the last 100 tokens: the prompt is at most half of the decoder's context
+            prompt = [tok.sot_prev, *tok.encode(" " + before.strip())[-100:]]
         # With timestamps the decoder marks where the speech ends and stops there; without them,
         # a window that is mostly padding invites it to start the sentence over.
         prompt += list(tok.sot_sequence) if self.config.timestamps else [*tok.sot_sequence, tok.no_timestamps]
@@ -101,7 +110,7 @@ class WhisperSTT(STT):
         res = self._model.model.generate(
             view,
             [prompt],
-            beam_size=self.config.beam_size,
+            beam_size=beam,
             max_length=int(seconds * 7 + 24),
             suppress_blank=True,
             suppress_tokens=[-1],
@@ -137,8 +146,10 @@ class WhisperSTT(STT):
         text = await self._worker.run(self.decode_standard, audio)
         return Transcript(text, True, len(audio) / self.sample_rate)
 
-    async def decode_async(self, audio: Samples, final: bool = False) -> str:
-        return await (self._final_worker if final else self._worker).run(self.decode, audio)
+    async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
+        if final:  # the words the reply is built on: on their own replica, with the final beam
+            return await self._final_worker.run(self.decode, audio, self.config.final_beam_size, context)
+        return await self._worker.run(self.decode, audio, None, context)
 
     async def aclose(self) -> None:
         self._worker.shutdown()
@@ -184,6 +195,7 @@ class _WhisperStream(STTStream):
         self._last_decode_at = 0  # samples covered when the last partial decode was started
         self._last_cost = 0.0  # seconds the last partial decode took
         self._paused = False
+        self._context = ""  # words said just before this turn (`continues`)
 
     def _audio(self) -> Samples:
         if len(self._chunks) > 1:
@@ -207,14 +219,17 @@ class _WhisperStream(STTStream):
 
     async def _partial(self, audio: Samples) -> None:
         t0 = time.perf_counter()
-        text = await self._stt.decode_async(audio)
+        text = await self._stt.decode_async(audio, context=self._context)
         self._last_cost = time.perf_counter() - t0
         # A partial that lands during a pause is older than the pause decode: keep it to yourself.
         if self._on_partial is not None and text and not self._paused:
             self._on_partial(Transcript(text, False, len(audio) / self._stt.sample_rate))
 
     async def _pause_decode(self, audio: Samples) -> tuple[int, str]:
-        return len(audio), await self._stt.decode_async(audio, final=True)
+        return len(audio), await self._stt.decode_async(audio, final=True, context=self._context)
+
+    def continues(self, text: str) -> None:
+        self._context = text.strip()
 
     def speech_paused(self) -> None:
         self._paused = True  # the pause decode covers what follows: no partials until resumed
@@ -241,10 +256,15 @@ class _WhisperStream(STTStream):
             heard, text = await asyncio.shield(task)  # no speech since the pause: the rest is silence
         else:
             heard = n
-            text = await asyncio.shield(self._stt.decode_async(self._audio()[:n], final=True)) if n else ""
+            audio = self._audio()[:n]
+            text = (
+                await asyncio.shield(self._stt.decode_async(audio, final=True, context=self._context))
+                if n
+                else ""
+            )
         rest = self._audio()[n:]  # audio pushed while this ran belongs to the next turn
         self._chunks, self._n, self._last_decode_at = ([rest] if len(rest) else []), len(rest), 0
-        self._pause_task, self._paused = None, False
+        self._pause_task, self._paused, self._context = None, False, ""
         return Transcript(text, True, heard / self._stt.sample_rate)
 
     async def aclose(self) -> None:

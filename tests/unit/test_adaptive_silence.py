@@ -1,0 +1,48 @@
+"""Adaptive end silence through the session (virtual time, fakes): a user who goes on talking after
+their turn was decided, before they could be answering the agent's voice, had paused mid-thought;
+their next pause of that length does not end the turn. (FakeLLM and FakeTTS answer at once: the
+agent's voice starts as the turn is decided, 0.5 s into the silence.)"""
+
+from __future__ import annotations
+
+from conftest import config, conversation, make_providers, run_virtual
+from fakes import FakeSTT
+from voxloop.agent import events as ev
+
+
+async def _speaker_who_pauses(pause_s: float, adaptive: bool = True) -> tuple[int, float, list[str]]:
+    """Speak, pause `pause_s`, go on (over the agent), pause `pause_s` again, finish.
+    Returns how many turns were decided, the last one's endpoint_ms and what the recogniser was
+    told the user's words went on from."""
+    stt = FakeSTT(["tell me a story", "about a dragon", "who could fly", "and more"])
+    async with conversation(make_providers(stt=stt), config(adaptive_silence=adaptive)) as c:
+        await c.mic.silence(0.3)
+        await c.mic.speak(1.0)
+        await c.mic.silence(pause_s)  # decided after 0.5 s: the agent starts to answer
+        await c.mic.speak(1.2)  # ... and is talked over
+        await c.mic.silence(pause_s)  # the same pause again
+        await c.mic.speak(0.6)
+        assert await c.mic.silence_until(lambda: bool(c.of(ev.PlaybackFinished)), 10), c.kinds()
+        told = [x for x in stt.streams[0].log if x.startswith("continues")]
+        return len(c.of(ev.TurnDecided)), c.session.records[-1].endpoint_ms or 0.0, told
+
+
+def test_a_pause_the_user_went_on_after_no_longer_ends_their_turn() -> None:
+    decided, endpoint_ms, told = run_virtual(_speaker_who_pauses(0.7))
+    assert decided == 2  # the first pause cut the turn; the second, as long, did not
+    assert 800 <= endpoint_ms <= 900  # the 0.7 s pause (as the VAD saw it) + the 150 ms margin
+    assert told == ["continues: tell me a story"]  # the recogniser's context for what followed
+
+
+def test_with_fixed_silence_every_such_pause_ends_the_turn() -> None:
+    decided, endpoint_ms, told = run_virtual(_speaker_who_pauses(0.7, adaptive=False))
+    assert decided == 3
+    assert endpoint_ms < 600
+    assert told  # the context still helps the recogniser
+
+
+def test_talking_over_the_agents_voice_after_hearing_it_is_a_barge_in_not_a_pause() -> None:
+    decided, endpoint_ms, told = run_virtual(_speaker_who_pauses(1.3))
+    assert decided == 3  # 0.8 s into the agent's voice: a reply to it; nothing adapts
+    assert endpoint_ms < 600
+    assert told == []
