@@ -86,6 +86,30 @@ def test_whisper_streaming_gives_partials_then_the_final(arun: Arun[Any], stt: S
     assert seconds == sorted(seconds) and seconds[-1] <= final.audio_s
 
 
+def test_whisper_continues_a_turn_from_long_context_on_a_short_clip(
+    arun: Arun[Any], stt: STT, corpus: Corpus
+):
+    """The words before (`continues`) are Whisper's prompt: a prompt longer than the short clip's
+    generation budget once crashed CTranslate2 (segfault), and context must not lose the words."""
+    jfk = corpus.clip(JFK)
+    start, end = corpus.speech(JFK)
+    audio = jfk.audio()
+    tail = audio[int((end - 0.9) * 16000) : int(end * 16000)]  # "... for your country", 0.9 s
+    before = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do"
+
+    async def run() -> Transcript:
+        stream = stt.stream()
+        try:
+            stream.continues(before * 3)
+            await stream.push(tail)
+            return await stream.finalize()
+        finally:
+            await stream.aclose()
+
+    final = arun(run())
+    assert "country" in final.text.lower(), final.text
+
+
 def test_whisper_keywords_steer_the_recogniser_to_an_unusual_name(arun: Arun[Any], stt: STT, tts: TTS):
     name = "Xanthe"  # tiny.en hears "Zanz" without the hint
     audio = arun(synth(tts, f"Please send the report to {name} tomorrow morning."))

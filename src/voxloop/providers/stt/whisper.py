@@ -111,7 +111,9 @@ class WhisperSTT(STT):
             view,
             [prompt],
             beam_size=beam,
-            max_length=int(seconds * 7 + 24),
+            # counted from the start of the prompt (a shorter one crashes CTranslate2); 448: the
+            # decoder's positions
+            max_length=min(448, len(prompt) + int(seconds * 7 + 24)),
             suppress_blank=True,
             suppress_tokens=[-1],
             return_no_speech_prob=True,
@@ -156,9 +158,13 @@ class WhisperSTT(STT):
         self._final_worker.shutdown()
 
 
+def _norm(words: list[str]) -> list[str]:
+    return [w.strip(".,!?;:").lower() for w in words]
+
+
 def _first_repeat(words: list[str]) -> int | None:
     """Index where a run of 4 words occurs a second time (not overlapping the first), if any."""
-    norm = [w.strip(".,!?;:").lower() for w in words]
+    norm = _norm(words)
     seen: dict[tuple[str, ...], int] = {}
     for i in range(len(norm) - 3):
         gram = tuple(norm[i : i + 4])
@@ -168,20 +174,33 @@ def _first_repeat(words: list[str]) -> int | None:
     return None
 
 
+def _first_stutter(words: list[str]) -> int | None:
+    """Index of the second occurrence of a phrase of 2-3 words said three times in a row ("ladies
+    and ladies and ladies and"), or of one word said four times ("5, 5, 5, 5"), if any."""
+    norm = _norm(words)
+    for i in range(len(norm)):
+        for k, times in ((1, 4), (2, 3), (3, 3)):
+            gram = norm[i : i + k]
+            if len(gram) == k and all(norm[i + j * k : i + (j + 1) * k] == gram for j in range(times)):
+                return i + k
+    return None
+
+
 def _looped(text: str) -> bool:
-    """A decode that starts over: a run of 4+ words that occurs twice, or text that compresses far
-    better than speech does ("5 5 5 5 ...")."""
-    if _first_repeat(text.split()) is not None:
+    """A decode that starts over: a run of 4+ words that occurs twice, a short phrase repeated
+    over and over, or text that compresses far better than speech does ("5 5 5 5 ...")."""
+    words = text.split()
+    if _first_repeat(words) is not None or _first_stutter(words) is not None:
         return True
     raw = text.encode()
     return len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > 2.4
 
 
 def _trim_loop(text: str) -> str:
-    """Cut a looped decode before its first repeat of 4+ words."""
+    """Cut a looped decode before its first repeat (of 4+ words, or of a stuttered phrase)."""
     words = text.split()
-    cut = _first_repeat(words)
-    return text if cut is None else " ".join(words[:cut])
+    cuts = [c for c in (_first_repeat(words), _first_stutter(words)) if c is not None]
+    return text if not cuts else " ".join(words[: min(cuts)])
 
 
 class _WhisperStream(STTStream):
