@@ -94,6 +94,9 @@ def test_push_to_talk_hears_only_while_the_button_is_held(arun: Arun[Any], tmp_p
             await expect(page.locator(".bubble.agent")).to_have_text("Sure, happy to help.", timeout=10_000)
             await expect(page.locator(".timing")).to_contain_text("ms", timeout=10_000)
             assert await page.locator(".turn").count() == 1
+            # the release sent end_turn: decided at once, not after the 500 ms end silence
+            endpoint_ms = await page.evaluate("window.voxloop.stats.endpointMs")
+            assert endpoint_ms is not None and endpoint_ms < 300, endpoint_ms
             await save_screenshot(page, tmp_path, "page-fakes-push-to-talk")
             assert not page.problems, page.problems
 

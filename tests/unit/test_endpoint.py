@@ -180,3 +180,15 @@ def test_went_on_is_capped_and_can_be_switched_off() -> None:
     g.ep.went_on(800.0)
     assert g.ep.patience_ms == 500.0
     assert _silent_frames_to_end(g) == 16
+
+
+def test_end_now_gives_the_boundaries_silence_would_have_given() -> None:
+    f = Feed()
+    assert f.ep.end_now() == []  # no turn yet
+    f.run(1.0, 10)
+    assert f.ep.end_now() == [Boundary("pause", 10 * F), Boundary("turn_end", 10 * F)]
+    assert not f.ep.speaking
+    f.run(1.0, 10)  # frames 11-20
+    f.run(0.0, 4)  # the pause is reported
+    assert f.ep.end_now() == [Boundary("turn_end", 20 * F)]
+    assert f.run(0.0, 30) == []  # nothing left to end

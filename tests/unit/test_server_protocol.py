@@ -48,6 +48,7 @@ def test_the_other_client_messages() -> None:
     assert p.parse('{"type": "stop"}') == p.Stop()
     assert p.parse('{"type": "interrupt"}') == p.Interrupt()
     assert p.parse('{"type": "ping"}') == p.Ping()
+    assert p.parse('{"type": "end_turn"}') == p.EndTurn()
     assert p.parse('{"type": "playback", "position": 4800}') == p.Playback(4800)
     start = p.parse('{"type": "start", "input_sample_rate": 16000}')
     assert isinstance(start, p.Start) and start.output_sample_rate is None

@@ -78,6 +78,27 @@ def test_a_turn_gives_transcripts_the_voice_and_the_timeline() -> None:
     run(main())
 
 
+def test_end_turn_decides_the_turn_without_waiting_for_the_silence() -> None:
+    async def main() -> None:
+        async with (
+            live_server(make_providers(stt=FakeSTT(["turn on the lamp"]))) as srv,
+            agent_client(srv.ws_url, auto_report=True) as c,
+        ):
+            await c.start()
+            await c.send({"type": "end_turn"})  # before any speech: nothing to end
+            # 0.1 s of silence after the words: far from the 0.5 s that would end the turn, and no
+            # more audio comes (push-to-talk released), so only end_turn can decide it
+            await c.send_audio(np.concatenate([silence(0.3), tone(1.0), silence(0.1)]))
+            await c.event("speech_started")
+            await c.send({"type": "end_turn"})
+            turn = (await c.event("turn_completed"))["turn"]
+            assert turn["user_text"] == "turn on the lamp" and turn["agent_text"] == "Sure, happy to help."
+            assert c.types().count("turn_decided") == 1
+            assert not c.of("error")
+
+    run(main())
+
+
 def test_the_voice_comes_at_the_rate_the_client_asks_for() -> None:
     async def main() -> None:
         async with (

@@ -66,6 +66,18 @@ class Endpointer:
         if self.speaking and self._paused:
             self._end_ms = max(self._end_ms, end_silence_ms)
 
+    def end_now(self) -> list[Boundary]:
+        """The user says the turn is over (push-to-talk released): the boundaries that silence
+        would have brought, now. Nothing when no turn has started."""
+        if not self.speaking:
+            self._run = 0
+            return []
+        out = [] if self._paused else [Boundary("pause", self.last_speech_end)]
+        out.append(Boundary("turn_end", self.last_speech_end))
+        self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
+        self._end_ms = self.patience_ms
+        return out
+
     def _ms(self, samples: int) -> float:
         return samples * 1000.0 / self.rate
 

@@ -156,6 +156,12 @@ class VoiceSession:
         for frame in self._frames.push(self._resampler(audio.astype(np.float32))):
             await self._on_frame(frame, now)
 
+    async def end_turn(self) -> None:
+        """The user says their turn is over (push-to-talk released): decide it now instead of
+        waiting for the end silence. Does nothing when they have not started a turn."""
+        for b in self._endpoint.end_now():
+            await self._on_boundary(b)
+
     async def _on_frame(self, frame: Samples, fed_at: float) -> None:
         self._pos += len(frame)
         self._fed.append((self._pos, fed_at))

@@ -186,6 +186,8 @@ class AgentConnection:
         elif isinstance(msg, p.Interrupt):
             self.sink.cut()  # answered by audio_stop, even when nothing was playing
             await self.session.interrupt()
+        elif isinstance(msg, p.EndTurn):
+            await self.session.end_turn()
 
     def _start(self, msg: p.Start) -> None:
         if self.session is not None:

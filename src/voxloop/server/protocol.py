@@ -104,7 +104,12 @@ class Ping:
     pass
 
 
-ClientMessage = Start | Stop | Interrupt | Playback | Ping
+@dataclass(frozen=True)
+class EndTurn:
+    """The user's turn is over (push-to-talk released): no need to wait for the end silence."""
+
+
+ClientMessage = Start | Stop | Interrupt | Playback | Ping | EndTurn
 
 
 def parse(text: str) -> ClientMessage:
@@ -126,10 +131,12 @@ def parse(text: str) -> ClientMessage:
         return Playback(_int(msg, "position", 0, 2**53))
     if kind == "ping":
         return Ping()
+    if kind == "end_turn":
+        return EndTurn()
     if not isinstance(kind, str):
         raise ProtocolError(BAD_MESSAGE, "a message needs a string 'type'")
     raise ProtocolError(
-        UNKNOWN_TYPE, f"unknown message type {kind!r}: use start, stop, interrupt, playback or ping"
+        UNKNOWN_TYPE, f"unknown message type {kind!r}: use start, stop, interrupt, end_turn, playback or ping"
     )
 
 

@@ -17,7 +17,7 @@ const PHASES = {
 };
 
 // What tests and the curious can read: window.voxloop.stats
-const stats = { sentFrames: 0, receivedSamples: 0, playedSamples: 0, buffered: 0, peak: 0, outputRate: 0, turns: 0 };
+const stats = { sentFrames: 0, receivedSamples: 0, playedSamples: 0, buffered: 0, peak: 0, outputRate: 0, turns: 0, endpointMs: null };
 window.voxloop = { stats };
 
 let server = { auth_required: false };
@@ -382,6 +382,7 @@ function onEvent(s, m) {
       break;
     case "turn_completed":
       stats.turns++;
+      stats.endpointMs = m.turn.endpoint_ms;
       drawTiming(m.turn);
       if (document.body.dataset.phase !== "hearing" && s.play.buffered === 0) phase("live");
       break;
@@ -530,6 +531,8 @@ function release() {
   pttDown = false;
   setMuted();
   showControls();
+  // The turn is over now: the server need not wait for the end silence.
+  if (live && live.started && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "end_turn" }));
 }
 
 function typing(e) {

@@ -1,4 +1,5 @@
-"""Adaptive end silence through the session (virtual time, fakes): a user who goes on talking after
+"""Ending the user's turn, through the session (virtual time, fakes): `end_turn` (push-to-talk
+released) decides at once; adaptive end silence: a user who goes on talking after
 their turn was decided, before they could be answering the agent's voice, had paused mid-thought;
 their next pause of that length does not end the turn. (FakeLLM and FakeTTS answer at once: the
 agent's voice starts as the turn is decided, 0.5 s into the silence.)"""
@@ -46,3 +47,21 @@ def test_talking_over_the_agents_voice_after_hearing_it_is_a_barge_in_not_a_paus
     assert decided == 3  # 0.8 s into the agent's voice: a reply to it; nothing adapts
     assert endpoint_ms < 600
     assert told == []
+
+
+def test_end_turn_decides_at_once_and_before_any_speech_does_nothing() -> None:
+    async def main() -> None:
+        async with conversation(make_providers(stt=FakeSTT(["tell me a story"]))) as c:
+            await c.session.end_turn()  # nothing said yet
+            await c.mic.silence(0.3)
+            await c.mic.speak(1.0)
+            await c.mic.silence(0.1)
+            assert not c.of(ev.TurnDecided)
+            await c.session.end_turn()  # push-to-talk released
+            assert len(c.of(ev.TurnDecided)) == 1
+            assert await c.mic.silence_until(lambda: bool(c.of(ev.PlaybackFinished)), 10), c.kinds()
+            rec = c.session.records[0]
+            assert rec.user_text == "tell me a story"
+            assert rec.endpoint_ms is not None and rec.endpoint_ms <= 150  # not the 500 ms silence
+
+    run_virtual(main())
