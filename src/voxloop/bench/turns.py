@@ -8,7 +8,8 @@ asks for something long; once the agent's voice has played for a random 0.3-1.5 
   echo_interrupt  that echo, and a corpus clip talking over it
   noise           a cough, a click train, a noise burst or a listener's "uh-huh" over the agent
 barge_in_ms runs from the labelled speech onset (Silero offline, as in `bench latency`) of the
-interrupting clip, measured when the frame holding it is fed, to the moment the speaker is paused.
+interrupting clip, measured when the frame holding it is fed, to the first pause of the speaker
+after the event began; it is negative when a breath just before the onset paused it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ async def run_trial(
         if event is not None:
             await mic.feed(event)
         t_onset = mic.fed_at(int((start + onset_s) * RATE))
+        t_event = mic.fed_at(int(start * RATE))  # the event's first sample (a breath may lead the onset)
         if trial.scenario in ("interrupt", "echo_interrupt"):
             await mic.silence_until(lambda: any_of(ev.Interrupted), 2.0)
         elif trial.scenario == "noise":
@@ -124,9 +126,9 @@ async def run_trial(
         trial.extra["heard"] = next((e.heard_text for e, _ in seen if isinstance(e, ev.Interrupted)), None)
         trial.extra["resumed"] = [e.reason for e, _ in seen if isinstance(e, ev.AgentResumed)]
         trial.extra["finished"] = any_of(ev.PlaybackFinished)
-        pauses = [t for e, t in seen if isinstance(e, ev.AgentPaused) and t >= t_onset - 0.05]
+        pauses = [t for e, t in seen if isinstance(e, ev.AgentPaused) and t >= t_event]
         trial.paused = len(pauses)
-        trial.interrupted = any_of(ev.Interrupted, after=t_onset - 0.05 if event is not None else 0.0)
+        trial.interrupted = any_of(ev.Interrupted, after=t_event if event is not None else 0.0)
         if pauses and event is not None:
             trial.barge_in_ms = round((pauses[0] - t_onset) * 1000, 1)
     finally:
