@@ -2,8 +2,9 @@
 
 Streaming: each clip goes frame by frame through the loop's own VAD and endpointer into the STT
 stream (pre-roll, pause hints, finalize at each turn end, adaptive silence when speech resumes
-after a turn end), as fast as it decodes, and the final transcripts of its turns are joined. Offline: the same model transcribes the whole clip on
-Whisper's standard path (30 s window, beam 5). Both are scored with `corpus.normalize`.
+after a turn end), as fast as it decodes, and the final transcripts of its turns are joined.
+Offline: the same model transcribes the whole clip on Whisper's standard path (30 s window,
+beam 5). Both are scored with `corpus.normalize`.
 """
 
 from __future__ import annotations
