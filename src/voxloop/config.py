@@ -33,6 +33,10 @@ class STTConfig:
     beam_size: int = 1  # partial transcripts: greedy, they are only hints
     final_beam_size: int = 5  # the pause and final decodes the reply is built on (+30% decode time)
     timestamps: bool = True  # let the decoder predict segment timestamps (stops loops at the end)
+    # a turn is decoded in pieces that end where the speaker paused (providers/stt/stream.py)
+    commit_min_s: float = 4.0  # a pause after this much of the open piece makes its decode final
+    max_piece_s: float = 20.0  # speech with no pause for this long is cut at its quietest moment
+    piece_context: bool = True  # each piece is decoded with the words before it as context
 
 
 @dataclass

@@ -72,6 +72,50 @@ def word_errors(ref: list[str], hyp: list[str]) -> int:
     return int(d[-1])
 
 
+def alignment(ref: list[str], hyp: list[str]) -> list[str]:
+    """What a minimum-edit alignment with `hyp` does to each reference word: "ok" (kept), "sub"
+    (another word stands for it) or "del" (no word stands for it)."""
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    ops = ["del"] * n
+    i, j = n, m
+    while i > 0:
+        if j > 0 and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            ops[i - 1] = "ok" if ref[i - 1] == hyp[j - 1] else "sub"
+            i, j = i - 1, j - 1
+        elif d[i, j] == d[i - 1, j] + 1:
+            i -= 1  # deleted
+        else:
+            j -= 1  # inserted
+    return ops
+
+
+LOST_RUN = 3  # this many reference words missing in a row is lost speech, not a misheard word
+
+
+def words_lost(reference: str, hypothesis: str, offline: str) -> int:
+    """Reference words in runs of `LOST_RUN` or more that `hypothesis` leaves out entirely (deleted,
+    not misheard) while `offline` (the same recogniser on its standard path) has them: the words a
+    decode dropped, not the ones the model cannot hear."""
+    ref = normalize(reference)
+    gone = alignment(ref, normalize(hypothesis))
+    heard = alignment(ref, normalize(offline))
+    lost, run = 0, 0
+    for i in range(len(ref) + 1):
+        if i < len(ref) and gone[i] == "del":
+            run += 1
+            continue
+        if run >= LOST_RUN:
+            lost += sum(op == "ok" for op in heard[i - run : i])
+        run = 0
+    return lost
+
+
 def wer(refs: list[str], hyps: list[str]) -> float:
     errors = sum(word_errors(normalize(r), normalize(h)) for r, h in zip(refs, hyps, strict=True))
     words = sum(len(normalize(r)) for r in refs)

@@ -1,0 +1,181 @@
+"""A streaming recogniser made from a decoder of whole pieces of audio (Whisper, Moonshine).
+
+A turn is heard as a row of pieces, each ending where the speaker paused:
+
+- While the user speaks, the open piece (everything since the last committed one) is re-decoded
+  every `partial_interval_s` for partial transcripts (greedy: they are hints).
+- When the VAD hears a pause (`speech_paused`), the open piece is decoded at once, on the
+  decoder's critical-path worker with the final beam. If the turn ends there, that decode is the
+  last piece of the final transcript, usually ready before the turn is decided.
+- When the speech goes on (`speech_resumed`) and the open piece is at least `commit_min_s` long,
+  that pause decode is kept as the piece's final text and a new piece starts at the pause. So no
+  decode is ever longer than one stretch of speech between pauses: a long turn costs no more at
+  its end than a short one, and no window is ever asked to hold more than it can.
+- Speech that goes on for `max_piece_s` without a pause is cut at its quietest moment.
+
+The final transcript is the pieces' texts in order; each piece is decoded with the text before it
+as context. The decoder only needs `sample_rate`, `config` (an `STTConfig`) and `decode_async`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+import numpy as np
+
+from voxloop.config import STTConfig
+from voxloop.providers.base import PartialCallback, Samples, STTStream, Transcript
+from voxloop.providers.stt.pieces import quietest_point
+
+CONTEXT_WORDS = 40  # words of what came before, given to a piece's decode as context
+
+
+class PieceDecoder(Protocol):
+    sample_rate: int
+    config: STTConfig
+
+    async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str: ...
+
+
+def join_texts(texts: list[str]) -> str:
+    return " ".join(t.strip() for t in texts if t and t.strip())
+
+
+class DecoderStream(STTStream):
+    def __init__(self, stt: PieceDecoder, on_partial: PartialCallback | None = None) -> None:
+        self._stt = stt
+        self._cfg = stt.config
+        self._rate = stt.sample_rate
+        self._on_partial = on_partial
+        self._chunks: list[Samples] = []
+        self._n = 0  # samples pushed this turn
+        self._start = 0  # where the open piece begins
+        self._pieces: list[asyncio.Task[str]] = []  # final decodes of the committed pieces, in order
+        self._pause: tuple[int, asyncio.Task[str]] | None = None  # (end, decode of the open piece)
+        self._task: asyncio.Task[None] | None = None  # the partial decode in flight
+        self._last_decode_at = 0
+        self._last_cost = 0.0
+        self._paused = False
+        self._context = ""  # the user's words just before this turn (`continues`)
+
+    # -- audio -------------------------------------------------------------------------------------
+    def _audio(self) -> Samples:
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        return self._chunks[0] if self._chunks else np.zeros(0, np.float32)
+
+    async def push(self, audio: Samples) -> None:
+        self._chunks.append(audio.astype(np.float32, copy=False))
+        self._n += len(audio)
+        if self._paused:
+            return  # the pause decode covers the open piece; what follows is silence so far
+        rate = self._rate
+        if self._n - self._start > int(self._cfg.max_piece_s * rate):
+            self._cut_long_piece()
+        # Partials no more often than every interval, and never more than half the time.
+        gap = max(self._cfg.partial_interval_s, self._last_cost)
+        if (self._task is None or self._task.done()) and self._n - self._last_decode_at >= int(gap * rate):
+            self._last_decode_at = self._n
+            self._task = asyncio.get_running_loop().create_task(self._partial(self._start, self._n))
+
+    def _cut_long_piece(self) -> None:
+        """Speech with no pause for `max_piece_s`: commit its first part, cut at the quietest moment
+        of its second half."""
+        audio = self._audio()
+        half = int(self._cfg.max_piece_s * self._rate / 2)
+        cut = quietest_point(audio, self._rate, self._start + half, self._n - int(0.3 * self._rate))
+        self._pieces.append(self._decode_piece(self._start, cut))
+        self._start = cut
+
+    # -- decodes -----------------------------------------------------------------------------------
+    def _decode_piece(self, start: int, end: int) -> asyncio.Task[str]:
+        """The final decode of audio[start:end], after the pieces before it (their text is its context)."""
+        before = list(self._pieces)
+        audio = self._audio()[start:end]
+
+        async def run() -> str:
+            context = await self._text_of(before) if self._cfg.piece_context else ""
+            return await self._stt.decode_async(audio, final=True, context=self._with_context(context))
+
+        return asyncio.get_running_loop().create_task(run())
+
+    def _with_context(self, text: str) -> str:
+        words = join_texts([self._context, text]).split()
+        return " ".join(words[-CONTEXT_WORDS:])
+
+    @staticmethod
+    async def _text_of(pieces: list[asyncio.Task[str]]) -> str:
+        return join_texts([await asyncio.shield(p) for p in pieces])
+
+    async def _partial(self, start: int, end: int) -> None:
+        pieces = list(self._pieces)
+        t0 = time.perf_counter()
+        before = await self._text_of(pieces)
+        context = self._with_context(before) if self._cfg.piece_context else self._context
+        text = await self._stt.decode_async(self._audio()[start:end], context=context)
+        self._last_cost = time.perf_counter() - t0
+        # A partial that lands during a pause is older than the pause decode: keep it to yourself.
+        if self._on_partial is not None and text and not self._paused:
+            self._on_partial(Transcript(join_texts([before, text]), False, end / self._rate))
+
+    # -- hints from the VAD ------------------------------------------------------------------------
+    def continues(self, text: str) -> None:
+        self._context = text.strip()
+
+    def speech_paused(self) -> None:
+        self._paused = True  # the pause decode covers what follows: no partials until resumed
+        self._pause = (self._n, self._decode_piece(self._start, self._n))
+
+    def speech_resumed(self) -> None:
+        self._paused = False
+        pause, self._pause = self._pause, None
+        if pause is None:
+            return
+        end, task = pause
+        if end - self._start >= int(self._cfg.commit_min_s * self._rate):
+            self._pieces.append(task)  # a whole stretch of speech: its decode is final
+            self._start = end
+            self._last_decode_at = self._n
+        else:  # too short to stand alone: its text is out of date (a decode already running ends on
+            task.cancel()  # its own; one still queued behind others never runs)
+
+    # -- results -----------------------------------------------------------------------------------
+    async def pause_transcript(self) -> Transcript | None:
+        pause = self._pause
+        if pause is None:
+            return None
+        end, task = pause
+        try:
+            text = join_texts([await self._text_of(list(self._pieces)), await asyncio.shield(task)])
+        except asyncio.CancelledError:
+            if task.cancelled() and pause is not self._pause:
+                return None  # dropped: the user went on before it was decoded
+            raise
+        if pause is not self._pause:
+            return None  # the user went on while it ran
+        return Transcript(text, True, end / self._rate)
+
+    async def finalize(self) -> Transcript:
+        n = self._n
+        if self._pause is not None:
+            end, last = self._pause  # no speech since the pause: the rest is silence
+        elif n > self._start:
+            end, last = n, self._decode_piece(self._start, n)
+        else:
+            end, last = n, None
+        pieces = [*self._pieces, last] if last is not None else list(self._pieces)
+        text = await self._text_of(pieces)
+        rest = self._audio()[n:]  # audio pushed while this ran belongs to the next turn
+        self._chunks, self._n = ([rest] if len(rest) else []), len(rest)
+        self._start, self._pieces, self._pause, self._last_decode_at = 0, [], None, 0
+        self._paused, self._context = False, ""
+        return Transcript(text, True, end / self._rate)
+
+    async def aclose(self) -> None:
+        tasks = [self._task, *self._pieces, self._pause[1] if self._pause else None]
+        for task in tasks:
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)

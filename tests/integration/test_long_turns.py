@@ -1,0 +1,96 @@
+"""Every word of a long turn, on the real recogniser: turns of 20-40 s built from one speaker's
+corpus clips (`bench.long_turns`), through the listener path the loop uses and through the loop's
+decoder on the whole turn, compared with Whisper's standard offline path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from voxloop.bench.corpus import normalize, word_errors, words_lost
+from voxloop.bench.long_turns import LongTurn, build_long_turns
+from voxloop.bench.wer import streaming_text
+from voxloop.config import AgentConfig
+from voxloop.providers.base import STT, VAD
+
+from .conftest import Arun, Corpus
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def long_turns(corpus: Corpus) -> list[LongTurn]:
+    turns = build_long_turns(list(corpus.clips.values()))
+    if not turns:
+        pytest.skip(f"the corpus at {corpus.root} has no speaker with 20 s of speech")
+    return turns
+
+
+def _pick(turns: list[LongTurn], with_pause: bool) -> LongTurn:
+    for t in turns:
+        if (max(t.gaps_s) >= 0.6) == with_pause:
+            return t
+    pytest.skip("no long turn of that kind in this corpus")
+
+
+def test_long_turns_are_built_as_described(long_turns: list[LongTurn]) -> None:
+    for t in long_turns:
+        seconds = len(t.audio()) / 16000
+        assert 20.0 <= seconds <= 40.5, t.id
+        assert len(t.parts) >= 2 and len(t.gaps_s) == len(t.parts) - 1
+        assert sum(0.6 <= g <= 1.0 for g in t.gaps_s) <= 1
+        assert all(0.15 <= g <= 0.45 or 0.6 <= g <= 1.0 for g in t.gaps_s)
+    assert any(max(t.gaps_s) >= 0.6 for t in long_turns)  # a few stop to think mid-turn
+    assert build_long_turns([]) == []
+
+
+def test_long_turns_are_the_same_every_time(corpus: Corpus, long_turns: list[LongTurn]) -> None:
+    again = build_long_turns(list(corpus.clips.values()))
+    assert [(t.id, t.parts, t.gaps_s, len(t.audio())) for t in again] == [
+        (t.id, t.parts, t.gaps_s, len(t.audio())) for t in long_turns
+    ]
+
+
+@pytest.mark.parametrize("with_pause", [False, True])
+def test_the_streaming_recogniser_keeps_every_word_of_a_long_turn(
+    arun: Arun[Any], vad: VAD, stt: STT, long_turns: list[LongTurn], with_pause: bool
+) -> None:
+    turn = _pick(long_turns, with_pause)
+    offline = arun(stt.transcribe(turn.audio())).text
+    streamed = arun(streaming_text(vad, stt, AgentConfig(), turn))
+    ref = normalize(turn.transcript)
+    assert words_lost(turn.transcript, streamed, offline) == 0, (turn.id, streamed)
+    # and it is about as accurate as the offline path overall (tiny.en misses ~10-20% here)
+    assert word_errors(ref, normalize(streamed)) <= max(8, 0.25 * len(ref)), streamed
+
+
+def test_the_loops_decoder_covers_a_whole_long_turn(
+    arun: Arun[Any], stt: STT, long_turns: list[LongTurn]
+) -> None:
+    turn = max(long_turns, key=lambda t: len(t.audio()))  # the longest: past one 30 s window
+    assert len(turn.audio()) > 30 * 16000 or pytest.skip("no long turn past 30 s in this corpus")
+    decode = getattr(stt, "decode_async", None)
+    if decode is None:
+        pytest.skip("this recogniser has no loop decoder")
+    offline = arun(stt.transcribe(turn.audio())).text
+    text = arun(decode(turn.audio(), final=True))
+    assert words_lost(turn.transcript, text, offline) == 0, text
+    # its last words are there: the decode did not stop at a sentence end with speech after it
+    last = normalize(turn.transcript)[-3:]
+    assert word_errors(last, normalize(text)[-4:]) <= 1, text
+
+
+def test_speech_after_silence_in_a_piece_is_decoded_too(arun: Arun[Any], stt: STT, corpus: Corpus) -> None:
+    """Two sentences with 1.2 s of silence between them in one decode: Whisper tends to stop at the
+    first sentence end; the rest is decoded from where it stopped."""
+    a = corpus.clip("1688-142285-0002")  # "you don't mean that you thought me so silly"
+    b = corpus.clip("1688-142285-0003")  # "i really liked that account of himself ..."
+    audio = np.concatenate([a.audio(), np.zeros(int(1.2 * 16000), np.float32), b.audio()])
+    decode = getattr(stt, "decode_async", None)
+    if decode is None:
+        pytest.skip("this recogniser has no loop decoder")
+    text = arun(decode(audio, final=True))
+    ref = normalize(a.transcript + " " + b.transcript)
+    assert word_errors(ref, normalize(text)) <= 4, text

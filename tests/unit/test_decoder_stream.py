@@ -1,0 +1,185 @@
+"""The piece-by-piece streaming recogniser (providers/stt/stream.py) over a scripted decoder:
+which audio each decode gets, which decodes become final, and that no stretch of the turn is
+left out of the final transcript."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from conftest import run_virtual, silence, tone
+from voxloop.config import STTConfig
+from voxloop.providers.base import Samples, Transcript
+from voxloop.providers.stt.stream import DecoderStream
+
+RATE = 16000
+
+
+class ScriptedDecoder:
+    """Answers each decode with a label of the audio it got: its length in tenths of a second
+    and whether it was a final decode, e.g. "F40" for a 4.0 s final decode; records every call."""
+
+    sample_rate = RATE
+
+    def __init__(self, **config: float) -> None:
+        self.config = STTConfig(partial_interval_s=0.4, **config)  # type: ignore[arg-type]
+        self.calls: list[tuple[int, bool, str]] = []  # (samples, final, context)
+
+    async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
+        self.calls.append((len(audio), final, context))
+        await asyncio.sleep(0.05)  # virtual time: a decode takes a moment
+        return f"{'F' if final else 'P'}{round(len(audio) / RATE * 10)}"
+
+    def finals(self) -> list[tuple[float, str]]:
+        return [(round(n / RATE, 1), ctx) for n, final, ctx in self.calls if final]
+
+
+async def _push(stream: DecoderStream, audio: Samples, step_s: float = 0.032) -> None:
+    n = int(step_s * RATE)
+    for i in range(0, len(audio), n):
+        await stream.push(audio[i : i + n])
+        await asyncio.sleep(step_s)
+
+
+def test_a_pause_after_a_long_stretch_makes_its_decode_final_and_starts_a_new_piece() -> None:
+    async def main() -> tuple[Transcript, list[tuple[float, str]]]:
+        dec = ScriptedDecoder(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(5.0))
+        s.speech_paused()
+        await _push(s, silence(0.2))
+        s.speech_resumed()  # 5 s >= 4 s: the pause decode is the first piece's text
+        await _push(s, tone(2.0))
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        return await s.finalize(), dec.finals()
+
+    final, finals = run_virtual(main())
+    assert final.text == "F50 F22"  # both pieces, in order, nothing decoded twice
+    assert finals == [(5.0, ""), (2.2, "F50")]  # the second piece hears the first as context
+    assert final.audio_s == 7.2
+
+
+def test_a_short_stretch_is_not_final_on_its_own_and_is_decoded_again_with_what_follows() -> None:
+    async def main() -> str:
+        dec = ScriptedDecoder(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(1.0))
+        s.speech_paused()
+        await _push(s, silence(0.2))
+        s.speech_resumed()  # 1.2 s: too short to stand alone
+        await _push(s, tone(1.0))
+        return (await s.finalize()).text
+
+    assert run_virtual(main()) == "F22"  # one decode of the whole turn
+
+
+def test_speech_with_no_pause_is_cut_at_its_quietest_moment() -> None:
+    async def main() -> tuple[str, list[tuple[float, str]]]:
+        dec = ScriptedDecoder(max_piece_s=6.0)
+        s = DecoderStream(dec)
+        # 4.5 s of sound, a 0.1 s dip, 4 s more: no pause the VAD would report
+        await _push(s, np.concatenate([tone(4.5), silence(0.1), tone(4.0)]))
+        return (await s.finalize()).text, dec.finals()
+
+    text, finals = run_virtual(main())
+    cut = finals[0][0]
+    assert 4.4 <= cut <= 4.7  # in the dip
+    assert round(sum(f for f, _ in finals), 1) == 8.6  # every sample decoded, once
+    assert len(text.split()) == 2
+
+
+def test_partials_cover_the_committed_words_and_only_re_decode_the_open_piece() -> None:
+    async def main() -> tuple[list[str], list[int]]:
+        dec = ScriptedDecoder(commit_min_s=2.0)
+        partials: list[str] = []
+        s = DecoderStream(dec, lambda t: partials.append(t.text))
+        await _push(s, tone(3.0))
+        s.speech_paused()
+        await _push(s, silence(0.2))
+        s.speech_resumed()
+        await _push(s, tone(1.5))
+        await s.aclose()
+        return partials, [n for n, final, _ in dec.calls if not final]
+
+    partials, partial_sizes = run_virtual(main())
+    assert partials[-1].startswith("F30 P")  # the committed piece's words, then the open piece's
+    assert max(partial_sizes[-2:]) < 2.0 * RATE  # the open piece only, not the whole turn
+
+
+def test_pause_transcript_is_none_once_the_user_goes_on() -> None:
+    async def main() -> tuple[Transcript | None, Transcript | None]:
+        dec = ScriptedDecoder(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(1.0))
+        s.speech_paused()
+        first = await s.pause_transcript()
+        s.speech_resumed()
+        return first, await s.pause_transcript()
+
+    first, after = run_virtual(main())
+    assert first is not None and first.text == "F10"
+    assert after is None
+
+
+def test_audio_pushed_while_finalizing_belongs_to_the_next_turn() -> None:
+    async def main() -> tuple[str, str]:
+        dec = ScriptedDecoder()
+        s = DecoderStream(dec)
+        await _push(s, tone(1.0))
+        fin = asyncio.get_running_loop().create_task(s.finalize())
+        await asyncio.sleep(0)
+        await s.push(tone(0.5))  # the next turn's first words, while the final decode runs
+        first = (await fin).text
+        return first, (await s.finalize()).text
+
+    assert run_virtual(main()) == ("F10", "F5")
+
+
+def test_continues_gives_the_words_before_the_turn_as_context() -> None:
+    async def main() -> list[tuple[float, str]]:
+        dec = ScriptedDecoder()
+        s = DecoderStream(dec)
+        s.continues("and then we went")
+        await _push(s, tone(1.0))
+        await s.finalize()
+        s2 = (await s.finalize()).text  # the context was for that turn only
+        assert s2 == ""
+        return dec.finals()
+
+    assert run_virtual(main()) == [(1.0, "and then we went")]
+
+
+def test_a_dropped_pause_decode_still_queued_never_runs_and_its_waiter_gets_none() -> None:
+    class OneAtATime(ScriptedDecoder):
+        """Decodes one after another, like a provider's single worker thread."""
+
+        def __init__(self, **config: float) -> None:
+            super().__init__(**config)
+            self.lock = asyncio.Lock()
+
+        async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
+            async with self.lock:
+                return await super().decode_async(audio, final, context)
+
+    async def main() -> tuple[Transcript | None, str, int]:
+        dec = OneAtATime(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(1.0))
+        s.speech_paused()
+        s.speech_resumed()  # at once: its decode is still waiting for the decoder
+        await _push(s, tone(0.5))
+        s.speech_paused()
+        waiter = asyncio.get_running_loop().create_task(s.pause_transcript())
+        await asyncio.sleep(0)
+        s.speech_resumed()  # dropped while someone waits for it
+        await _push(s, tone(0.5))
+        dropped = await waiter
+        text = (await s.finalize()).text
+        return dropped, text, len([c for c in dec.calls if c[1]])
+
+    dropped, text, finals = run_virtual(main())
+    assert dropped is None
+    assert text == "F20"
+    assert finals == 2  # the first dropped decode never ran; the second had started, then the final one
