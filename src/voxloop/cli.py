@@ -12,14 +12,25 @@ from pathlib import Path
 
 from voxloop.config import AgentConfig, LLMConfig, STTConfig, TTSConfig, TurnConfig
 from voxloop.errors import VoxloopError
+from voxloop.providers.registry import PROVIDERS
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
 
 
+def _add_stt_choice(g: argparse._ActionsContainer) -> None:
+    g.add_argument(
+        "--stt",
+        default=STTConfig.provider,
+        choices=list(PROVIDERS["stt"]),
+        help="the recogniser: whisper (--stt-model) or moonshine (Moonshine tiny, English)",
+    )
+
+
 def _add_stack_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models")
-    g.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"])
+    _add_stt_choice(g)
+    g.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"], help="for whisper")
     g.add_argument("--keywords", default="", help="comma-separated domain terms to steer the recogniser to")
     g.add_argument("--llm-model", default=LLMConfig.model, choices=["qwen2.5-1.5b", "smollm2-135m"])
     g.add_argument("--tts", default=TTSConfig.provider, choices=["hibari", "piper"], help="the agent's voice")
@@ -48,7 +59,7 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
 
 def _config(a: argparse.Namespace) -> AgentConfig:
     cfg = AgentConfig()
-    cfg.stt.model, cfg.stt.threads = a.stt_model, a.stt_threads
+    cfg.stt.provider, cfg.stt.model, cfg.stt.threads = a.stt, a.stt_model, a.stt_threads
     if not 1 <= a.stt_beam <= 10:
         raise VoxloopError(f"--stt-beam {a.stt_beam} is out of range", "use 1 (greedy) to 10")
     cfg.stt.final_beam_size = a.stt_beam
@@ -131,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tr = sub.add_parser("transcribe", help="transcribe an audio file (batch)")
     tr.add_argument("file", type=Path)
-    tr.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"])
+    _add_stt_choice(tr)
+    tr.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"], help="for whisper")
     tr.add_argument("--keywords", default="")
 
     s = sub.add_parser("say", help="speak text to a WAV file")
@@ -199,7 +211,8 @@ async def _dispatch(a: argparse.Namespace) -> int:
     elif a.cmd == "serve":
         await commands.serve(_config(a), _server_settings(a), a.ssl_certfile, a.ssl_keyfile)
     elif a.cmd == "transcribe":
-        cfg = STTConfig(model=a.stt_model, keywords=[k.strip() for k in a.keywords.split(",") if k.strip()])
+        keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
+        cfg = STTConfig(provider=a.stt, model=a.stt_model, keywords=keywords)
         print(await commands.transcribe(a.file, cfg))
     elif a.cmd == "say":
         voice = TTSConfig(provider=a.tts, voice="joe" if a.tts == "piper" else "heart", speed=a.speed)

@@ -75,6 +75,15 @@ MODELS: dict[str, ModelSpec] = {
         ),
         joined_name="whisper-base/model.bin",
     ),
+    "moonshine-tiny": ModelSpec(
+        "moonshine-tiny",
+        "stt",
+        ("moonshine-voice==0.1.0",),  # the last version whose wheel carries the weights
+        "MIT",
+        "43 MB",
+        "pip install --no-deps moonshine-voice==0.1.0",
+        file=("moonshine_voice", "assets/tiny-en"),  # encoder, merged decoder, tokenizer.bin
+    ),
     "qwen2.5-1.5b": ModelSpec(
         "qwen2.5-1.5b",
         "llm",

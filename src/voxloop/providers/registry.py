@@ -11,7 +11,10 @@ from voxloop.providers.base import LLM, STT, TTS, VAD
 
 PROVIDERS: dict[str, dict[str, str]] = {
     "vad": {"silero": "voxloop.providers.vad.silero:SileroVAD"},
-    "stt": {"whisper": "voxloop.providers.stt.whisper:WhisperSTT"},
+    "stt": {
+        "whisper": "voxloop.providers.stt.whisper:WhisperSTT",
+        "moonshine": "voxloop.providers.stt.moonshine:MoonshineSTT",
+    },
     "llm": {"llama": "voxloop.providers.llm.llama:LlamaLLM"},
     "tts": {
         "hibari": "voxloop.providers.tts.hibari:HibariTTS",
