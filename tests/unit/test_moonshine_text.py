@@ -13,6 +13,7 @@ import pytest
 from voxloop.providers.stt.moonshine import (
     END,
     START,
+    TAIL_S,
     MoonshineSTT,
     loudest_dbfs,
     max_tokens,
@@ -116,7 +117,11 @@ class _Arg:
 
 
 class FakeEncoder:
+    def __init__(self) -> None:
+        self.heard: list[np.ndarray] = []
+
     def run(self, _: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.heard.append(feeds["input_values"][0])
         frames = max(1, feeds["input_values"].shape[1] // 640)
         return [np.zeros((1, frames, 288), np.float32)]
 
@@ -163,6 +168,15 @@ def test_decoding_stops_at_the_end_token() -> None:
     audio = np.full(32000, 0.1, np.float32)
     assert stt.generate(audio) == [3, 4, 5, END]
     assert stt.decode(audio) == "Turn on!"
+
+
+def test_the_speech_is_heard_to_stop() -> None:
+    stt = fake_stt(FakeDecoder([3, END]))
+    audio = np.full(16000, 0.1, np.float32)
+    stt.decode(audio)
+    heard = stt._encoder.heard[-1]
+    assert len(heard) == 16000 + int(TAIL_S * 16000)
+    assert np.array_equal(heard[:16000], audio) and not heard[16000:].any()
 
 
 def test_a_decode_that_never_ends_stops_at_the_cap() -> None:
