@@ -1,15 +1,15 @@
-"""One conversation: audio in, turns decided, replies streamed to a speaker, a timeline per turn.
+"""One conversation: the user's turns, the agent's replies, barge-in and history, a timeline per turn.
 
-Flow per user turn:
-  frames -> VAD -> Endpointer --speech_start--> STT stream (with pre-roll)
-                              --partials----> LLM prefill of the words so far
-                              --pause-------> STT decodes at once; a speculative Reply starts,
-                                              held behind its gate
-                              --resume------> the speculative Reply is dropped
-                              --turn_end----> final transcript; the held Reply is committed if it
-                                              answered the same words, else a new one starts
-User sound while the agent speaks pauses its voice at once (BargeIn); half a second of speech, or
-a shorter burst with real words, interrupts it: the reply is cancelled and history keeps only
+The Listener hears the microphone (echo guard, VAD, endpointer, recogniser); the session decides
+what it hears means for the conversation:
+  speech_start --> a user turn opens (a reply not yet heard is dropped: the user went on)
+  partials ------> LLM prefill of the words so far
+  pause ---------> the recogniser decodes at once; a speculative Reply starts, held behind its gate
+  resume --------> the speculative Reply is dropped
+  turn_end ------> final transcript; the held Reply is committed if it answered the same words,
+                   else a new one starts
+User sound while the agent speaks pauses its voice at once (BargeIn); a second of speech, or a
+shorter burst with real words, interrupts it: the reply is cancelled and history keeps only
 what was heard. A cough, a click or an "uh-huh" resumes the voice where it paused. With
 `interruptions` off (half duplex) the microphone is ignored while the agent answers.
 """
@@ -18,28 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
-
-import numpy as np
 
 from voxloop.agent import events as ev
 from voxloop.agent.bargein import BargeIn, is_echo, takes_turn
-from voxloop.agent.echo_guard import EchoGuard
-from voxloop.agent.endpoint import Boundary, Endpointer, sounds_unfinished
+from voxloop.agent.endpoint import Boundary
 from voxloop.agent.history import History
+from voxloop.agent.listener import Listener
 from voxloop.agent.providers import Providers
 from voxloop.agent.reply import Reply
 from voxloop.agent.timeline import TurnRecord
-from voxloop.audio.pcm import FrameBuffer, StreamResampler
 from voxloop.config import AgentConfig
-from voxloop.errors import AudioFormatError, StageTimeout
+from voxloop.errors import StageTimeout
 from voxloop.providers.base import Samples, Transcript
 from voxloop.transports.base import AudioSink
 
 log = logging.getLogger("voxloop.session")
-Listener = Callable[[ev.Event], None]
-MAX_RATE = 192_000
+Subscriber = Callable[[ev.Event], None]
 REACTION_S = 0.3  # speech that begins sooner after the agent's voice cannot be a reply to it
 
 
@@ -62,20 +57,13 @@ class VoiceSession:
         self.providers = providers
         self.sink = sink
         self.config = config or AgentConfig()
-        self.rate = providers.vad.sample_rate
         self.history = History(self.config.llm.system_prompt, self.config.llm.history_turns)
         self.records: list[TurnRecord] = []
-        self._listeners: list[Listener] = []
-        self._vad = providers.vad.stream()
-        self._stt = providers.stt.stream(self._on_partial)
-        self._frames = FrameBuffer(providers.vad.frame_samples)
-        self._endpoint = Endpointer(self.config.turn, self.config.vad, self.rate)
-        frame_ms = providers.vad.frame_samples * 1000 / self.rate
-        keep = int((self.config.turn.preroll_ms + self.config.turn.min_speech_ms) / frame_ms) + 2
-        self._preroll: deque[Samples] = deque(maxlen=keep)
-        self._fed: deque[tuple[int, float]] = deque(maxlen=512)  # (frame end sample, clock when fed)
-        self._pos = 0
-        self._in_turn = False
+        self._subscribers: list[Subscriber] = []
+        self._ear = Listener(
+            providers.vad, providers.stt, self.config, speaker=sink, on_partial=self._on_partial
+        )
+        self.rate = self._ear.rate
         self._next_id = 1
         self._answer: asyncio.Task[None] | None = None  # the committed reply's task
         self._reply: Reply | None = None
@@ -84,20 +72,15 @@ class VoiceSession:
         self._pending: TurnRecord | None = None  # the record a pause opened, until resume or turn end
         self._spec_start: asyncio.Task[None] | None = None
         self._t0: float | None = None
-        self._resampler: StreamResampler | None = None
         self._answer_rec: TurnRecord | None = None
-        self._barge = BargeIn(self.config.turn, self.config.vad, frame_ms)
-        self._echo: EchoGuard | None = None
+        self._barge = BargeIn(self.config.turn, self.config.vad, self._ear.frame_samples * 1000 / self.rate)
         self._open: dict[int, TurnRecord] = {}  # records of turns not completed yet, by turn id
         self._loose: list[dict[str, object]] = []  # logged events waiting for their turn's record
-        if self.config.turn.echo_cancel and sink.played_audio(0.0, 0.0) is not None:
-            self._echo = EchoGuard(sink, self.rate, providers.vad.frame_samples)
         self._judge: asyncio.Task[None] | None = None  # judging a short burst over the agent
-        self._onset = 0  # where the user's current speech began (sample)
 
     # -- events ----------------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
 
     def _clock(self) -> float:
         return asyncio.get_running_loop().time()
@@ -105,9 +88,9 @@ class VoiceSession:
     def _emit(self, event_type: type[ev.Event], **fields: object) -> None:
         now = self._clock()
         event = event_type(t=round(now - (self._t0 if self._t0 is not None else now), 4), **fields)
-        for listener in self._listeners:
+        for subscriber in self._subscribers:
             try:
-                listener(event)
+                subscriber(event)
             except Exception:  # a broken listener must not break the conversation
                 log.exception("event listener failed on %s", event.type)
         self._log_event(event)
@@ -136,51 +119,33 @@ class VoiceSession:
     @property
     def idle(self) -> bool:
         """No user turn open and no reply under way."""
-        return not self._in_turn and not self.answering and self._spec is None
+        return not self._ear.in_turn and not self.answering and self._spec is None
 
     # -- audio in --------------------------------------------------------------------------------
     async def push_audio(self, audio: Samples, rate: int) -> None:
         """Feed microphone audio (mono float32 at `rate`). Call at the pace the audio arrives."""
-        if not isinstance(rate, int) or not 8000 <= rate <= MAX_RATE:
-            raise AudioFormatError(f"unsupported sample rate {rate!r}", "send audio at 8000-192000 Hz")
-        audio = np.asarray(audio)
-        if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
-            raise AudioFormatError("audio must be a 1-D float array (mono)", "mix channels down first")
-        if not np.all(np.isfinite(audio)):
-            raise AudioFormatError("audio holds NaN or infinite samples")
+        frames = self._ear.frames(audio, rate)  # AudioFormatError for audio it cannot take
         now = self._clock()
         if self._t0 is None:
             self._t0 = now
-        if self._resampler is None or self._resampler.src_rate != rate:
-            self._resampler = StreamResampler(rate, self.rate)
-        for frame in self._frames.push(self._resampler(audio.astype(np.float32))):
+        for frame in frames:
             await self._on_frame(frame, now)
 
     async def end_turn(self) -> None:
         """The user says their turn is over (push-to-talk released): decide it now instead of
         waiting for the end silence. Does nothing when they have not started a turn."""
-        for b in self._endpoint.end_now():
+        for b in self._ear.end_now():
             await self._on_boundary(b)
 
     async def _on_frame(self, frame: Samples, fed_at: float) -> None:
-        self._pos += len(frame)
-        self._fed.append((self._pos, fed_at))
-        if self._echo is not None:  # the agent's own voice out first: everything below hears the user
-            frame = self._echo.process(frame, fed_at)
-        prob = self._vad(frame)
-        if self._echo is not None:
-            prob = self._echo.user_speech(prob)
-        if self._in_turn:
-            await self._stt.push(frame)
-        else:
-            self._preroll.append(frame)
+        prob = await self._ear.hear(frame, fed_at)  # user speech (the agent's echo out), to the recogniser
         if self._speaking_reply() is not None:
             action = self._barge.update(prob)
             if action is not None:
                 await self._on_barge(action)
         elif self._judge is None:
             self._barge.reset()
-        for b in self._endpoint.update(prob, self._pos, len(frame)):
+        for b in self._ear.boundaries():
             await self._on_boundary(b)
 
     async def _on_boundary(self, b: Boundary) -> None:
@@ -188,21 +153,16 @@ class VoiceSession:
             await asyncio.gather(self._judge, return_exceptions=True)  # the burst's verdict first
         if b.kind == "speech_start":
             if self.answering and not self.config.turn.interruptions:
-                self._endpoint.reset()  # half duplex: the microphone is ignored while the agent speaks
+                self._ear.skip()  # half duplex: the microphone is ignored while the agent speaks
                 return
-            self._onset = b.sample
             if self.answering and not self._barge.ducked:
                 self._note_went_on()
                 await self.interrupt()  # the reply has not reached the speaker yet
-            self._in_turn = True
             self._emit(ev.SpeechStarted, audio_s=round(b.sample / self.rate, 3))
-            for f in self._preroll:
-                await self._stt.push(f)
-            self._preroll.clear()
-        elif not self._in_turn:
+        elif not self._ear.in_turn:
             return
-        elif b.kind == "pause":
-            self._stt.speech_paused()
+        await self._ear.apply(b)  # the recogniser: the turn opens (pre-roll first), hints, it closes
+        if b.kind == "pause":
             self._pending = self._new_record(b.sample)
             self._pending.mark("pause", self._clock())
             if self.config.turn.speculate:
@@ -210,11 +170,9 @@ class VoiceSession:
                     self._spec_start.cancel()  # an earlier pause's: its words are out of date
                 self._spec_start = asyncio.get_running_loop().create_task(self._speculate(self._pending))
         elif b.kind == "resume":
-            self._stt.speech_resumed()
             self._pending = None
             await self._drop_speculation()
         elif b.kind == "turn_end":
-            self._in_turn = False
             rec = self._pending or self._new_record(b.sample)
             self._pending = None
             rec.mark("decided", self._clock())
@@ -232,14 +190,10 @@ class VoiceSession:
         return rec
 
     def _fed_time(self, sample: int) -> float:
-        for end, t in self._fed:
-            if end >= sample:
-                return t
-        return self._clock()
+        t = self._ear.fed_at(sample)
+        return self._clock() if t is None else t
 
-    def _on_partial(self, tr: Transcript) -> None:
-        if not self._in_turn:
-            return
+    def _on_partial(self, tr: Transcript) -> None:  # the listener passes on a turn's partials only
         self._emit(ev.PartialTranscript, text=tr.text)
         if self._barge.ducked:  # words over the agent's paused voice: theirs, or a listener's noise?
             reply = self._speaking_reply()
@@ -253,12 +207,11 @@ class VoiceSession:
     # -- replies ---------------------------------------------------------------------------------
     async def _speculate(self, rec: TurnRecord) -> None:
         """At a pause: answer the pause transcript now, held until the turn is decided."""
-        tr = await self._stt.pause_transcript()
+        tr = await self._ear.pause_transcript()
         rec.mark("pause_text", self._clock())
         if tr is None or not tr.text.strip() or self._pending is not rec:
             return  # nothing to say, or the user went on / the turn was decided meanwhile
-        if sounds_unfinished(tr.text):
-            self._endpoint.hold(self.config.turn.unfinished_silence_ms)
+        self._ear.hold_if_unfinished(tr.text)
         reply = self._make_reply(rec, tr.text.strip())
         task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(reply.user_text)))
         self._spec = (reply, task)
@@ -272,18 +225,10 @@ class VoiceSession:
     def _make_reply(self, rec: TurnRecord, text: str) -> Reply:
         return Reply(self.providers, self.sink, rec, text, self.config.turn, self._emit)
 
-    async def _final_transcript(self) -> Transcript:
-        limit = self.config.turn.stage_timeout_s
-        try:
-            return await asyncio.wait_for(self._stt.finalize(), limit)
-        except TimeoutError:
-            log.error("the recogniser gave no final transcript within %.1f s", limit)
-            raise StageTimeout("recogniser", limit) from None
-
     async def _answer_turn(self, rec: TurnRecord) -> None:
         self._reply = None
         try:
-            final = await self._final_transcript()
+            final = await self._ear.final()
             rec.mark("final", self._clock())
             rec.user_text = final.text.strip()
             self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text)
@@ -355,8 +300,8 @@ class VoiceSession:
         """A short burst over the agent has ended: its words decide (none, or "uh-huh": go on)."""
         try:
             text = ""
-            if self._in_turn:  # long enough to open a user turn: the recogniser heard it
-                tr = await self._stt.pause_transcript()
+            if self._ear.in_turn:  # long enough to open a user turn: the recogniser heard it
+                tr = await self._ear.pause_transcript()
                 text = tr.text.strip() if tr is not None else ""
             if self._reply is not reply or not self.answering or not self._barge.ducked:
                 return  # decided meanwhile (the user went on and interrupted)
@@ -386,40 +331,24 @@ class VoiceSession:
 
     async def _drop_user_turn(self, reason: str) -> None:
         """Forget the sound that opened a user turn: it was not meant for the agent."""
-        speech_end = self._endpoint.last_speech_end
-        self._endpoint.reset()
-        await self._drop_speculation()
         if self._spec_start is not None and not self._spec_start.done():
             self._spec_start.cancel()
         self._pending = None
-        if self._in_turn:
-            self._in_turn = False
-            await self._stt.finalize()  # empties the recogniser's buffer
+        speech_end = await self._ear.drop()  # None: no turn was open
+        await self._drop_speculation()
+        if speech_end is not None:
             self._emit(ev.SpeechEnded, audio_s=round(speech_end / self.rate, 3))
             self._emit(ev.TurnDropped, turn_id=self._next_id, reason=reason)
 
     def _note_went_on(self) -> None:
         """The user takes the turn back while the agent answers. If they began before they could
         have been answering the agent's voice (before it, or within a reaction time of its start),
-        and within the longest end silence of their last words, they had only paused mid-thought:
-        adaptive silence, and their last words as the recogniser's context."""
+        they had only paused mid-thought (`Listener.went_on`)."""
         rec = self._answer_rec
-        if rec is None:
-            return
-        voice = rec.marks.get("audio_out")
-        if voice is not None and self._fed_time(self._onset) > voice + REACTION_S:
+        voice = rec.marks.get("audio_out") if rec is not None else None
+        if voice is not None and self._fed_time(self._ear.onset) > voice + REACTION_S:
             return  # they heard the agent and answered it: a barge-in, not a pause
-        gap_ms = (self._onset / self.rate - rec.speech_end_s) * 1000
-        if gap_ms <= self.config.turn.max_end_silence_ms and rec.user_text:
-            self._stt.continues(rec.user_text)  # context for the recogniser: their words go on
-        before = self._endpoint.patience_ms
-        self._endpoint.went_on(gap_ms)
-        if self._endpoint.patience_ms > before:
-            log.info(
-                "the user went on after a %.0f ms pause: turns now end after %.0f ms of silence",
-                gap_ms,
-                self._endpoint.patience_ms,
-            )
+        self._ear.went_on()
 
     # -- interruption and shutdown -----------------------------------------------------------------
     async def interrupt(self) -> None:
@@ -452,7 +381,7 @@ class VoiceSession:
     def _complete(self, rec: TurnRecord) -> None:
         self._open.pop(rec.turn_id, None)
         if not rec.interrupted:
-            self._endpoint.relax()  # the user let the agent answer: their turn had really ended
+            self._ear.relax()  # the user let the agent answer: their turn had really ended
         rec.finish()
         self.records.append(rec)
         log.info(rec.log_line())
@@ -476,4 +405,4 @@ class VoiceSession:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        await self._stt.aclose()
+        await self._ear.aclose()

@@ -10,62 +10,32 @@ beam 5). Both are scored with `corpus.normalize`.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from voxloop.agent.endpoint import Endpointer
+from voxloop.agent.listener import Listener
 from voxloop.bench.corpus import Clip, load_corpus, normalize, wer, word_errors
 from voxloop.bench.stats import write_csv, write_json
 from voxloop.config import AgentConfig
 from voxloop.providers import registry
-from voxloop.providers.base import STT, VAD
+from voxloop.providers.base import STT, VAD, Transcript
 
 log = logging.getLogger("voxloop.bench")
 
 
 async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) -> str:
+    """The clip, with 0.5 s of silence before and 1 s after, through the loop's own Listener (VAD,
+    endpointer, pre-roll, recogniser hints, adaptive silence) as fast as it decodes: the final
+    transcripts of its turns, joined."""
     audio = np.concatenate([np.zeros(8000, np.float32), clip.audio(), np.zeros(16000, np.float32)])
-    vs, stream = vad.stream(), stt.stream()
-    ep = Endpointer(config.turn, config.vad, vad.sample_rate)
-    n = vad.frame_samples
-    keep = int((config.turn.preroll_ms + config.turn.min_speech_ms) / (n / 16)) + 2
-    preroll: deque[np.ndarray] = deque(maxlen=keep)
-    texts: list[str] = []
-    in_turn = False
-    ended: int | None = None  # where the last turn's speech ended
+    listener = Listener(vad, stt, config)
     try:
-        for i in range(0, len(audio) - n + 1, n):
-            frame = audio[i : i + n]
-            if in_turn:
-                await stream.push(frame)
-            else:
-                preroll.append(frame)
-            for b in ep.update(vs(frame), i + n, n):
-                if b.kind == "speech_start":
-                    gap_ms = None if ended is None else (b.sample - ended) * 1000 / vad.sample_rate
-                    if gap_ms is not None and gap_ms <= config.turn.max_end_silence_ms:
-                        ep.went_on(gap_ms)  # the loop would still be answering: the user went on
-                        if texts:
-                            stream.continues(texts[-1])
-                    in_turn = True
-                    for f in preroll:
-                        await stream.push(f)
-                    preroll.clear()
-                elif b.kind == "pause" and in_turn:
-                    stream.speech_paused()
-                elif b.kind == "resume" and in_turn:
-                    stream.speech_resumed()
-                elif b.kind == "turn_end" and in_turn:
-                    in_turn, ended = False, b.sample
-                    texts.append((await stream.finalize()).text)
-        if in_turn:
-            texts.append((await stream.finalize()).text)
+        texts = [x.text async for x in listener.listen(audio, 16000) if isinstance(x, Transcript)]
     finally:
-        await stream.aclose()
+        await listener.aclose()
     return " ".join(t for t in texts if t)
 
 
