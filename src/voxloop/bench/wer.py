@@ -1,15 +1,22 @@
 """`voxloop bench wer`: the streaming recogniser as the loop drives it, beside offline decoding.
 
-Streaming: each clip goes frame by frame through the loop's own VAD and endpointer into the STT
-stream (pre-roll, pause hints, finalize at each turn end, adaptive silence when speech resumes
-after a turn end), as fast as it decodes, and the final transcripts of its turns are joined.
-Offline: the same model transcribes the whole clip on Whisper's standard path (30 s window,
-beam 5). Both are scored with `corpus.normalize`.
+Streaming: each clip goes frame by frame through the loop's own Listener (VAD, endpointer,
+pre-roll, pause hints, finalize at each turn end, adaptive silence when speech resumes after a
+turn end), as fast as it decodes, and the final transcripts of its turns are joined. Offline: the
+same recogniser on the whole clip, on its standard path (Whisper: 30 s windows, beam 5;
+Moonshine: the whole clip cut at its quiet moments). The loop decoder: the decoder the stream
+uses, on the whole clip. All are scored with `corpus.normalize`, with `words_lost` beside the
+WER (runs of 3+ reference words missing while the offline path has them), for the whole corpus
+and for each part of the speaker split (`bench/split.py`). `--long`: the corpus's long turns
+(`bench/long_turns.py`) instead of its clips.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +24,10 @@ import numpy as np
 from tqdm import tqdm
 
 from voxloop.agent.listener import Listener
-from voxloop.bench.corpus import Clip, load_corpus, normalize, wer, word_errors
+from voxloop.bench.corpus import LOST_RUN, Clip, load_corpus, normalize, wer, word_errors, words_lost
+from voxloop.bench.cpuload import CpuLoad
+from voxloop.bench.long_turns import build_long_turns
+from voxloop.bench.split import part_of, parts_of
 from voxloop.bench.stats import write_csv, write_json
 from voxloop.config import AgentConfig
 from voxloop.providers import registry
@@ -39,54 +49,121 @@ async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) ->
     return " ".join(t for t in texts if t)
 
 
-async def run(corpus: Path, out: Path, config: AgentConfig, limit: int | None = None) -> dict[str, Any]:
-    clips = load_corpus(corpus, limit)
+def _summary(rows: list[dict[str, Any]], idx: list[int]) -> dict[str, Any]:
+    """WER, words lost and decode time over the rows `idx`."""
+    sel = [rows[i] for i in idx]
+    refs = [r["reference"] for r in sel]
+    out: dict[str, Any] = {
+        "n": len(sel),
+        "words": sum(r["words"] for r in sel),
+        "audio_s": round(sum(r["audio_s"] for r in sel), 1),
+    }
+    for name in SYSTEMS:
+        if all(r[name] is not None for r in sel):
+            out[f"{name}_wer"] = round(wer(refs, [r[name] for r in sel]), 4)
+            out[f"{name}_words_lost"] = sum(r[f"{name}_words_lost"] for r in sel)
+            secs = sum(r[f"{name}_s"] for r in sel)
+            out[f"{name}_decode_s"] = round(secs, 2)
+            out[f"{name}_rtf"] = round(secs / max(out["audio_s"], 1e-9), 4)
+    out["relative_gap"] = round(out["streaming_wer"] / max(out["offline_wer"], 1e-9) - 1, 4)
+    return out
+
+
+async def _timed(coro: Awaitable[str]) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    text = await coro
+    return text, time.perf_counter() - t0
+
+
+async def run(
+    corpus: Path,
+    out: Path,
+    config: AgentConfig,
+    limit: int | None = None,
+    long: bool = False,
+    cpu_load: int = 0,
+) -> dict[str, Any]:
+    """WER of the streaming recogniser (as the loop drives it), of its decoder on whole clips,
+    and of the offline standard path, with `words_lost` and decode time, for the whole corpus and
+    for each part of the speaker split (`bench.split`). `long`: the long turns built from the
+    corpus (`bench.long_turns`) instead of its clips."""
+    clips: list[Clip] = load_corpus(corpus, None if long else limit)
+    if long:
+        turns: list[Clip] = [*build_long_turns(clips)]
+        clips = turns[:limit] if limit else turns
+    # Fed faster than real time, decodes queue up: the loop's 12 s stage deadline would end turns
+    # that are only waiting their turn. A recogniser that is really stuck still shows, after 10 min.
+    listening = replace(config, turn=replace(config.turn, stage_timeout_s=600.0))
     vad, stt = registry.create_vad(config), registry.create_stt(config)
     await vad.load()
     await stt.load()
     rows = []
     try:
-        for clip in tqdm(clips, desc="wer", unit="clip"):
-            s = await streaming_text(vad, stt, config, clip)
-            o = (await stt.transcribe(clip.audio())).text
-            # The loop's own final decoder (short window, final beam) on the whole clip, when the provider
-            # has one: separates what streaming costs from what the decoder settings cost.
-            same = getattr(stt, "decode_async", None)
-            g = await same(clip.audio(), final=True) if same is not None else None
-            ref = normalize(clip.transcript)
-            rows.append(
-                {
+        with CpuLoad(cpu_load) as load:
+            for clip in tqdm(clips, desc="wer (long turns)" if long else "wer", unit="clip"):
+                audio = clip.audio()
+                s, s_t = await _timed(streaming_text(vad, stt, listening, clip))
+                o, o_t = await _timed(_text(stt.transcribe(audio)))
+                # The loop's own decoder (short window, final beam) on the whole clip, when the provider
+                # has one: separates what streaming costs from what the decoder settings cost.
+                same = getattr(stt, "decode_async", None)
+                g, g_t = await _timed(same(audio, final=True)) if same is not None else (None, 0.0)
+                row: dict[str, Any] = {
                     "id": clip.id,
+                    "part": part_of(clip.id),
+                    "audio_s": round(len(audio) / 16000, 2),
                     "reference": clip.transcript,
                     "streaming": s,
                     "offline": o,
                     "offline_loop_decoder": g,
-                    "words": len(ref),
-                    "streaming_errors": word_errors(ref, normalize(s)),
-                    "offline_errors": word_errors(ref, normalize(o)),
+                    "words": len(normalize(clip.transcript)),
                 }
-            )
+                for name, text, secs in (
+                    ("streaming", s, s_t),
+                    ("offline", o, o_t),
+                    ("offline_loop_decoder", g, g_t),
+                ):
+                    row[f"{name}_s"] = round(secs, 3)
+                    if text is not None:
+                        row[f"{name}_errors"] = word_errors(normalize(clip.transcript), normalize(text))
+                        row[f"{name}_words_lost"] = words_lost(clip.transcript, text, o)
+                rows.append(row)
     finally:
         await stt.aclose()
-    refs = [c.transcript for c in clips]
-    res = {
-        "n": len(rows),
-        "words": sum(r["words"] for r in rows),
-        "streaming_wer": round(wer(refs, [r["streaming"] for r in rows]), 4),
-        "offline_wer": round(wer(refs, [r["offline"] for r in rows]), 4),
+    parts = parts_of([r["id"] for r in rows])
+    res: dict[str, Any] = {
+        "stt": config.stt.provider,
         "model": config.stt.model,
         "short_window": config.stt.short_window,
+        "clips": "long turns" if long else "corpus clips",
+        "cpu_load": load.report(),
         "normaliser": "lowercase; punctuation removed except apostrophes; numbers not expanded",
+        "words_lost": f"reference words in runs of {LOST_RUN}+ left out while the offline path has them",
+        "streaming_s": "the streaming run's wall time per clip (as fast as it decodes, not paced)",
+        **_summary(rows, parts["all"]),
+        "parts": {p: _summary(rows, idx) for p, idx in parts.items() if p != "all"},
     }
-    if all(r["offline_loop_decoder"] is not None for r in rows):
-        res["offline_loop_decoder_wer"] = round(wer(refs, [r["offline_loop_decoder"] for r in rows]), 4)
-    res["relative_gap"] = round(res["streaming_wer"] / max(res["offline_wer"], 1e-9) - 1, 4)
     write_json(out / "wer.json", res)
     write_csv(out / "wer.csv", rows)
-    same = res.get("offline_loop_decoder_wer")
-    print(
-        f"WER over {res['n']} clips ({res['words']} words): streaming {res['streaming_wer']:.3f}, "
-        f"offline {res['offline_wer']:.3f} (relative gap {res['relative_gap']:+.1%})"
-        + (f", offline with the loop's decoder {same:.3f}" if same is not None else "")
-    )
+    print(f"{res['stt']} {res['model']}, {res['clips']}, {cpu_load} busy process(es) beside it:")
+    for name, summ in (("all", res), *res["parts"].items()):
+        same = summ.get("offline_loop_decoder_wer")
+        print(
+            f"  {name:<10} {summ['n']:>3} clips {summ['words']:>5} words: streaming WER "
+            f"{summ['streaming_wer']:.3f} (lost {summ['streaming_words_lost']}), offline {summ['offline_wer']:.3f} "
+            f"(gap {summ['relative_gap']:+.1%})"
+            + (
+                f", loop decoder {same:.3f} (lost {summ['offline_loop_decoder_words_lost']})"
+                if same is not None
+                else ""
+            )
+            + f"; decode s: streaming {summ['streaming_decode_s']}, offline {summ['offline_decode_s']}"
+        )
     return res
+
+
+async def _text(coro: Awaitable[Transcript]) -> str:
+    return (await coro).text
+
+
+SYSTEMS = ("streaming", "offline", "offline_loop_decoder")
