@@ -144,9 +144,11 @@ class WhisperSTT(STT):
             before = f"{before}. {context}" if before else context
         if before:  # at most the last 100 tokens: the prompt is at most half of the decoder's context
             prompt = [tok.sot_prev, *tok.encode(" " + before.strip())[-100:]]
-        # With timestamps the decoder marks where the speech ends and stops there; without them,
-        # a window that is mostly padding invites it to start the sentence over.
-        prompt += list(tok.sot_sequence) if self.config.timestamps else [*tok.sot_sequence, tok.no_timestamps]
+        # With timestamps the decoder marks where each segment ends, so a decode that stops early
+        # is seen (and continued from there). Without them (`timestamps_from_s`) it is a little
+        # more accurate on short clips, but skips clauses in long pieces.
+        stamped = seconds - TAIL_S >= self.config.timestamps_from_s
+        prompt += list(tok.sot_sequence) if stamped else [*tok.sot_sequence, tok.no_timestamps]
         view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
         res = self._model.model.generate(
             view,
@@ -165,7 +167,7 @@ class WhisperSTT(STT):
         text = tok.decode(ids).strip()
         if res.no_speech_prob > 0.6 and len(ids) <= 4:
             return "", False, None  # Whisper's "Thank you." on silence or noise
-        stop = max(stamps) if stamps and self.config.timestamps else None
+        stop = max(stamps) if stamps and stamped else None
         return text, _looped(text), stop
 
     def decode_standard(self, audio: Samples) -> str:
