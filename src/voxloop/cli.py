@@ -163,8 +163,21 @@ def main(argv: list[str] | None = None) -> int:
         bp.add_argument("--corpus", type=Path, required=True, help="a folder with manifest.tsv and WAVs")
         bp.add_argument("--out", type=Path, default=Path("bench-out"))
         bp.add_argument("--limit", type=int, default=None, help="only the first N clips")
+        bp.add_argument(
+            "--cpu-load",
+            type=int,
+            default=0,
+            metavar="N",
+            help="run N busy processes (one core each) beside the benchmark, for all of it (default 0)",
+        )
         if name == "latency":
             bp.add_argument("--no-baseline", action="store_true", help="skip the sequential baseline")
+        if name == "wer":
+            bp.add_argument(
+                "--long",
+                action="store_true",
+                help="long turns (20-40 s) built from the corpus's speakers instead of its clips",
+            )
         if name == "turns":
             bp.add_argument("--trials", type=int, default=20, help="trials per scenario (default 20)")
             bp.add_argument("--seed", type=int, default=0)
@@ -218,19 +231,21 @@ async def _dispatch(a: argparse.Namespace) -> int:
         voice = TTSConfig(provider=a.tts, voice="joe" if a.tts == "piper" else "heart", speed=a.speed)
         path, seconds = await commands.say(a.text, a.out, voice)
         print(f"wrote {path} ({seconds:.2f} s of audio)")
+    elif a.cmd == "bench" and a.cpu_load < 0:
+        raise VoxloopError(f"--cpu-load {a.cpu_load} is out of range", "use 0 or more busy processes")
     elif a.cmd == "bench" and a.bench == "latency":
         from voxloop.bench import latency
 
-        await latency.run(a.corpus, a.out, _config(a), a.limit, not a.no_baseline)
+        await latency.run(a.corpus, a.out, _config(a), a.limit, not a.no_baseline, cpu_load=a.cpu_load)
     elif a.cmd == "bench" and a.bench == "wer":
         from voxloop.bench import wer as wer_bench
 
-        await wer_bench.run(a.corpus, a.out, _config(a), a.limit)
+        await wer_bench.run(a.corpus, a.out, _config(a), a.limit, long=a.long, cpu_load=a.cpu_load)
     elif a.cmd == "bench" and a.bench == "turns":
         from voxloop.bench import turns
 
         chosen = tuple(x.strip() for x in a.scenarios.split(",") if x.strip()) or turns.SCENARIOS
-        await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed, chosen)
+        await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed, chosen, cpu_load=a.cpu_load)
     elif a.cmd == "models":
         print(commands.models(a.prepare))
     return 0

@@ -24,6 +24,7 @@ from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.agent.timeline import STAGES, TurnRecord
 from voxloop.bench.corpus import Clip, load_corpus, speech_bounds, wer
+from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.stats import peak_rss_mb, percentiles, write_csv, write_json
 from voxloop.config import AgentConfig
 from voxloop.providers.base import Message
@@ -52,7 +53,12 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     sink = TimelineSink(providers.tts.sample_rate)
     session = VoiceSession(providers, sink, config)
     dropped: list[ev.Event] = []
+    errors: list[ev.Event] = []
     session.subscribe(lambda e: dropped.append(e) if isinstance(e, ev.TurnDropped) else None)
+    session.subscribe(lambda e: errors.append(e) if isinstance(e, ev.ErrorOccurred) else None)
+    loop = asyncio.get_running_loop()
+    speech: list[tuple[ev.AgentSpeech, float]] = []  # what the agent began to say, and when
+    session.subscribe(lambda e: speech.append((e, loop.time())) if isinstance(e, ev.AgentSpeech) else None)
     mic = PacedInput(session)
     lead = int(LEAD_S * mic.rate)
     t0 = asyncio.get_running_loop().time()
@@ -61,13 +67,17 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
         fed_end = mic.seconds
         t_end = mic.fed_at(lead + int(end_s * mic.rate) - 1)
 
-        def answered() -> bool:  # the reply to the whole clip has begun: its latency is known
+        def answered() -> bool:  # the answer to the whole clip has begun: its latency is known
             cur = session.current_turn
-            if cur is not None and cur.marks.get("decided", 0) >= t_end and "audio_out" in cur.marks:
+            if cur is not None and cur.marks.get("decided", 0) >= t_end and _answer_began(cur.turn_id):
                 return True
             return mic.seconds > fed_end + 1.0 and session.idle and not sink.busy()
 
-        await mic.silence_until(answered, max_s=30)
+        def _answer_began(turn_id: int) -> bool:  # its words, not only the filler
+            return any(e.turn_id == turn_id and e.text != config.turn.filler_text for e, _ in speech)
+
+        # a bound against a hang only: a stalled stage ends the turn with an error event sooner
+        await mic.silence_until(answered, max_s=60)
     finally:
         await session.aclose()
     t_label = mic.fed_at(lead + int(end_s * mic.rate) - 1)
@@ -79,6 +89,7 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
         "speech_end_s": round(end_s, 3),
         "turns": len(recs),
         "dropped": len(dropped),
+        "errors": len(errors),
         "cutoffs": sum(1 for r in recs if r.marks.get("decided", 0) < t_label),
         # turns whose voice was actually heard while the speaker was still talking (audio held by a
         # paused speaker, then dropped on interruption, was never heard), and for how long
@@ -88,8 +99,14 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
         "agent_text": answer.agent_text if answer else "",
     }
     m = answer.marks if answer else {}
+    row["filler"] = "filler" in m  # the answer began with "One moment." (no LLM token in time)
     row["endpoint_ms"] = _ms(m.get("decided"), t_label)
     row["v2v_ms"] = _ms(m.get("audio_out"), t_label)
+    # the answer itself (after the filler, if one was said)
+    words = [
+        t for e, t in speech if answer and e.turn_id == answer.turn_id and e.text != config.turn.filler_text
+    ]
+    row["answer_ms"] = _ms(words[0], t_label) if words else None
     for k in ("stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms"):
         row[k] = getattr(answer, k) if answer else None
     # the critical path, each step in ms after the labelled speech end (turns.csv only)
@@ -131,27 +148,35 @@ async def baseline_clip(providers: Providers, config: AgentConfig, clip: Clip) -
 
 
 async def run(
-    corpus: Path, out: Path, config: AgentConfig, limit: int | None = None, baseline: bool = True
+    corpus: Path,
+    out: Path,
+    config: AgentConfig,
+    limit: int | None = None,
+    baseline: bool = True,
+    cpu_load: int = 0,
 ) -> dict[str, Any]:
+    """`cpu_load`: busy processes (`bench.cpuload`) beside the loop from the warm-up to the end."""
     clips = load_corpus(corpus, limit)
     providers = Providers.from_config(config)
     await providers.load()
     try:
-        log.info("warming up on %s", clips[0].id)
-        await stream_clip(providers, config, clips[0])
-        rows = []
-        bar = tqdm(clips, desc="streaming turns", unit="clip")
-        for clip in bar:
-            row = await stream_clip(providers, config, clip)
-            rows.append(row)
-            bar.set_postfix(v2v=f"{row['v2v_ms']} ms")
-        base = []
-        if baseline:
-            for clip in tqdm(clips, desc="sequential baseline", unit="clip"):
-                base.append(await baseline_clip(providers, config, clip))
+        with CpuLoad(cpu_load) as load:
+            log.info("warming up on %s", clips[0].id)
+            await stream_clip(providers, config, clips[0])
+            rows = []
+            bar = tqdm(clips, desc="streaming turns", unit="clip")
+            for clip in bar:
+                row = await stream_clip(providers, config, clip)
+                rows.append(row)
+                bar.set_postfix(v2v=f"{row['v2v_ms']} ms")
+            base = []
+            if baseline:
+                for clip in tqdm(clips, desc="sequential baseline", unit="clip"):
+                    base.append(await baseline_clip(providers, config, clip))
     finally:
         await providers.aclose()
     result = summarise(rows, base, clips, config)
+    result["cpu_load"] = load.report()
     write_json(out / "latency.json", result)
     merged = [
         {**r, **{f"baseline_{k}": v for k, v in b.items() if k != "id"}}
@@ -169,9 +194,12 @@ def summarise(
     rows: list[dict[str, Any]], base: list[dict[str, Any]], clips: list[Clip], config: AgentConfig
 ) -> dict[str, Any]:
     res: dict[str, Any] = {"n": len(rows)}
-    for k in STAGES:
+    for k in (*STAGES, "answer_ms"):
         res[k] = percentiles([r[k] for r in rows if r.get(k) is not None])
     res["no_reply"] = sum(1 for r in rows if r["v2v_ms"] is None)
+    res["no_answer"] = sum(1 for r in rows if r["answer_ms"] is None)  # a filler at most
+    res["fillers"] = sum(1 for r in rows if r["filler"])
+    res["errors"] = sum(r["errors"] for r in rows)
     res["cutoffs"] = sum(r["cutoffs"] for r in rows)
     res["talked_over"] = sum(r["talked_over"] for r in rows)
     res["talked_over_s"] = round(sum(r["talked_over_s"] for r in rows), 2)
@@ -193,17 +221,21 @@ def summarise(
 
 def format_table(res: dict[str, Any]) -> str:
     lines = [f"latency over {res['n']} turns (ms)", f"{'stage':22s} {'p50':>8s} {'p95':>8s} {'max':>8s}"]
-    for k in STAGES:
+    for k in (*STAGES, "answer_ms"):
         p = res[k]
         lines.append(f"{k:22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
     if "baseline" in res:
         p = res["baseline"]["v2v_ms"]
         lines.append(f"{'baseline v2v_ms':22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
         lines.append(f"speed-up (baseline p50 / v2v p50): {res['speedup_p50']}x")
+    if res.get("cpu_load", {}).get("processes"):
+        c = res["cpu_load"]
+        lines.append(f"with {c['processes']} busy process(es) beside it ({c['cores_used']} cores used)")
     lines.append(
         f"cut-offs: {res['cutoffs']} decided early, {res['talked_over']} spoken over "
         f"({res['talked_over_s']:.1f} s of voice)   "
-        f"no reply: {res['no_reply']}   "
+        f"no reply: {res['no_reply']}   no answer: {res['no_answer']}   fillers: {res['fillers']}   "
+        f"errors: {res['errors']}   "
         f"streaming WER {res['streaming_wer']:.3f}"
         + (f"   offline WER {res['offline_wer']:.3f}" if "offline_wer" in res else "")
         + f"   peak RSS {res['peak_rss_mb']:.0f} MB"

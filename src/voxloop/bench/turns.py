@@ -29,6 +29,7 @@ from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.audio.pcm import resample
 from voxloop.bench.corpus import Clip, load_corpus, speech_bounds
+from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.noises import NOISES
 from voxloop.bench.stats import percentiles, write_csv, write_json
 from voxloop.config import AgentConfig
@@ -47,6 +48,10 @@ PROMPTS = (
     "Explain how a rainbow forms.",
 )
 BACKCHANNELS = ("Uh-huh.", "Mm-hmm.", "Yeah.")
+# Each wait below is for the session's verdict (its voice interrupted, resumed or finished), however
+# long a busy machine takes to reach it; this bound only guards against a hang (a stalled stage
+# ends the turn with an error event within `TurnConfig.stage_timeout_s` anyway).
+HANG_S = 180.0
 
 
 @dataclass
@@ -106,7 +111,7 @@ async def run_trial(
 
     try:
         await mic.feed(np.concatenate([np.zeros(RATE // 2, np.float32), prompt]))
-        if not await mic.silence_until(lambda: any_of(ev.AgentSpeech), 30):
+        if not await mic.silence_until(lambda: any_of(ev.AgentSpeech), HANG_S):
             trial.extra["error"] = "no reply"
             return trial
         await mic.feed(np.zeros(int(trial.offset_s * RATE), np.float32))
@@ -117,11 +122,12 @@ async def run_trial(
         t_onset = mic.fed_at(int((start + onset_s) * RATE))
         t_event = mic.fed_at(int(start * RATE))  # the event's first sample (a breath may lead the onset)
         if trial.scenario in ("interrupt", "echo_interrupt"):
-            await mic.silence_until(lambda: any_of(ev.Interrupted), 2.0)
+            await mic.silence_until(lambda: any_of(ev.Interrupted, ev.PlaybackFinished), HANG_S)
         elif trial.scenario == "noise":
-            await mic.silence_until(lambda: any_of(ev.Interrupted, ev.AgentResumed, ev.PlaybackFinished), 3.0)
+            verdict = (ev.Interrupted, ev.AgentResumed, ev.PlaybackFinished)
+            await mic.silence_until(lambda: any_of(*verdict, after=t_event), HANG_S)
         else:  # echo: the whole reply plays over its own echo
-            await mic.silence_until(lambda: any_of(ev.Interrupted, ev.PlaybackFinished), 30.0)
+            await mic.silence_until(lambda: any_of(ev.Interrupted, ev.PlaybackFinished), HANG_S)
         trial.extra["spoken"] = " ".join(e.text for e, _ in seen if isinstance(e, ev.AgentSpeech))
         trial.extra["heard"] = next((e.heard_text for e, _ in seen if isinstance(e, ev.Interrupted)), None)
         trial.extra["resumed"] = [e.reason for e, _ in seen if isinstance(e, ev.AgentResumed)]
@@ -160,7 +166,9 @@ async def run(
     trials: int,
     seed: int = 0,
     scenarios: tuple[str, ...] = SCENARIOS,
+    cpu_load: int = 0,
 ) -> dict[str, Any]:
+    """`cpu_load`: busy processes (`bench.cpuload`) beside the loop for all the trials."""
     from voxloop.demo import caller_voice
 
     unknown = [x for x in scenarios if x not in SCENARIOS]
@@ -179,28 +187,32 @@ async def run(
         nods = [(b, await _synth(voice, b)) for b in BACKCHANNELS]
         results: list[Trial] = []
         plan = [s for s in scenarios for _ in range(trials)]
-        for scenario in tqdm(plan, desc="turn-taking trials", unit="trial"):
-            trial = Trial(scenario, "", round(pick.uniform(0.3, 1.5), 2))
-            event: Samples | None = None
-            onset = 0.0
-            if scenario.startswith("echo"):
-                trial.echo_delay_ms = round(pick.uniform(20, 200), 1)
-                trial.echo_gain_db = round(pick.uniform(-20, -6), 1)
-            if scenario.endswith("interrupt"):
-                clip, event, onset = pick.choice(speakers)
-                trial.event = clip.id
-            elif scenario == "noise":
-                kind = pick.choice([*NOISES, "backchannel"])
-                if kind == "backchannel":
-                    trial.event, event = pick.choice(nods)
-                    onset = speech_bounds(event)[0]
-                else:
-                    trial.event, event = kind, NOISES[kind](rng)
-            results.append(await run_trial(providers, config, pick.choice(prompts), trial, event, onset, rng))
+        with CpuLoad(cpu_load) as load:
+            for scenario in tqdm(plan, desc="turn-taking trials", unit="trial"):
+                trial = Trial(scenario, "", round(pick.uniform(0.3, 1.5), 2))
+                event: Samples | None = None
+                onset = 0.0
+                if scenario.startswith("echo"):
+                    trial.echo_delay_ms = round(pick.uniform(20, 200), 1)
+                    trial.echo_gain_db = round(pick.uniform(-20, -6), 1)
+                if scenario.endswith("interrupt"):
+                    clip, event, onset = pick.choice(speakers)
+                    trial.event = clip.id
+                elif scenario == "noise":
+                    kind = pick.choice([*NOISES, "backchannel"])
+                    if kind == "backchannel":
+                        trial.event, event = pick.choice(nods)
+                        onset = speech_bounds(event)[0]
+                    else:
+                        trial.event, event = kind, NOISES[kind](rng)
+                results.append(
+                    await run_trial(providers, config, pick.choice(prompts), trial, event, onset, rng)
+                )
     finally:
         await voice.aclose()
         await providers.aclose()
     summary = summarise(results, seed)
+    summary["cpu_load"] = load.report()
     write_json(out / "turns.json", summary)
     write_csv(out / "trials.csv", [_row(t) for t in results])
     print(format_table(summary))
@@ -260,5 +272,10 @@ def format_table(res: dict[str, Any]) -> str:
             f"self-interruptions under echo: {s['count']}/{s['n']} (voice paused for its echo {s['pauses']} times)",
             f"false interruptions under noise: {f['count']}/{f['n']} {f['by_kind']}",
             f"trials skipped (the reply had ended before the event): {res['skipped']}",
+            *(
+                [f"with {c['processes']} busy process(es) beside it ({c['cores_used']} cores used)"]
+                if (c := res.get("cpu_load", {})).get("processes")
+                else []
+            ),
         ]
     )

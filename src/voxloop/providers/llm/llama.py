@@ -4,16 +4,26 @@ The prompt is ChatML (the format of both default models). llama.cpp keeps the lo
 prefix of consecutive prompts in its KV cache, so a turn only evaluates what is new since the last
 evaluation. `prefill` uses that: evaluating the user's words while they are still speaking means
 the reply starts with little left to read.
+
+Threads follow the load (`voxloop.cpu`): each reply, each prefill step and every few tokens the
+model takes as many threads as other processes leave cores free (at least 1, at most
+`config.threads`; while the user speaks at most `config.prefill_threads`, the recogniser needs
+the other core). llama.cpp threads that share a core with another process wait for each other at
+every barrier, hundreds of times per token: 2 threads on 2 busy cores were several times slower
+than 1. The prompt of a reply is evaluated in steps, so a reply that is abandoned (the user went
+on speaking) frees the model within one step instead of after its whole prompt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Any
 
 from voxloop.config import LLMConfig
+from voxloop.cpu import CpuMonitor
 from voxloop.models import model_path
 from voxloop.providers._imports import require
 from voxloop.providers._worker import Worker
@@ -21,6 +31,9 @@ from voxloop.providers.base import LLM, Message
 
 log = logging.getLogger("voxloop.llm")
 PREFILL_STEP = 4  # tokens per prefill call (~0.3 s on one thread here): a reply never waits long behind one
+PROMPT_STEP = 16  # a reply's prompt is evaluated this many tokens at a time (it can stop between)
+RECHECK_TOKENS = 8  # the thread count is looked at again after this many generated tokens
+_WORKING = ""  # yielded between prompt steps (an abandoned reply stops there); never passed on
 
 
 def chatml(messages: Sequence[Message], open_reply: bool = True) -> str:
@@ -37,6 +50,9 @@ class LlamaLLM(LLM):
         self._llm: Any = None
         self._stop: set[int] = set()
         self._worker = Worker("llm")
+        self._cpu = CpuMonitor()
+        self._n_threads = self.config.threads
+        self._squeezed = False  # the last thread count was cut by other processes' load
 
     async def load(self) -> None:
         if self._llm is None:
@@ -65,27 +81,37 @@ class LlamaLLM(LLM):
     def _prefill(self, prompt: str, limit: int = 0) -> int:
         """Evaluate the part of `prompt` that is not in the KV cache yet (at most `limit` tokens
         when > 0, so the worker is never tied up for long); returns the tokens evaluated."""
-        llm = self._llm
-        tokens = self._tokens(prompt)
+        return self._eval_step(self._tokens(prompt), limit)
+
+    def _cached(self, tokens: Sequence[int]) -> int:
+        """How many of `tokens`, from the start, the KV cache holds."""
         keep = 0
-        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
+        for a, b in zip(self._llm._input_ids[: self._llm.n_tokens], tokens, strict=False):
             if a != b:
                 break
             keep += 1
+        return keep
+
+    def _eval_step(self, tokens: Sequence[int], limit: int = 0) -> int:
+        """Drop what the KV cache holds beyond the common prefix with `tokens`, then evaluate the
+        next (at most `limit`, when > 0) of them; returns how many were evaluated."""
+        llm = self._llm
+        keep = self._cached(tokens)
         if keep < llm.n_tokens:
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
-        rest = tokens[keep:]
+        rest = list(tokens[keep:])
         if limit > 0:
             rest = rest[:limit]
         if rest:
             t0 = time.perf_counter()
             llm.eval(rest)
             log.debug(
-                "prefill: %d cached, %d evaluated in %.0f ms",
+                "prefill: %d cached, %d evaluated in %.0f ms on %d thread(s)",
                 keep,
                 len(rest),
                 (time.perf_counter() - t0) * 1000,
+                self._n_threads,
             )
         return len(rest)
 
@@ -93,18 +119,19 @@ class LlamaLLM(LLM):
         llm, cfg = self._llm, self.config
         tokens = self._tokens(chatml(messages))
         if log.isEnabledFor(logging.DEBUG):
-            same = 0
-            for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
-                if a != b:
-                    break
-                same += 1
-            log.debug("generate: prompt %d tokens, %d already cached", len(tokens), same)
+            log.debug("generate: prompt %d tokens, %d already cached", len(tokens), self._cached(tokens))
+        self._fit(cfg.threads, "reply")
+        # The prompt but its last token, in steps; llama.cpp then evaluates only that one.
+        while self._eval_step(tokens[:-1], PROMPT_STEP):
+            yield _WORKING
         pending = b""
         for n, tok in enumerate(
             llm.generate(tokens, temp=cfg.temperature, top_p=0.9, top_k=40, repeat_penalty=1.1)
         ):
             if tok in self._stop or n >= max_tokens:
                 break
+            if n and n % RECHECK_TOKENS == 0:
+                self._fit(cfg.threads, "reply")
             pending += llm.detokenize([tok])
             try:
                 piece = pending.decode()
@@ -119,7 +146,15 @@ class LlamaLLM(LLM):
     def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         if self._llm is None:
             raise RuntimeError("LlamaLLM.load() must run before stream()")
-        return self._worker.iterate(lambda: self._generate(messages, self.config.max_tokens))
+        return self._pieces(messages)
+
+    async def _pieces(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
+        async with contextlib.aclosing(
+            self._worker.iterate(lambda: self._generate(messages, self.config.max_tokens))
+        ) as pieces:
+            async for piece in pieces:
+                if piece:  # not _WORKING
+                    yield piece
 
     async def prefill(self, messages: Sequence[Message]) -> None:
         """Evaluate these messages ahead of time. The last (the user's words so far) may still
@@ -135,18 +170,35 @@ class LlamaLLM(LLM):
         await self._worker.run(self._prefill_while_listening, prompt)
 
     def _prefill_while_listening(self, prompt: str) -> None:
-        # The recogniser is busy too while the user speaks: on a small CPU, llama.cpp threads that
-        # compete for the same cores slow each other far more than they add, so use fewer.
-        self._threads(self.config.prefill_threads)
-        try:
-            self._prefill(prompt, PREFILL_STEP)
-        finally:
-            self._threads(self.config.threads)
+        # The recogniser is busy too while the user speaks: at most `prefill_threads`.
+        self._fit(min(self.config.prefill_threads, self.config.threads), "prefill")
+        self._prefill(prompt, PREFILL_STEP)
+
+    def _fit(self, limit: int, why: str) -> None:
+        """Use as many threads as the cores other processes leave free, at most `limit`; say so
+        when the load starts or stops taking threads away (a limit of 1 tells nothing)."""
+        n = self._cpu.threads_for(limit)
+        squeezed = n < limit
+        if limit > 1 and squeezed != self._squeezed:
+            self._squeezed = squeezed
+            if squeezed:
+                log.info(
+                    "llm: other processes keep %.1f of %d cores busy: %s on %d thread(s), not %d",
+                    self._cpu.last_others or 0.0,
+                    self._cpu.n_cores,
+                    why,
+                    n,
+                    limit,
+                )
+            else:
+                log.info("llm: the cores are free again: %s on %d thread(s)", why, n)
+        if n != self._n_threads:
+            log.debug("llm: %s on %d thread(s)", why, n)
+            self._threads(n)
 
     def _threads(self, n: int) -> None:
-        import llama_cpp
-
-        llama_cpp.llama_set_n_threads(self._llm._ctx.ctx, n, n)
+        self._llm._ctx.set_n_threads(n, n)  # for single tokens and for batches alike
+        self._n_threads = n
 
     async def aclose(self) -> None:
         self._worker.shutdown()
