@@ -10,11 +10,11 @@ Conditions are interleaved (A B C A B C ...) because the machine may be busy wit
 too; the table reports the median and the 10th-90th percentile spread of every condition, and
 the median's ratio to the same measure with no load.
 
-The OpenMP runtime reads its wait policy once, when llama.cpp loads. Importing voxloop sets
-OMP_WAIT_POLICY=PASSIVE (threads sleep at a barrier) unless it is set; an explicit GOMP_SPINCOUNT
-wins over it, so compare spinning (libgomp's own default is 300000 spins) across runs:
-    GOMP_SPINCOUNT=300000 .venv/bin/python benchmarks/under_load.py --rounds 3
-    .venv/bin/python benchmarks/under_load.py --rounds 3
+The OpenMP runtime reads its spin count once, when llama.cpp loads. Importing voxloop sets
+GOMP_SPINCOUNT=10000 unless a wait policy or spin count is set, so compare them across runs:
+    GOMP_SPINCOUNT=300000 .venv/bin/python benchmarks/under_load.py   # GNU OpenMP's default
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/under_load.py  # sleep at once
+    .venv/bin/python benchmarks/under_load.py                          # voxloop's 10000
 """
 
 from __future__ import annotations
@@ -142,8 +142,7 @@ def main() -> None:
             print(f"round {r + 1}/{a.rounds}, load {n} done", file=sys.stderr)
 
     policy = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    if "GOMP_SPINCOUNT" in os.environ:
-        policy += f", GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}"
+    policy += f", GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '(unset)')}"
     print(f"\nOMP_WAIT_POLICY={policy}; {a.rounds} rounds; median [p10-p90] (x the median with no load)")
     base = samples[loads[0]] if loads[0] == 0 else None
     names = list(samples[loads[0]])

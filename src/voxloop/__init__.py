@@ -5,14 +5,15 @@ from voxloop import AgentConfig, Providers, VoiceSession
 
 import os
 
-# Before any library that uses OpenMP is loaded (llama.cpp, CTranslate2 read it once, at load):
-# their threads spin only briefly at a barrier, then sleep. A thread that spins while the thread
-# it waits for has been descheduled burns the very core that thread needs: with another process
-# busy, 2 llama.cpp threads took 8.3 s to a first token and 3.4 s per token with libgomp's default
-# spinning, 0.52 s and 0.15 s with a spin count of 1000; idle, 0.27 s / 90 ms (0.25 s / 80 ms
-# spinning; 0.32 s / 110 ms never spinning). `benchmarks/under_load.py`, Qwen 1.5B, 2 cores.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+# Before any library that uses OpenMP is loaded (llama.cpp reads it once, when it loads): a thread
+# waiting at a barrier spins 10000 times, then sleeps (GNU OpenMP's default is 300000). A thread
+# that keeps spinning while the thread it waits for has been descheduled burns the very core that
+# thread needs: with one other busy process on 2 cores, 2 llama.cpp threads ran 3.4 s per token
+# instead of 0.27 s; with nothing else running they run as fast as with the long spin, where
+# sleeping at once (OMP_WAIT_POLICY=PASSIVE) cost 40% (`benchmarks/under_load.py`). A wait policy
+# or spin count set by the user is left alone.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from voxloop.agent.events import Event
 from voxloop.agent.providers import Providers

@@ -2,9 +2,10 @@
 
 llama.cpp splits every matrix product between its threads and waits at a barrier after each
 (hundreds per token). When another process wants a core, one of two threads is regularly
-descheduled and the other waits for it at every barrier: on 2 cores shared with a compile, 2
-threads were 10-100x slower than idle while 1 thread slowed in proportion to its CPU share. So
-the model should use only the cores nobody else is using.
+descheduled and the other waits for it at every barrier: beside one busy process on 2 cores,
+2 threads took 2-40x longer per token than idle (depending on how long OpenMP spins) while 1
+thread kept its idle speed; beside two, 1 thread slowed by 1.5x. So the model should use only
+the cores nobody else is using.
 
 `CpuMonitor.others()` is the number of cores other processes kept busy over the last second or
 so: all busy time from /proc/stat (steal time included: on a VM that core was not ours either)

@@ -9,8 +9,9 @@ Threads follow the load (`voxloop.cpu`): each reply, each prefill step and every
 model takes as many threads as other processes leave cores free (at least 1, at most
 `config.threads`; while the user speaks at most `config.prefill_threads`, the recogniser needs
 the other core). llama.cpp threads that share a core with another process wait for each other at
-every barrier, hundreds of times per token: 2 threads on 2 busy cores were several times slower
-than 1. The prompt of a reply is evaluated in steps, so a reply that is abandoned (the user went
+every barrier, hundreds of times per token: beside one busy process on 2 cores, 1 thread decoded
+at its idle speed (136 ms per token) while 2 threads took 268 ms (3.4 s with OpenMP's default
+spinning; see `voxloop/__init__.py`); with nothing else running, 2 threads took 80 ms. The prompt of a reply is evaluated in steps, so a reply that is abandoned (the user went
 on speaking) frees the model within one step instead of after its whole prompt.
 """
 
