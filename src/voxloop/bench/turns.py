@@ -52,6 +52,7 @@ BACKCHANNELS = ("Uh-huh.", "Mm-hmm.", "Yeah.")
 # long a busy machine takes to reach it; this bound only guards against a hang (a stalled stage
 # ends the turn with an error event within `TurnConfig.stage_timeout_s` anyway).
 HANG_S = 180.0
+NOISE_QUIET_S = 3.0  # a noise that paused nothing is judged harmless after this much silence
 
 
 @dataclass
@@ -124,8 +125,16 @@ async def run_trial(
         if trial.scenario in ("interrupt", "echo_interrupt"):
             await mic.silence_until(lambda: any_of(ev.Interrupted, ev.PlaybackFinished), HANG_S)
         elif trial.scenario == "noise":
-            verdict = (ev.Interrupted, ev.AgentResumed, ev.PlaybackFinished)
-            await mic.silence_until(lambda: any_of(*verdict, after=t_event), HANG_S)
+            fed = mic.seconds
+
+            def settled() -> bool:  # interrupted, or every pause it caused resumed (none: 3 s on)
+                if any_of(ev.Interrupted, ev.PlaybackFinished, after=t_event):
+                    return True
+                paused = sum(1 for e, t in seen if isinstance(e, ev.AgentPaused) and t >= t_event)
+                resumed = sum(1 for e, t in seen if isinstance(e, ev.AgentResumed) and t >= t_event)
+                return paused == resumed and (resumed > 0 or mic.seconds - fed >= NOISE_QUIET_S)
+
+            await mic.silence_until(settled, HANG_S)
         else:  # echo: the whole reply plays over its own echo
             await mic.silence_until(lambda: any_of(ev.Interrupted, ev.PlaybackFinished), HANG_S)
         trial.extra["spoken"] = " ".join(e.text for e, _ in seen if isinstance(e, ev.AgentSpeech))
