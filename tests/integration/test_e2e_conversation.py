@@ -120,14 +120,15 @@ def test_a_wav_command_through_a_fresh_session(
         mic = PacedInput(session, rate)
         try:
             await mic.feed(audio)
-            done = await mic.silence_until(lambda: bool(session.records) and not sink.busy(), max_s=30)
+            # a busy machine may take long to answer: allow it time, check everything after
+            done = await mic.silence_until(lambda: bool(session.records) and not sink.busy(), max_s=90)
             write_outputs(tmp_path, session, mic, sink)
         finally:
             await session.aclose()
         return session, sink, done
 
     session, sink, done = arun(run())
-    assert done, f"no turn completed within 30 s of silence: {[e.type for e in events]}"
+    assert done, f"no turn completed within 90 s of silence: {[e.type for e in events]}"
     assert not [e for e in events if isinstance(e, ev.ErrorOccurred)]
     assert len(session.records) == 1, [r.user_text for r in session.records]
     rec = session.records[0]
