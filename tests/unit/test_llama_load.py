@@ -108,7 +108,7 @@ def messages(words: int) -> list[Message]:
     return [Message("system", "Be brief."), Message("user", " ".join(f"w{i}" for i in range(words)))]
 
 
-def test_the_prompt_is_evaluated_in_steps_then_only_its_last_token() -> None:
+def test_a_long_prompt_is_evaluated_in_steps_and_its_last_step_in_one_batch() -> None:
     llm, fake = make()
 
     async def main() -> str:
@@ -119,11 +119,26 @@ def test_the_prompt_is_evaluated_in_steps_then_only_its_last_token() -> None:
 
     assert asyncio.run(main()) == "Hi there."
     prompt = len(fake.tokenize(chatml(messages(40)).encode()))
-    full, rest = divmod(prompt - 1, PROMPT_STEP)
-    steps = [PROMPT_STEP] * full + ([rest] if rest else [])
-    # the prompt but its last token in steps; llama.cpp then had only that one left; then one
-    # evaluation per generated token
-    assert fake.evals == [*steps, 1, 1, 1, 1]
+    full, rest = divmod(prompt, PROMPT_STEP)
+    if not rest:
+        full, rest = full - 1, PROMPT_STEP
+    # whole steps while more than one step is left; the rest (the last token with it) in one
+    # batch by llama.cpp; then one evaluation per generated token
+    assert fake.evals == [*[PROMPT_STEP] * full, rest, 1, 1, 1]
+
+
+def test_a_short_prompt_is_evaluated_in_one_batch() -> None:
+    llm, fake = make()
+    short = [Message("user", "hello there")]
+
+    async def main() -> str:
+        try:
+            return "".join([p async for p in llm.stream(short)])
+        finally:
+            await llm.aclose()
+
+    assert asyncio.run(main()) == "Hi there."
+    assert fake.evals == [len(fake.tokenize(chatml(short).encode())), 1, 1, 1]
 
 
 def test_an_abandoned_reply_frees_the_model_after_the_step_under_way() -> None:
