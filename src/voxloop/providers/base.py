@@ -15,6 +15,7 @@ in the stream objects they hand out, so one loaded model serves many sessions.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,40 @@ Samples = NDArray[np.float32]
 
 
 @dataclass(frozen=True)
+class Word:
+    word: str
+    start: float  # seconds from the start of the audio
+    end: float
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the transcript as the recogniser cut it (Whisper's segments)."""
+
+    text: str
+    start: float  # seconds from the start of the audio
+    end: float
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
 class Transcript:
     text: str
     is_final: bool
     audio_s: float = 0.0  # seconds of turn audio this transcript covers
+    words: tuple[Word, ...] = ()  # with timings, when the recogniser gives them (else empty)
+    segments: tuple[Segment, ...] = ()  # likewise
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How to transcribe a whole recording (`STT.transcribe_batch`)."""
+
+    context: str = ""  # words said before it, or a spelling guide: context for its first words
+    timings: bool = False  # word and segment timings, where the recogniser can give them
+    temperature: float = 0.0  # 0: the recogniser's own choice; above: sample at this temperature
 
 
 @dataclass(frozen=True)
@@ -124,12 +155,55 @@ class STT(Provider):
         finally:
             await s.aclose()
 
+    async def transcribe_batch(self, audio: Samples, options: BatchOptions) -> Transcript:
+        """A whole recording with `options`. Default: `transcribe`, without context or timings;
+        a recogniser that can honour them overrides this."""
+        return await self.transcribe(audio)
+
 
 # -- LLM ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sampling:
+    """One request's generation settings (`LLM.stream_with`); None: the provider's configured value."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+
+
+@dataclass
+class Usage:
+    """What a generation used, filled in by the provider as it goes (`LLM.stream_with`)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = ""  # "stop" (the model ended its reply) or "length" (max_tokens reached)
+
+
 class LLM(Provider):
     @abstractmethod
     def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         """Text pieces of the reply as they are generated. Closing the iterator stops generation."""
+
+    def stream_with(
+        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None = None
+    ) -> AsyncGenerator[str, None]:
+        """`stream` with one request's `sampling`, counting into `usage`. Default: `stream`, with
+        the configured sampling and counts estimated (a piece per token, 4 characters a prompt
+        token); a provider that can do better overrides this."""
+        if usage is not None:
+            usage.prompt_tokens = sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
+        return self._counted(self.stream(messages), usage)
+
+    @staticmethod
+    async def _counted(pieces: AsyncGenerator[str, None], usage: Usage | None) -> AsyncGenerator[str, None]:
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                if usage is not None:
+                    usage.completion_tokens += 1
+                yield piece
+        if usage is not None:
+            usage.finish_reason = "stop"
 
     async def prefill(self, messages: Sequence[Message]) -> None:  # noqa: B027 - optional hint
         """A hint: a prompt starting with these messages is likely next (the last user message
@@ -143,3 +217,10 @@ class TTS(Provider):
     @abstractmethod
     def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
         """Audio chunks (mono float32 at `sample_rate`) for `text`, the first as soon as possible."""
+
+    def synthesize_with(self, text: str, speed: float = 1.0) -> AsyncGenerator[Samples, None]:
+        """`synthesize` at `speed` times the voice's own pace. Default: only 1.0 (else ValueError);
+        a voice that can change its pace overrides this."""
+        if speed != 1.0:
+            raise ValueError(f"the voice {self.name} speaks at one speed only")
+        return self.synthesize(text)

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.server import protocol as p
+from voxloop.server.compat.openai_routes import openai_routes
 from voxloop.server.connection import AgentConnection
 from voxloop.server.settings import ServerSettings
 
@@ -154,6 +155,7 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(packages=[("voxloop.server", "static")]), name="static"),
         WebSocketRoute("/v1/agent", agent),
+        *openai_routes(state),  # OpenAI-compatible (docs/compatible-apis.md)
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.voxloop = state

@@ -17,6 +17,7 @@ class ServerSettings:
     max_audio_ahead_s: float = 2.0  # how far a client's audio may run ahead of real time
     idle_timeout_s: float = 60.0  # a connection that sends nothing for this long is closed
     playback_grace_s: float = 1.0  # wait this long past the expected end for a client's playback report
+    max_body_bytes: int = 25 * 1024 * 1024  # largest HTTP request body (OpenAI's upload limit)
 
     @property
     def auth_required(self) -> bool:

@@ -28,7 +28,7 @@ from voxloop.cpu import CpuMonitor
 from voxloop.models import model_path
 from voxloop.providers._imports import require
 from voxloop.providers._worker import Worker
-from voxloop.providers.base import LLM, Message
+from voxloop.providers.base import LLM, Message, Sampling, Usage
 
 log = logging.getLogger("voxloop.llm")
 PREFILL_STEP = 4  # tokens per prefill call (~0.3 s on one thread here): a reply never waits long behind one
@@ -117,9 +117,21 @@ class LlamaLLM(LLM):
             )
         return len(rest)
 
-    def _generate(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
+    def _generate(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int,
+        sampling: Sampling | None = None,
+        usage: Usage | None = None,
+    ) -> Iterator[str]:
         llm, cfg = self._llm, self.config
         tokens = self._tokens(chatml(messages))
+        temp, top_p = cfg.temperature, 0.9
+        if sampling is not None:
+            temp = cfg.temperature if sampling.temperature is None else sampling.temperature
+            top_p = top_p if sampling.top_p is None else sampling.top_p
+        if usage is not None:
+            usage.prompt_tokens = len(tokens)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("generate: prompt %d tokens, %d already cached", len(tokens), self._cached(tokens))
         self._fit(cfg.threads, "reply")
@@ -130,11 +142,13 @@ class LlamaLLM(LLM):
             self._eval_step(tokens, PROMPT_STEP)
             yield _WORKING
         pending = b""
-        for n, tok in enumerate(
-            llm.generate(tokens, temp=cfg.temperature, top_p=0.9, top_k=40, repeat_penalty=1.1)
-        ):
-            if tok in self._stop or n >= max_tokens:
+        for n, tok in enumerate(llm.generate(tokens, temp=temp, top_p=top_p, top_k=40, repeat_penalty=1.1)):
+            if tok in self._stop or n >= max_tokens or len(tokens) + n >= cfg.context:
+                if usage is not None:
+                    usage.finish_reason = "stop" if tok in self._stop else "length"
                 break
+            if usage is not None:
+                usage.completion_tokens += 1
             if n and n % RECHECK_TOKENS == 0:
                 self._fit(cfg.threads, "reply")
             pending += llm.detokenize([tok])
@@ -153,9 +167,21 @@ class LlamaLLM(LLM):
             raise RuntimeError("LlamaLLM.load() must run before stream()")
         return self._pieces(messages)
 
-    async def _pieces(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
+    def stream_with(
+        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None = None
+    ) -> AsyncGenerator[str, None]:
+        if self._llm is None:
+            raise RuntimeError("LlamaLLM.load() must run before stream_with()")
+        return self._pieces(messages, sampling, usage)
+
+    async def _pieces(
+        self, messages: Sequence[Message], sampling: Sampling | None = None, usage: Usage | None = None
+    ) -> AsyncGenerator[str, None]:
+        max_tokens = self.config.max_tokens
+        if sampling is not None and sampling.max_tokens is not None:
+            max_tokens = sampling.max_tokens
         async with contextlib.aclosing(
-            self._worker.iterate(lambda: self._generate(messages, self.config.max_tokens))
+            self._worker.iterate(lambda: self._generate(messages, max_tokens, sampling, usage))
         ) as pieces:
             async for piece in pieces:
                 if piece:  # not _WORKING

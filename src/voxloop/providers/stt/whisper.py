@@ -23,7 +23,16 @@ from voxloop.config import STTConfig
 from voxloop.models import model_path
 from voxloop.providers._imports import require
 from voxloop.providers._worker import Worker
-from voxloop.providers.base import STT, PartialCallback, Samples, STTStream, Transcript
+from voxloop.providers.base import (
+    STT,
+    BatchOptions,
+    PartialCallback,
+    Samples,
+    Segment,
+    STTStream,
+    Transcript,
+    Word,
+)
 from voxloop.providers.stt.pieces import speech_after, split_quiet
 from voxloop.providers.stt.stream import DecoderStream, join_texts
 
@@ -197,6 +206,35 @@ class WhisperSTT(STT):
     async def transcribe(self, audio: Samples) -> Transcript:
         text = await self._worker.run(self.decode_standard, audio)
         return Transcript(text, True, len(audio) / self.sample_rate)
+
+    async def transcribe_batch(self, audio: Samples, options: BatchOptions) -> Transcript:
+        return await self._worker.run(self.decode_batch, audio, options)
+
+    def decode_batch(self, audio: Samples, options: BatchOptions) -> Transcript:
+        """`decode_standard` with `options`: the context as Whisper's initial prompt, and with
+        `timings` segment timestamps and word timings (faster-whisper's cross-attention alignment)."""
+        kw = " ".join(self.config.keywords) or None
+        segments, _ = self._model.transcribe(
+            audio,
+            language="en",
+            beam_size=5,
+            without_timestamps=not options.timings and len(audio) <= 30 * RATE,
+            word_timestamps=options.timings,
+            chunk_length=30,
+            condition_on_previous_text=False,
+            hotwords=kw,
+            initial_prompt=options.context.strip() or None,
+            **({"temperature": options.temperature} if options.temperature > 0 else {}),
+        )
+        segs: list[Segment] = []
+        words: list[Word] = []
+        for seg in segments:  # consumed here, in the worker
+            text = seg.text.strip()
+            if not text:
+                continue
+            segs.append(Segment(text, seg.start, seg.end, seg.avg_logprob, seg.no_speech_prob))
+            words += [Word(w.word.strip(), w.start, w.end, w.probability) for w in seg.words or ()]
+        return Transcript(" ".join(s.text for s in segs), True, len(audio) / RATE, tuple(words), tuple(segs))
 
     async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
         if final:  # the words the reply is built on: on their own replica, with the final beam

@@ -47,14 +47,20 @@ class HibariTTS(TTS):
         list(self._chunks("Hello."))  # warm-up: loads the G2P and runs the model once
         log.info("tts hibari/%s loaded in %.1f s", self.config.voice, time.perf_counter() - t0)
 
-    def _chunks(self, text: str) -> Iterator[Samples]:
-        for audio in self._tts.stream(text, speed=self.config.speed, seed=0):
+    def _chunks(self, text: str, speed: float = 1.0) -> Iterator[Samples]:
+        for audio in self._tts.stream(text, speed=self.config.speed * speed, seed=0):
             yield normalize_loudness(audio, self.config.loudness_dbfs)
 
     def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
+        return self.synthesize_with(text)
+
+    def synthesize_with(self, text: str, speed: float = 1.0) -> AsyncGenerator[Samples, None]:
+        """`speed` times the configured pace, kept within the model's range (0.5-2.0 overall)."""
         if self._tts is None:
             raise RuntimeError("HibariTTS.load() must run before synthesize()")
-        return self._worker.iterate(lambda: self._chunks(text))
+        if speed != 1.0:
+            speed = min(2.0, max(0.5, self.config.speed * speed)) / self.config.speed
+        return self._worker.iterate(lambda: self._chunks(text, speed))
 
     async def aclose(self) -> None:
         self._worker.shutdown()
