@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -55,6 +55,9 @@ class FakeSTTStream(STTStream):
 
     def continues(self, text: str) -> None:
         self.log.append(f"continues: {text}")
+
+    def keywords(self, words: Sequence[str]) -> None:
+        self.log.append(f"keywords: {', '.join(words)}")
 
     async def pause_transcript(self) -> Transcript | None:
         self.log.append("pause_transcript")

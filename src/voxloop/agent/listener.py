@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
@@ -53,6 +53,7 @@ class Listener:
         *,
         speaker: AudioSink | None = None,
         on_partial: PartialCallback | None = None,
+        keywords: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.rate, self.frame_samples = vad.sample_rate, vad.frame_samples
@@ -62,6 +63,8 @@ class Listener:
         self._on_partial = on_partial
         self._vad = vad.stream()
         self._stt = stt.stream(self._partial if on_partial is not None else None)
+        if keywords:  # this listener's own domain terms (a client's), besides the recogniser's
+            self._stt.keywords(keywords)
         self._endpoint = Endpointer(config.turn, config.vad, self.rate)
         self._frames = FrameBuffer(self.frame_samples)
         self._resampler: StreamResampler | None = None

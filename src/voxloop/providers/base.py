@@ -126,6 +126,10 @@ class STTStream(ABC):
         """This turn goes on from `text` (the user's words just before it, when they went on after
         a pause that ended their last turn): context for recognising its first words."""
 
+    def keywords(self, words: Sequence[str]) -> None:  # noqa: B027 - optional hint
+        """Domain terms to steer this stream's recognition toward (on top of the provider's own),
+        for every turn it hears from now on."""
+
     @abstractmethod
     async def finalize(self) -> Transcript:
         """The final transcript of everything pushed; the stream is then empty for the next turn."""

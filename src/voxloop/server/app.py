@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.server import protocol as p
+from voxloop.server.compat.deepgram_routes import deepgram_routes
 from voxloop.server.compat.openai_routes import openai_routes
 from voxloop.server.connection import AgentConnection
 from voxloop.server.settings import ServerSettings
@@ -156,6 +157,7 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         Mount("/static", StaticFiles(packages=[("voxloop.server", "static")]), name="static"),
         WebSocketRoute("/v1/agent", agent),
         *openai_routes(state),  # OpenAI-compatible (docs/compatible-apis.md)
+        *deepgram_routes(state),  # Deepgram-compatible (docs/compatible-apis.md)
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.voxloop = state

@@ -39,6 +39,20 @@ class RateLimiter:
         self._audio_s += seconds
         return True
 
+    def delay(self, seconds: float, now: float) -> float:
+        """How long until a frame holding `seconds` of audio would be allowed (0: now); nothing
+        is taken. For a client that is made to wait rather than refused."""
+        frame_wait = 0.0
+        if self._last is not None:
+            tokens = min(self.frames_per_s, self._tokens + (now - self._last) * self.frames_per_s)
+            frame_wait = max(0.0, (1.0 - tokens) / self.frames_per_s)
+        audio_wait = 0.0
+        if seconds and self._audio_t0 is not None:
+            elapsed = now - self._audio_t0
+            audio_s = max(self._audio_s, elapsed - self.audio_ahead_s)
+            audio_wait = max(0.0, audio_s + seconds - elapsed - self.audio_ahead_s)
+        return max(frame_wait, audio_wait)
+
     def should_report(self, now: float, every_s: float = 1.0) -> bool:
         """At most one rate-limit error a second, however many frames are refused."""
         if self._reported_at is not None and now - self._reported_at < every_s:

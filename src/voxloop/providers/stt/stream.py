@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -59,6 +60,7 @@ class DecoderStream(STTStream):
         self._last_cost = 0.0
         self._paused = False
         self._context = ""  # the user's words just before this turn (`continues`)
+        self._keywords = ""  # this stream's domain terms (`keywords`), ahead of any context
 
     # -- audio -------------------------------------------------------------------------------------
     def _audio(self) -> Samples:
@@ -103,7 +105,8 @@ class DecoderStream(STTStream):
 
     def _with_context(self, text: str) -> str:
         words = join_texts([self._context, text]).split()
-        return " ".join(words[-CONTEXT_WORDS:])
+        recent = " ".join(words[-CONTEXT_WORDS:])
+        return f"{self._keywords}. {recent}" if self._keywords and recent else self._keywords or recent
 
     @staticmethod
     async def _text_of(pieces: list[asyncio.Task[str]]) -> str:
@@ -123,6 +126,9 @@ class DecoderStream(STTStream):
     # -- hints from the VAD ------------------------------------------------------------------------
     def continues(self, text: str) -> None:
         self._context = text.strip()
+
+    def keywords(self, words: Sequence[str]) -> None:
+        self._keywords = ", ".join(w.strip() for w in words if w.strip())
 
     def speech_paused(self) -> None:
         self._paused = True  # the pause decode covers what follows: no partials until resumed

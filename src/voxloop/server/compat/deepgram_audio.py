@@ -1,0 +1,71 @@
+"""Audio as Deepgram's APIs carry it: raw `linear16` (16-bit little-endian), `mulaw` or `alaw`
+at a stated sample rate, or a file (WAV, FLAC, OGG) whose header says what it holds."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from voxloop.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
+from voxloop.audio.pcm import Samples, to_float32, to_int16
+from voxloop.server.compat.deepgram_errors import DeepgramError
+
+BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
+
+
+class RawDecoder:
+    """Raw audio in messages of any length: a 16-bit sample split across two messages is
+    joined, not lost."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._carry = b""
+
+    def __call__(self, data: bytes) -> Samples:
+        if self.encoding == "mulaw":
+            return mulaw_decode(data)
+        if self.encoding == "alaw":
+            return alaw_decode(data)
+        data = self._carry + data
+        whole = len(data) - len(data) % 2
+        self._carry = data[whole:]
+        return to_float32(data[:whole]) if whole else np.zeros(0, np.float32)
+
+
+def decode_body(body: bytes, encoding: str | None, rate: int | None) -> tuple[Samples, int]:
+    """A prerecorded request's audio as mono float32 and its rate: raw when `encoding` is given,
+    else a file read by its header (channels are mixed down)."""
+    if not body:
+        raise DeepgramError(400, "Bad Request: the request body holds no audio")
+    if encoding is not None and rate is not None:
+        return RawDecoder(encoding)(body), rate
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError):
+        raise DeepgramError(
+            400,
+            "Bad Request: failed to process audio: corrupt or unsupported data (send WAV, FLAC or OGG, "
+            "or raw audio with encoding and sample_rate)",
+        ) from None
+    return data.mean(axis=1).astype(np.float32), int(sr)
+
+
+def encode(x: Samples, encoding: str) -> bytes:
+    if encoding == "mulaw":
+        return mulaw_encode(x)
+    if encoding == "alaw":
+        return alaw_encode(x)
+    return to_int16(x).astype("<i2").tobytes()
+
+
+def wav_file(x: Samples, rate: int, encoding: str) -> bytes:
+    """A WAV file of `x` in `encoding` (16-bit PCM, or G.711 mu-law / A-law)."""
+    import soundfile as sf
+
+    subtype = {"linear16": "PCM_16", "mulaw": "ULAW", "alaw": "ALAW"}[encoding]
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x, -1.0, 1.0), rate, subtype=subtype, format="WAV")
+    return buf.getvalue()

@@ -1,0 +1,312 @@
+"""Deepgram's live transcription (`WS /v1/listen`) on voxloop's own listener.
+
+The audio goes through the one `Listener` the voice session uses (VAD, endpointer, streaming
+recogniser): its partial transcripts are the interim `Results`, each turn it decides is a final
+one (`speech_final`), a `Finalize` ends the turn under way at once (`from_finalize`), and
+`CloseStream` does the same, then sends `Metadata` and closes. Three tasks per connection, all
+owned here: receiving (with Deepgram's 10 s timeout), hearing (the listener, in order), sending
+(one queue, so messages leave in the order they were made).
+
+Times in results are seconds of audio from the start of the stream. Word times are estimates: the
+turn's words spread over its speech (`deepgram_results.spread`); the streaming recogniser decodes
+pieces of speech and does not align words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+from typing import Any
+
+import numpy as np
+from starlette.websockets import WebSocket
+
+from voxloop.agent.endpoint import Boundary
+from voxloop.agent.listener import Listener
+from voxloop.agent.providers import Providers
+from voxloop.config import AgentConfig
+from voxloop.providers.base import Samples, Transcript
+from voxloop.server.compat import deepgram_errors as dge
+from voxloop.server.compat.deepgram_audio import RawDecoder
+from voxloop.server.compat.deepgram_params import ListenOptions
+from voxloop.server.compat.deepgram_results import ModelInfo, metadata, results_message, spread
+from voxloop.server.limits import RateLimiter
+from voxloop.server.settings import ServerSettings
+
+log = logging.getLogger("voxloop.server.deepgram")
+
+IDLE_S = 10.0  # Deepgram closes a stream that sends no audio and no message for this long
+FINALIZE, CLOSE = "finalize", "close"
+Heard = Samples | str  # audio, or a marker: FINALIZE, CLOSE
+NO_AUDIO = np.zeros(0, np.float32)
+
+
+def listen_config(base: AgentConfig, opts: ListenOptions) -> AgentConfig:
+    """`endpointing=N`: a turn ends after N ms of silence, never lengthened (at least the pause the
+    recogniser is told about, plus one VAD frame); otherwise the server's own end of turn."""
+    if opts.endpointing_ms is None:
+        return base
+    ms = max(opts.endpointing_ms, base.turn.pause_ms + 32)
+    turn = dataclasses.replace(base.turn, end_silence_ms=ms, unfinished_silence_ms=ms, adaptive_silence=False)
+    return dataclasses.replace(base, turn=turn)
+
+
+class LiveTranscription:
+    def __init__(
+        self,
+        ws: WebSocket,
+        providers: Providers,
+        config: AgentConfig,
+        settings: ServerSettings,
+        opts: ListenOptions,
+        request_id: str,
+        model: ModelInfo,
+    ) -> None:
+        self.ws, self.opts, self.request_id, self.model = ws, opts, request_id, model
+        self.settings = settings
+        assert opts.encoding is not None and opts.sample_rate is not None
+        self.rate = opts.sample_rate
+        self._decode = RawDecoder(opts.encoding)
+        self._bytes_per_s = opts.sample_rate * (2 if opts.encoding == "linear16" else 1)
+        self.listener = Listener(
+            providers.vad,
+            providers.stt,
+            listen_config(config, opts),
+            on_partial=self._interim if opts.interim_results else None,
+            keywords=opts.keywords,
+        )
+        self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
+        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self._heard: asyncio.Queue[Heard] = asyncio.Queue()
+        self._sha = hashlib.sha256()
+        self._received_s = 0.0  # seconds of audio received
+        self._cursor = 0.0  # where the next result starts: the end of the last final one
+        self._onset = 0.0  # where the speech of the turn under way began
+        self._speech_end = 0.0  # where the last decided turn's speech ended
+        self._last_word_end: float | None = None  # an UtteranceEnd is due after it
+        self._closing = False  # CloseStream received
+        self._warned_after_close = False
+        self._client_gone = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        sender = loop.create_task(self._send_loop())
+        hearing = loop.create_task(self._hear_loop())
+        receiving = loop.create_task(self._receive_loop())
+        close: tuple[int, str] = (dge.CLOSE_NORMAL, "")
+        try:
+            await asyncio.wait({hearing, receiving}, return_when=asyncio.FIRST_COMPLETED)
+            if hearing.done():
+                if (e := hearing.exception()) is not None:
+                    log.error("stream %s: the listener failed: %s", self.request_id, e, exc_info=e)
+                    close = (dge.CLOSE_NET, "NET-0002: the server failed to transcribe the audio")
+            elif receiving.result() == "idle":
+                log.info("stream %s: nothing received for %g s", self.request_id, IDLE_S)
+                close = (dge.CLOSE_NET, dge.NET_0001)
+        finally:
+            for task in (receiving, hearing):
+                task.cancel()
+            await asyncio.gather(receiving, hearing, return_exceptions=True)
+            await self.listener.aclose()
+            self._out.put_nowait(None)
+            try:
+                await asyncio.wait_for(sender, 5.0)
+            except TimeoutError:
+                log.warning("stream %s: the client did not take its last messages", self.request_id)
+            if not self._client_gone:
+                try:
+                    await self.ws.close(*close)
+                except Exception:  # the client went away meanwhile
+                    log.debug("stream %s: close failed", self.request_id, exc_info=True)
+            log.info("stream %s ended after %.1f s of audio", self.request_id, self._received_s)
+
+    # -- out ---------------------------------------------------------------------------------------
+    def send(self, msg: dict[str, Any]) -> None:
+        self._out.put_nowait(json.dumps(msg))
+
+    async def _send_loop(self) -> None:
+        while (item := await self._out.get()) is not None:
+            if self._client_gone:
+                continue
+            try:
+                await self.ws.send_text(item)
+            except Exception:  # the client went away: what is left has nowhere to go
+                self._client_gone = True
+
+    # -- in ----------------------------------------------------------------------------------------
+    async def _receive_loop(self) -> str:
+        while True:
+            try:
+                async with asyncio.timeout(None if self._closing else IDLE_S):
+                    msg = await self.ws.receive()
+            except TimeoutError:
+                return "idle"
+            if msg["type"] == "websocket.disconnect":
+                self._client_gone = True
+                return "left"
+            data: bytes | None = msg.get("bytes")
+            text: str | None = msg.get("text")
+            size = len(data) if data is not None else len((text or "").encode())
+            if size > self.settings.max_frame_bytes:
+                self.send(
+                    {
+                        "type": "Error",
+                        "variant": "FrameTooLarge",
+                        "description": f"a message of {size} bytes was dropped: the limit is "
+                        f"{self.settings.max_frame_bytes}",
+                    }
+                )
+                continue
+            seconds = len(data) / self._bytes_per_s if data else 0.0
+            await self._within_limits(seconds)
+            if data is not None:
+                self._on_audio(data)
+            elif text is not None:
+                self._on_text(text)
+
+    async def _within_limits(self, seconds: float) -> None:
+        """Past the server's limits (frames a second, audio ahead of real time) the stream waits:
+        its audio is read later, never dropped (a client sending a file fast is slowed to real time)."""
+        loop = asyncio.get_running_loop()
+        wait = self._limits.delay(seconds, loop.time())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        now = loop.time()
+        self._limits.frame(now)
+        if seconds:
+            self._limits.audio(seconds, now)
+        self._limits.take_dropped()
+
+    def _on_audio(self, data: bytes) -> None:
+        if self._closing:
+            if not self._warned_after_close:
+                self._warned_after_close = True
+                self.send(
+                    {
+                        "type": "Error",
+                        "variant": "AudioAfterCloseStream",
+                        "description": "audio sent after CloseStream is ignored",
+                    }
+                )
+            return
+        if not data:  # an empty binary message: Deepgram's older way of closing the stream
+            self._close_stream()
+            return
+        self._sha.update(data)
+        audio = self._decode(data)
+        self._received_s += len(data) / self._bytes_per_s
+        if len(audio):
+            self._heard.put_nowait(audio)
+
+    def _on_text(self, text: str) -> None:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            self.send(dge.schema_error("the message is not JSON", text))
+            return
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "KeepAlive":
+            return  # receiving it was the point
+        if kind == "Finalize":
+            if not self._closing:
+                self._heard.put_nowait(FINALIZE)
+        elif kind == "CloseStream":
+            self._close_stream()
+        else:
+            self.send(
+                dge.schema_error(
+                    f"unknown message type {kind!r}: expected KeepAlive, Finalize or CloseStream", text
+                )
+            )
+
+    def _close_stream(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._heard.put_nowait(CLOSE)
+
+    # -- hearing -----------------------------------------------------------------------------------
+    @property
+    def _position(self) -> float:
+        return self.listener.position / self.listener.rate
+
+    async def _hear_loop(self) -> None:
+        while True:
+            item = await self._heard.get()
+            if isinstance(item, str):
+                await self._flush(from_finalize=item == FINALIZE)
+                if item == CLOSE:
+                    self.send(
+                        {
+                            "type": "Metadata",
+                            **metadata(self.request_id, self._sha, self._received_s, self.model),
+                        }
+                    )
+                    return
+                continue
+            async for x in self.listener.listen(item, self.rate, end=False):
+                self._on_heard(x, endpoint=True, from_finalize=False)
+            self._utterance_end_due()
+
+    async def _flush(self, *, from_finalize: bool) -> None:
+        """The turn under way ends now; a final result even when nothing was being said."""
+        finals = 0
+        async for x in self.listener.listen(NO_AUDIO, self.rate, end=True):
+            finals += isinstance(x, Transcript)
+            self._on_heard(x, endpoint=False, from_finalize=from_finalize)
+        if not finals and from_finalize:
+            self._final(Transcript("", True), speech_final=False, from_finalize=from_finalize)
+
+    def _on_heard(self, x: Boundary | Transcript, *, endpoint: bool, from_finalize: bool) -> None:
+        """`endpoint`: the listener heard the speech end (else a Finalize or CloseStream ended it)."""
+        if isinstance(x, Transcript):
+            speech_final = self.opts.endpointing and endpoint
+            self._final(x, speech_final=speech_final, from_finalize=from_finalize)
+        elif x.kind == "speech_start":
+            self._onset = x.sample / self.listener.rate
+            self._last_word_end = None  # they went on: no utterance end yet
+            if self.opts.vad_events:
+                self.send({"type": "SpeechStarted", "channel": [0, 1], "timestamp": round(self._onset, 3)})
+        elif x.kind == "turn_end":
+            self._speech_end = x.sample / self.listener.rate
+
+    def _final(self, tr: Transcript, *, speech_final: bool, from_finalize: bool) -> None:
+        end = self._position
+        words = spread(tr.text, self._onset, max(self._speech_end, self._onset)) if tr.text else ()
+        self.send(
+            self._results(
+                tr.text, words, end, is_final=True, speech_final=speech_final, from_finalize=from_finalize
+            )
+        )
+        self._cursor = end
+        if words and self.opts.utterance_end_ms is not None:
+            self._last_word_end = words[-1].end
+
+    def _interim(self, tr: Transcript) -> None:
+        """A partial transcript of the turn under way (the listener calls this only within a turn)."""
+        end = self._position
+        words = spread(tr.text, self._onset, max(end, self._onset))
+        self.send(self._results(tr.text, words, end, is_final=False, speech_final=False, from_finalize=False))
+
+    def _results(self, text: str, words: Any, end: float, **flags: bool) -> dict[str, Any]:
+        return results_message(
+            start=self._cursor,
+            duration=end - self._cursor,
+            text=text,
+            words=words,
+            punctuated=self.opts.punctuated,
+            request_id=self.request_id,
+            model=self.model,
+            **flags,
+        )
+
+    def _utterance_end_due(self) -> None:
+        """`utterance_end_ms` of audio without speech after the last word: an UtteranceEnd."""
+        if self._last_word_end is None or self.opts.utterance_end_ms is None or self.listener.in_turn:
+            return
+        if self._position - self._last_word_end >= self.opts.utterance_end_ms / 1000:
+            self.send({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": self._last_word_end})
+            self._last_word_end = None
