@@ -94,16 +94,25 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-frame-bytes", type=int, default=d.max_frame_bytes)
     g.add_argument("--max-frames-per-s", type=float, default=d.max_frames_per_s)
     g.add_argument("--idle-timeout-s", type=float, default=d.idle_timeout_s)
+    g.add_argument(
+        "--max-body-bytes", type=int, default=d.max_body_bytes, help="largest HTTP request body (uploads)"
+    )
     g.add_argument("--ssl-certfile", default="", help="serve https/wss (browsers on other machines need it)")
     g.add_argument("--ssl-keyfile", default="")
 
 
 def _server_settings(a: argparse.Namespace) -> ServerSettings:
     env_keys = [k.strip() for k in os.environ.get("VOXLOOP_API_KEYS", "").split(",") if k.strip()]
-    if a.max_sessions < 1 or a.max_frame_bytes < 1024 or a.max_frames_per_s <= 0 or a.idle_timeout_s <= 0:
+    if (
+        a.max_sessions < 1
+        or a.max_frame_bytes < 1024
+        or a.max_frames_per_s <= 0
+        or a.idle_timeout_s <= 0
+        or a.max_body_bytes < 1024
+    ):
         raise VoxloopError(
             "a server limit is out of range",
-            "--max-sessions >= 1, --max-frame-bytes >= 1024, and positive rates and timeouts",
+            "--max-sessions >= 1, --max-frame-bytes and --max-body-bytes >= 1024, and positive rates and timeouts",
         )
     return ServerSettings(
         host=a.host,
@@ -114,6 +123,7 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         max_frame_bytes=a.max_frame_bytes,
         max_frames_per_s=a.max_frames_per_s,
         idle_timeout_s=a.idle_timeout_s,
+        max_body_bytes=a.max_body_bytes,
     )
 
 

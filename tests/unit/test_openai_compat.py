@@ -20,7 +20,7 @@ from conftest import make_providers, tone
 from fakes import FakeLLM, FakeSTT, FakeTTS
 from live_server import LiveServer, agent_client, live_server
 from voxloop.agent.providers import Providers
-from voxloop.providers.base import Message
+from voxloop.providers.base import BatchOptions, Message, Samples, Transcript
 from voxloop.server.compat.names import MODEL_NAMES, kind_of
 from voxloop.server.compat.openai_chat import StopFilter
 from voxloop.server.compat.openai_transcribe import srt, vtt
@@ -142,6 +142,39 @@ def test_transcriptions_in_every_response_format() -> None:
             assert w.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n" + text)
 
     run(main())
+
+
+class RecordingSTT(FakeSTT):
+    """Keeps the options each whole-recording transcription was asked with."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.options: list[BatchOptions] = []
+
+    async def transcribe_batch(self, audio: Samples, options: BatchOptions) -> Transcript:
+        self.options.append(options)
+        return Transcript(self.text, True, len(audio) / self.sample_rate)
+
+
+def test_prompt_temperature_and_timings_reach_the_recogniser() -> None:
+    stt = RecordingSTT("Qorvex ships today.")
+    audio = wav_bytes(tone(1.0))
+
+    async def main() -> None:
+        async with serving(make_providers(stt=stt)) as srv:
+            tr = srv.client().audio.transcriptions
+            got = await tr.create(
+                model="whisper-1", file=("a.wav", audio), prompt="Qorvex, Dvořák", temperature=0.4
+            )
+            assert got.text == "Qorvex ships today."
+            await tr.create(model="whisper-1", file=("a.wav", audio), response_format="srt")
+
+    run(main())
+    assert stt.options == [
+        BatchOptions(context="Qorvex, Dvořák", timings=False, temperature=0.4),
+        BatchOptions(context="", timings=True, temperature=0.0),
+    ]
 
 
 def test_srt_and_vtt_number_and_time_each_segment() -> None:
@@ -445,3 +478,12 @@ async def _post(port: int, path: str, body: bytes, headers: dict[str, str]) -> t
     await writer.wait_closed()
     status_line, _, rest = raw.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_the_body_limit_is_a_serve_option_checked_before_anything_loads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from voxloop.cli import main
+
+    assert main(["-q", "serve", "--max-body-bytes", "100"]) == 2
+    assert "--max-body-bytes" in capsys.readouterr().err

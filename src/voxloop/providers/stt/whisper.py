@@ -224,6 +224,9 @@ class WhisperSTT(STT):
             condition_on_previous_text=False,
             hotwords=kw,
             initial_prompt=options.context.strip() or None,
+            # a segment this likely silent and this unsure is skipped (Whisper's rule; its 0.6 let a
+            # prompted decode end a corpus clip with "Thank you." at 0.58)
+            no_speech_threshold=0.5,
             **({"temperature": options.temperature} if options.temperature > 0 else {}),
         )
         segs: list[Segment] = []
