@@ -110,6 +110,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
                 audio, rate = decode_body(body, opts.encoding, opts.sample_rate)
                 answer = await transcribe_recording(
                     providers.stt,
+                    providers.vad,
                     audio,
                     rate,
                     opts,
