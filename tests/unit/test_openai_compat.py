@@ -369,6 +369,23 @@ def test_a_client_that_leaves_mid_stream_stops_the_generation_and_frees_its_slot
     run(main())
 
 
+def test_a_client_that_gives_up_on_a_whole_reply_stops_the_generation_too() -> None:
+    llm = ClosingLLM(default=tuple(f" w{i}" for i in range(200)), delay=0.05)
+
+    async def main() -> None:
+        async with serving(make_providers(llm=llm)) as srv:
+            impatient = srv.client(timeout=0.5)  # the client closes its connection after 0.5 s
+            with pytest.raises(openai.APITimeoutError):
+                await impatient.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "Talk."}]
+                )
+            await asyncio.wait_for(llm.closed.wait(), 10)
+            assert llm.calls[-1].sent < 100
+            assert await _eventually(lambda: srv.state.active == 0)
+
+    run(main())
+
+
 async def _eventually(check: Any, within: float = 5.0) -> bool:
     """Re-check on every turn of the loop (no fixed sleep) until true or the time is up."""
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ do (tools, images, audio, logprobs, n > 1), which get a 400.
 
 Streamed, the body is server-sent events: `chat.completion.chunk`s (the role first, then the text as
 it is generated, then the finish reason), a last chunk with `usage` when asked, then `[DONE]`.
-A client that goes away stops the generation (the model's iterator is closed).
+A client that goes away, streamed or not, stops the generation (the model's iterator is closed).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from voxloop.providers.base import LLM, Message, Sampling, Usage
-from voxloop.server.compat.openai_http import OpenAIError, bad_param, check_model, json_object
+from voxloop.server.compat.openai_http import OpenAIError, bad_param, check_model, json_object, unless_gone
 
 if TYPE_CHECKING:
     from voxloop.server.app import ServerState
@@ -186,7 +186,11 @@ def chat_handler(state: ServerState) -> Any:
                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             )
         usage = Usage()
-        text = "".join([t async for t in generate(state.providers.llm, chat, usage)])
+
+        async def reply() -> str:
+            return "".join([t async for t in generate(state.providers.llm, chat, usage)])
+
+        text = await unless_gone(request, reply())  # a client that leaves stops the generation
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": text, "refusal": None},

@@ -9,10 +9,11 @@ ones /v1/agent's sessions take) until its response has been sent, or its client 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voxloop.server.openai")
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 KIND_WORDS = {"stt": "transcription", "tts": "speech", "llm": "chat"}
 
 
@@ -101,6 +103,27 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise OpenAIError(400, "the request body must be a JSON object")
     return data
+
+
+async def unless_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """`work`, cancelled (and 499 raised) if the client disconnects first. The request's body must
+    have been read: what the server receives after it can only be the disconnect."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    loop = asyncio.get_running_loop()
+    job, watch = loop.create_task(work), loop.create_task(gone())
+    try:
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (job, watch):
+            task.cancel()
+        await asyncio.gather(job, watch, return_exceptions=True)
+    if job.cancelled():
+        raise OpenAIError(499, "the client closed the request", code="client_closed_request")
+    return job.result()
 
 
 def replayed(request: Request, body: bytes) -> Request:
