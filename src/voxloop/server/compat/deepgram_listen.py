@@ -45,11 +45,13 @@ NO_AUDIO = np.zeros(0, np.float32)
 
 
 def listen_config(base: AgentConfig, opts: ListenOptions) -> AgentConfig:
-    """`endpointing=N`: a turn ends after N ms of silence, never lengthened (at least the pause the
-    recogniser is told about, plus one VAD frame); otherwise the server's own end of turn."""
-    if opts.endpointing_ms is None:
-        return base
-    ms = max(opts.endpointing_ms, base.turn.pause_ms + 32)
+    """A turn ends after a fixed silence, as Deepgram's endpointing does: `endpointing=N` ms (at
+    least the pause the recogniser is told about plus one VAD frame), else the server's own
+    `end_silence_ms`. Never lengthened for a speaker who pauses mid-thought: with no agent to
+    answer, a pause between sentences is not a reply cut short."""
+    ms = base.turn.end_silence_ms
+    if opts.endpointing_ms is not None:
+        ms = max(opts.endpointing_ms, base.turn.pause_ms + 32)
     turn = dataclasses.replace(base.turn, end_silence_ms=ms, unfinished_silence_ms=ms, adaptive_silence=False)
     return dataclasses.replace(base, turn=turn)
 
