@@ -6,7 +6,9 @@ not in the table (and not a local model's own name) gets the API's own "model no
 | name                                                          | kind | local model                  |
 |---------------------------------------------------------------|------|------------------------------|
 | whisper-1, gpt-4o-transcribe, gpt-4o-mini-transcribe, nova-3, | stt  | the loaded recogniser        |
-| nova-3-general, nova-2, nova-2-general                        |      | (Whisper tiny.en by default) |
+| nova-3-general, nova-2, nova-2-general, nova-3-medical,       |      | (Whisper tiny.en by default) |
+| nova-2-{meeting,phonecall,conversationalai,voicemail,medical},|      |                              |
+| nova, enhanced, whisper-{tiny,base,small,medium,large}        |      |                              |
 | tts-1, tts-1-hd, gpt-4o-mini-tts, aura-2-* , aura-*           | tts  | the loaded voice (hibari)    |
 | gpt-4o-mini, gpt-4o, gpt-4.1, gpt-4.1-mini, gpt-4.1-nano,     | llm  | the loaded language model    |
 | gpt-3.5-turbo, gpt-5-mini, gpt-5-nano                         |      |                              |
@@ -33,6 +35,20 @@ MODEL_NAMES: dict[str, Kind] = {
     "nova-3-general": "stt",
     "nova-2": "stt",
     "nova-2-general": "stt",
+    # Deepgram's other recognisers (its domain models and its hosted Whisper)
+    "nova-3-medical": "stt",
+    "nova-2-meeting": "stt",
+    "nova-2-phonecall": "stt",
+    "nova-2-conversationalai": "stt",
+    "nova-2-voicemail": "stt",
+    "nova-2-medical": "stt",
+    "nova": "stt",
+    "enhanced": "stt",
+    "whisper-tiny": "stt",
+    "whisper-base": "stt",
+    "whisper-small": "stt",
+    "whisper-medium": "stt",
+    "whisper-large": "stt",
     # text to speech
     "tts-1": "tts",
     "tts-1-hd": "tts",
