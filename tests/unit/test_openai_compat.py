@@ -259,6 +259,22 @@ def test_speech_streams_while_it_is_synthesized() -> None:
     run(main())
 
 
+def test_speech_is_spoken_a_sentence_at_a_time_so_others_get_the_voice_in_between() -> None:
+    tts = FakeTTS(seconds_per_word=0.25)
+    text = "First one here. Then **the** second! And a third?"
+
+    async def main() -> bytes:
+        async with serving(make_providers(tts=tts)) as srv:
+            r = await srv.client().audio.speech.create(
+                model="tts-1", voice="alloy", input=text, response_format="pcm"
+            )
+            return bytes(r.content)
+
+    pcm = run(main())
+    assert tts.texts == ["First one here.", "Then the second!", "And a third?"]
+    assert len(pcm) // 2 == pytest.approx(9 * 0.25 * 24000, abs=3 * 24)
+
+
 def test_bad_speech_requests_get_openai_errors() -> None:
     async def main() -> None:
         async with serving(make_providers()) as srv:

@@ -4,7 +4,8 @@ JSON as OpenAI documents it: `model`, `input` (at most 4096 characters), `voice`
 voice names, or the local voice's own: all speak with the loaded voice), `response_format`
 (`pcm`, `wav`, and `mp3`, `opus`, `aac`, `flac` when PyAV's encoders are installed; default mp3 as
 OpenAI's), `speed` (0.25-4.0; the voice keeps within its own range), `instructions` (accepted and
-ignored: the local voice has one manner). A client that goes away stops the synthesis.
+ignored: the local voice has one manner). It is spoken a sentence at a time, so other requests and
+voice sessions get the voice in between; a client that goes away stops the synthesis.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from voxloop.agent.chunker import SentenceChunker
 from voxloop.server.compat.openai_audio import MEDIA_TYPES, SpeechEncoder, encoder_available
 from voxloop.server.compat.openai_http import OpenAIError, bad_param, check_model, json_object
 
@@ -75,17 +77,36 @@ def speech_handler(state: ServerState) -> Any:
         ):
             raise bad_param("speed", "speed must be a number from 0.25 to 4.0")
         tts = state.providers.tts
+        parts = sentences(text)
         try:
-            chunks = tts.synthesize_with(text, float(speed))
+            first = tts.synthesize_with(parts[0], float(speed))  # a voice with one pace says no here
         except ValueError as e:
             raise bad_param("speed", str(e)) from None
         return StreamingResponse(
-            encoded(chunks, tts, fmt),
+            encoded(spoken(tts, parts, float(speed), first), tts, fmt),
             media_type=MEDIA_TYPES[fmt],
             headers={"Cache-Control": "no-store"},
         )
 
     return speech
+
+
+def sentences(text: str) -> list[str]:
+    """The input in sentences (at most 40 words each), cleaned of markup the voice would read."""
+    chunker = SentenceChunker(first_clause_words=1 << 30)
+    return [*chunker.push(text), *chunker.flush()] or [text]
+
+
+async def spoken(
+    tts: TTS, parts: list[str], speed: float, first: AsyncGenerator[Samples, None]
+) -> AsyncGenerator[Samples, None]:
+    """The voice's audio, a sentence at a time: between two, the voice's worker serves the other
+    requests and voice sessions waiting for it, so a long input holds none of them up for long."""
+    for i, part in enumerate(parts):
+        chunks = first if i == 0 else tts.synthesize_with(part, speed)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
 
 
 async def encoded(chunks: AsyncGenerator[Samples, None], tts: TTS, fmt: str) -> AsyncIterator[bytes]:
