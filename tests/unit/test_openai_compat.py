@@ -238,8 +238,21 @@ def test_speech_as_pcm_wav_and_mp3_is_the_voices_audio_at_24_khz() -> None:
             mp3 = (await sp.create(model="tts-1-hd", voice="echo", input=text)).content  # default mp3
             decoded, mp3_rate = sf.read(io.BytesIO(mp3), dtype="float32")
             assert mp3_rate == 24000 and abs(len(decoded) - 24000) < 2400
+            for fmt in ("opus", "aac", "flac"):
+                body = (
+                    await sp.create(model="tts-1", voice="alloy", input=text, response_format=fmt)
+                ).content
+                seconds = _seconds_of(bytes(body))
+                assert seconds == pytest.approx(1.0, abs=0.1), fmt
 
     run(main())
+
+
+def _seconds_of(data: bytes) -> float:
+    av = pytest.importorskip("av")
+    with av.open(io.BytesIO(data)) as container:
+        rate = container.streams.audio[0].rate
+        return sum(frame.samples for frame in container.decode(audio=0)) / rate
 
 
 def test_speech_streams_while_it_is_synthesized() -> None:
