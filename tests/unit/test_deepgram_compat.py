@@ -411,6 +411,13 @@ def test_prerecorded_wav_raw_paragraphs_and_utterances() -> None:
                 request_options={"additional_query_parameters": {"sample_rate": 8000}},  # not in the SDK
             )
             assert raw.results.channels[0].alternatives[0].transcript == "raw words"
+            file_anyway = await media.transcribe_file(  # a WAV file says what it holds
+                request=wav_bytes(resample(UTTERANCE, 16000, 8000), 8000),
+                model="nova-3",
+                encoding="mulaw",
+                request_options={"additional_query_parameters": {"sample_rate": 16000}},
+            )
+            assert file_anyway.metadata.duration == pytest.approx(len(UTTERANCE) / 16000, abs=0.01)
 
     run(main())
 

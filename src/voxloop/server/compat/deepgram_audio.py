@@ -12,6 +12,7 @@ from voxloop.audio.pcm import Samples, to_float32, to_int16
 from voxloop.server.compat.deepgram_errors import DeepgramError
 
 BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
+FILE_MAGIC = (b"RIFF", b"fLaC", b"OggS")  # a file says what it holds, whatever the query says
 
 
 class RawDecoder:
@@ -34,11 +35,11 @@ class RawDecoder:
 
 
 def decode_body(body: bytes, encoding: str | None, rate: int | None) -> tuple[Samples, int]:
-    """A prerecorded request's audio as mono float32 and its rate: raw when `encoding` is given,
-    else a file read by its header (channels are mixed down)."""
+    """A prerecorded request's audio as mono float32 and its rate: a file read by its header
+    (channels mixed down), else raw audio in the `encoding` and `rate` given."""
     if not body:
         raise DeepgramError(400, "Bad Request: the request body holds no audio")
-    if encoding is not None and rate is not None:
+    if encoding is not None and rate is not None and not body.startswith(FILE_MAGIC):
         return RawDecoder(encoding)(body), rate
     import soundfile as sf
 

@@ -30,7 +30,7 @@ from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.providers.base import Samples, Transcript
 from voxloop.server.compat import deepgram_errors as dge
-from voxloop.server.compat.deepgram_audio import RawDecoder
+from voxloop.server.compat.deepgram_audio import BYTES_PER_SAMPLE, RawDecoder
 from voxloop.server.compat.deepgram_params import ListenOptions
 from voxloop.server.compat.deepgram_results import ModelInfo, metadata, results_message, spread
 from voxloop.server.limits import RateLimiter
@@ -72,7 +72,7 @@ class LiveTranscription:
         assert opts.encoding is not None and opts.sample_rate is not None
         self.rate = opts.sample_rate
         self._decode = RawDecoder(opts.encoding)
-        self._bytes_per_s = opts.sample_rate * (2 if opts.encoding == "linear16" else 1)
+        self._bytes_per_s = opts.sample_rate * BYTES_PER_SAMPLE[opts.encoding]
         self.listener = Listener(
             providers.vad,
             providers.stt,

@@ -84,7 +84,7 @@ async def transcribe_recording(
     if not 8000 <= rate <= MAX_RATE:
         raise DeepgramError(400, f"sample_rate={rate}: audio must be at 8000-192000 Hz")
     duration = len(audio) / rate
-    x = resample(audio, rate, stt.sample_rate)
+    x = await asyncio.to_thread(resample, audio, rate, stt.sample_rate)
     tr = await stt.transcribe_batch(x, BatchOptions(context=", ".join(opts.keywords), timings=True))
     if tr.words:
         speech, frame_s = await asyncio.to_thread(

@@ -12,6 +12,7 @@ sessions take) while it runs; with none free it is refused with 429.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
@@ -107,7 +108,9 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
                     raise DeepgramError(
                         400, "transcribing audio from a URL is not supported here: send the audio itself"
                     )
-                audio, rate = decode_body(body, opts.encoding, opts.sample_rate)
+                # a long recording takes a while to decode and hash: not on the event loop
+                audio, rate = await asyncio.to_thread(decode_body, body, opts.encoding, opts.sample_rate)
+                digest = await asyncio.to_thread(hashlib.sha256, body)
                 answer = await transcribe_recording(
                     providers.stt,
                     providers.vad,
@@ -116,7 +119,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
                     opts,
                     utt_split=utt_split,
                     request_id=request_id,
-                    sha256=hashlib.sha256(body),
+                    sha256=digest,
                     model=ModelInfo(opts.model, stt_local),
                 )
             return JSONResponse(answer, headers={"dg-request-id": request_id})
