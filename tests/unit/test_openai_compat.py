@@ -503,7 +503,9 @@ def test_requests_beyond_the_session_limit_get_429_and_then_succeed() -> None:
                 await session.start()
                 with pytest.raises(openai.RateLimitError) as e:
                     await c.chat.completions.create(model="gpt-4o-mini", messages=msgs)
-                assert e.value.code == "rate_limit_exceeded"
+                assert (
+                    e.value.code == "rate_limit_exceeded" and e.value.response.headers["retry-after"] == "1"
+                )
             assert await _eventually(lambda: srv.state.active == 0)
             assert (await c.chat.completions.create(model="gpt-4o-mini", messages=msgs)).choices
 
@@ -533,3 +535,34 @@ def test_the_body_limit_is_a_serve_option_checked_before_anything_loads(
 
     assert main(["-q", "serve", "--max-body-bytes", "100"]) == 2
     assert "--max-body-bytes" in capsys.readouterr().err
+
+
+@dataclass
+class GatedLLM(FakeLLM):
+    """Loads only once `gate` is set."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def load(self) -> None:
+        await self.gate.wait()
+
+
+def test_while_the_models_load_requests_get_503_and_then_an_answer() -> None:
+    llm = GatedLLM()
+
+    async def main() -> None:
+        async with live_server(make_providers(llm=llm), wait_ready=False) as srv:
+            c = openai.AsyncOpenAI(base_url=f"{srv.http_url}/v1", api_key="x", max_retries=0)
+            try:
+                msgs = [{"role": "user", "content": "Hi"}]
+                with pytest.raises(openai.InternalServerError) as e:
+                    await c.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+                assert e.value.status_code == 503 and "loading" in e.value.message
+                assert [m.id async for m in c.models.list()]  # the list needs no model
+                llm.gate.set()
+                await asyncio.wait_for(srv.state.ready.wait(), 10)
+                assert (await c.chat.completions.create(model="gpt-4o-mini", messages=msgs)).choices
+            finally:
+                await c.close()
+
+    run(main())

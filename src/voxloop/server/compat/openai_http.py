@@ -48,7 +48,9 @@ class OpenAIError(Exception):
 
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        headers = {"WWW-Authenticate": 'Bearer realm="voxloop"'} if self.status == 401 else None
+        headers = {"WWW-Authenticate": 'Bearer realm="voxloop"'} if self.status == 401 else {}
+        if self.status in (429, 503):
+            headers["Retry-After"] = "1"  # the client's own retries wait this long
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
@@ -157,8 +159,11 @@ def endpoint(state: ServerState, handler: Handler, *, uses_models: bool = True) 
         if not uses_models:
             return await _answer(handler, request)
         if not state.ready.is_set():
-            error = "the models could not be loaded" if state.load_error else "the models are still loading"
-            return OpenAIError(503, f"{error}: try again shortly", type="server_error").response()
+            if state.load_error is not None:
+                error = f"the models could not be loaded: {state.load_error}"
+            else:
+                error = "the models are still loading: try again shortly"
+            return OpenAIError(503, error, type="server_error").response()
         if state.active >= settings.max_sessions:
             return OpenAIError(
                 429,
