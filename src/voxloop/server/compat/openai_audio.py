@@ -1,7 +1,7 @@
 """Audio files in and out for the OpenAI-compatible endpoints.
 
 In: an uploaded recording (WAV, FLAC, OGG, MP3 through libsndfile; M4A, WebM, MP4 and the rest
-through PyAV when it is installed, as it is with the Whisper extra) -> mono float32 at 16 kHz.
+through PyAV, part of the `server` extra; without it, a clear error) -> mono float32 at 16 kHz.
 Out: speech as it is synthesized, encoded chunk by chunk: `pcm` (16-bit little-endian, 24 kHz, mono,
 as OpenAI sends it), `wav` (the same with a header whose sizes say "unknown", since the length is
 not known when it is sent), and `mp3`, `opus` (Ogg), `aac` (ADTS), `flac` through PyAV's encoders.
