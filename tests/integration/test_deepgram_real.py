@@ -11,6 +11,7 @@ decode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from typing import Any
@@ -23,6 +24,8 @@ from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 from deepgram.speak.v1.types import SpeakV1Text
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from fakes import FakeLLM
 from live_server import LiveServer, live_server
@@ -308,3 +311,67 @@ def test_speech_socket_and_rest_say_what_was_asked(arun: Arun[Any], dg_providers
     assert wer([asked[0]], [heard_ws]) <= 0.25, heard_ws
     assert wer([asked[1]], [heard_rest]) <= 0.25, heard_rest
     assert wer([asked[0]], [heard_mulaw]) <= 0.35, heard_mulaw
+
+
+def test_live_rest_and_speech_at_once_never_stall_the_event_loop_and_a_silent_stream_times_out(
+    arun: Arun[Any], dg_providers: Providers, corpus: Corpus
+) -> None:
+    """A live stream in real time while a long recording is transcribed, speech is made over REST,
+    and a fourth client sends nothing: the loop's longest stall stays short
+    (the decodes and the voice run in their worker threads), the live words are right, and the
+    silent stream is closed after Deepgram's 10 s with NET-0001."""
+    long_id = max(corpus.clips, key=lambda c: len(corpus.audio(c)))
+    stall: list[float] = []
+
+    async def probe(stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            t = loop.time()
+            await asyncio.sleep(0.01)
+            stall.append(loop.time() - t - 0.01)
+
+    async def silent(srv: LiveServer) -> tuple[int | None, str, float]:
+        loop = asyncio.get_running_loop()
+        url = f"ws://127.0.0.1:{srv.port}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000"
+        async with connect(url) as ws:
+            t0 = loop.time()
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in ws:
+                    pass
+            return ws.close_code, ws.close_reason or "", loop.time() - t0
+
+    async def main() -> tuple[list[Any], Any, bytes, tuple[int | None, str, float]]:
+        async with live_server(dg_providers) as srv:
+            sdk = Sdk(srv)
+            stop = asyncio.Event()
+            prober = asyncio.get_running_loop().create_task(probe(stop))
+            try:
+                speak = sdk.client.speak.v1.audio
+
+                async def rest_speech() -> bytes:
+                    return b"".join(
+                        [c async for c in speak.generate(text="Good morning to you all.", model="tts-1")]
+                    )
+
+                live, recording, voice, quiet = await asyncio.gather(
+                    stream_clip(sdk, padded(corpus.audio(LAMP))),
+                    sdk.client.listen.v1.media.transcribe_file(
+                        request=corpus.clip(long_id).path.read_bytes(), model="nova-3"
+                    ),
+                    rest_speech(),
+                    silent(srv),
+                )
+                return live, recording, voice, quiet
+            finally:
+                stop.set()
+                await prober
+                await sdk.aclose()
+
+    live, recording, voice, (code, reason, waited) = arun(main())
+    log.info("longest event-loop stall %.0f ms over %d probes", 1000 * max(stall), len(stall))
+    assert max(stall) < 0.2, f"the event loop stalled for {max(stall):.3f} s"
+    assert not missing_words(finals_text(live), ["turn on", "lamp"]), finals_text(live)
+    ref = corpus.clip(long_id).transcript
+    assert wer([ref], [recording.results.channels[0].alternatives[0].transcript]) <= 0.35
+    assert len(voice) > 24000  # a WAV of the spoken sentence
+    assert code == 1011 and reason.startswith("NET-0001") and 9.5 <= waited <= 13.0, (code, reason, waited)
