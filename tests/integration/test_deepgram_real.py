@@ -36,6 +36,7 @@ from voxloop.audio.pcm import resample, to_int16
 from voxloop.bench.corpus import speech_bounds, wer
 from voxloop.config import AgentConfig
 from voxloop.providers.base import STT, TTS, VAD, Samples, Transcript
+from voxloop.server.compat.openai_audio import decode_upload
 
 from .conftest import LAMP, Arun, Corpus
 from .helpers import missing_words
@@ -264,7 +265,7 @@ def test_prerecorded_corpus_files_with_word_timings_utterances_and_paragraphs(
 def test_speech_socket_and_rest_say_what_was_asked(arun: Arun[Any], dg_providers: Providers) -> None:
     asked = ["Please turn on the living room lamp.", "The weather will be sunny tomorrow morning."]
 
-    async def main() -> tuple[bytes, list[int], bytes, bytes]:
+    async def main() -> tuple[bytes, list[int], bytes, bytes, bytes]:
         async with live_server(dg_providers) as srv:
             sdk = Sdk(srv)
             try:
@@ -294,11 +295,12 @@ def test_speech_socket_and_rest_say_what_was_asked(arun: Arun[Any], dg_providers
                         )
                     ]
                 )
-                return audio, flushed, wav, mulaw
+                mp3 = b"".join([c async for c in speak.generate(text=asked[1], model="aura-2-thalia-en")])
+                return audio, flushed, wav, mulaw, mp3
             finally:
                 await sdk.aclose()
 
-    audio, flushed, wav, mulaw = arun(main())
+    audio, flushed, wav, mulaw, mp3 = arun(main())
     assert flushed == [0]
     stt = dg_providers.stt
     heard_ws = arun(stt.transcribe(np.frombuffer(audio, "<i2").astype(np.float32) / 32768)).text
@@ -307,10 +309,12 @@ def test_speech_socket_and_rest_say_what_was_asked(arun: Arun[Any], dg_providers
     from voxloop.audio.g711 import mulaw_decode
 
     heard_mulaw = arun(stt.transcribe(resample(mulaw_decode(mulaw), 8000, 16000))).text
-    log.info("spoken back: %r / %r / %r", heard_ws, heard_rest, heard_mulaw)
+    heard_mp3 = arun(stt.transcribe(decode_upload(mp3, 16000))).text  # Deepgram's REST default
+    log.info("spoken back: %r / %r / %r / %r", heard_ws, heard_rest, heard_mulaw, heard_mp3)
     assert wer([asked[0]], [heard_ws]) <= 0.25, heard_ws
     assert wer([asked[1]], [heard_rest]) <= 0.25, heard_rest
     assert wer([asked[0]], [heard_mulaw]) <= 0.35, heard_mulaw
+    assert wer([asked[1]], [heard_mp3]) <= 0.25, heard_mp3
 
 
 def test_live_rest_and_speech_at_once_never_stall_the_event_loop_and_a_silent_stream_times_out(
@@ -373,5 +377,5 @@ def test_live_rest_and_speech_at_once_never_stall_the_event_loop_and_a_silent_st
     assert not missing_words(finals_text(live), ["turn on", "lamp"]), finals_text(live)
     ref = corpus.clip(long_id).transcript
     assert wer([ref], [recording.results.channels[0].alternatives[0].transcript]) <= 0.35
-    assert len(voice) > 24000  # a WAV of the spoken sentence
+    assert len(decode_upload(voice, 16000)) > 16000  # over a second of speech (MP3, Deepgram's default)
     assert code == 1011 and reason.startswith("NET-0001") and 9.5 <= waited <= 13.0, (code, reason, waited)

@@ -31,6 +31,7 @@ from live_server import LiveServer, http_get, live_server
 from voxloop.audio.g711 import mulaw_encode
 from voxloop.audio.pcm import resample, to_int16
 from voxloop.server.compat import deepgram_listen
+from voxloop.server.compat.openai_audio import SpeechEncoder, decode_upload
 from voxloop.server.settings import ServerSettings
 
 # The SDK imports websockets' legacy client (deprecated since websockets 14): not ours to fix.
@@ -386,7 +387,7 @@ async def rest(
 
 def test_prerecorded_wav_raw_paragraphs_and_utterances() -> None:
     async def main() -> None:
-        async with server(FakeSTT(["Hello there. How are you?", "raw words"])) as srv:
+        async with server(FakeSTT(["Hello there. How are you?", "raw words", "file", "from an mp3"])) as srv:
             media = client_for(srv).listen.v1.media
             answer = await media.transcribe_file(
                 request=wav_bytes(UTTERANCE, channels=2),
@@ -418,6 +419,11 @@ def test_prerecorded_wav_raw_paragraphs_and_utterances() -> None:
                 request_options={"additional_query_parameters": {"sample_rate": 16000}},
             )
             assert file_anyway.metadata.duration == pytest.approx(len(UTTERANCE) / 16000, abs=0.01)
+            enc = SpeechEncoder("mp3", 16000)
+            mp3 = enc.push(UTTERANCE) + enc.finish()
+            from_mp3 = await media.transcribe_file(request=mp3, model="nova-3")
+            assert from_mp3.results.channels[0].alternatives[0].transcript == "from an mp3"
+            assert from_mp3.metadata.duration == pytest.approx(len(UTTERANCE) / 16000, abs=0.1)
 
     run(main())
 
@@ -511,6 +517,16 @@ def test_speak_rest_wav_and_raw_mulaw() -> None:
                 ]
             )
             assert len(raw) == 4000
+            mp3 = b"".join(
+                [
+                    c
+                    async for c in speak.generate(
+                        text="one two three four five six", model="aura-2-thalia-en"
+                    )
+                ]
+            )
+            assert mp3[:3] == b"ID3" or mp3[0] == 0xFF  # Deepgram's default: MP3
+            assert len(decode_upload(mp3, 16000)) == pytest.approx(1.5 * 16000, rel=0.1)
             with pytest.raises(ApiError) as caught:
                 async for _ in speak.generate(text="hi", model="nova-3"):
                     pass

@@ -75,7 +75,13 @@ def test_listen_options_refuse_what_cannot_be_honoured(q: list[tuple[str, str]],
 
 
 def test_speak_options_defaults() -> None:
-    assert speak_options({"model": "aura-2-thalia-en"}, CFG, rest=True).container == "wav"
+    o = speak_options({"model": "aura-2-thalia-en"}, CFG, rest=True)
+    assert (o.encoding, o.container) == ("mp3", "none")  # Deepgram's REST default
+    assert speak_options({"encoding": "linear16"}, CFG, rest=True).container == "wav"
+    with pytest.raises(DeepgramError):
+        speak_options({"encoding": "mp3"}, CFG, rest=False)  # the socket sends raw audio only
+    with pytest.raises(DeepgramError):
+        speak_options({"encoding": "mp3", "container": "wav"}, CFG, rest=True)
     o = speak_options({"model": "aura-asteria-en", "encoding": "alaw"}, CFG, rest=True)
     assert (o.encoding, o.sample_rate, o.container) == ("alaw", 8000, "none")
     assert speak_options({}, CFG, rest=False).sample_rate == 24000

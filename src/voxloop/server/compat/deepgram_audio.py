@@ -1,5 +1,6 @@
 """Audio as Deepgram's APIs carry it: raw `linear16` (16-bit little-endian), `mulaw` or `alaw`
-at a stated sample rate, or a file (WAV, FLAC, OGG) whose header says what it holds."""
+at a stated sample rate, or a file whose header says what it holds (decoded as the OpenAI
+endpoints decode an upload: libsndfile, then PyAV)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import numpy as np
 from voxloop.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
 from voxloop.audio.pcm import Samples, to_float32, to_int16
 from voxloop.server.compat.deepgram_errors import DeepgramError
+from voxloop.server.compat.openai_audio import AudioDecodeError, decode_upload
 
 BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 FILE_MAGIC = (b"RIFF", b"fLaC", b"OggS")  # a file says what it holds, whatever the query says
+FILE_RATE = 16000  # files are decoded to the recogniser's rate
 
 
 class RawDecoder:
@@ -36,22 +39,20 @@ class RawDecoder:
 
 def decode_body(body: bytes, encoding: str | None, rate: int | None) -> tuple[Samples, int]:
     """A prerecorded request's audio as mono float32 and its rate: a file read by its header
-    (channels mixed down), else raw audio in the `encoding` and `rate` given."""
+    (WAV, FLAC, OGG, MP3, and through PyAV M4A, WebM, Opus...; channels mixed down), else raw
+    audio in the `encoding` and `rate` given. Blocking: call it in a worker thread."""
     if not body:
         raise DeepgramError(400, "Bad Request: the request body holds no audio")
     if encoding is not None and rate is not None and not body.startswith(FILE_MAGIC):
         return RawDecoder(encoding)(body), rate
-    import soundfile as sf
-
     try:
-        data, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError):
+        return decode_upload(body, FILE_RATE), FILE_RATE
+    except AudioDecodeError:
         raise DeepgramError(
             400,
-            "Bad Request: failed to process audio: corrupt or unsupported data (send WAV, FLAC or OGG, "
+            "Bad Request: failed to process audio: corrupt or unsupported data (send an audio file, "
             "or raw audio with encoding and sample_rate)",
         ) from None
-    return data.mean(axis=1).astype(np.float32), int(sr)
 
 
 def encode(x: Samples, encoding: str) -> bytes:

@@ -15,6 +15,7 @@ from voxloop.server.compat.deepgram_errors import DeepgramError
 from voxloop.server.compat.names import Kind, serves
 
 ENCODINGS = ("linear16", "mulaw", "alaw")
+COMPRESSED = ("mp3", "opus", "flac", "aac")  # speech over REST only, through PyAV's encoders
 MIN_RATE, MAX_RATE = 8000, 48000
 
 
@@ -158,20 +159,26 @@ def listen_options(params: Sequence[tuple[str, str]], config: AgentConfig, *, li
 @dataclass(frozen=True)
 class SpeakOptions:
     model: str
-    encoding: str  # linear16, mulaw, alaw
-    sample_rate: int
-    container: str  # wav or none (REST only)
+    encoding: str  # linear16, mulaw, alaw; over REST also mp3, opus, flac, aac
+    sample_rate: int  # of the raw encodings (the compressed ones have their codec's own)
+    container: str  # wav or none (REST only); opus: ogg or none, both Ogg
 
 
 def speak_options(
     params: Mapping[str, str] | Sequence[tuple[str, str]], config: AgentConfig, *, rest: bool
 ) -> SpeakOptions:
+    """On the socket: raw audio (linear16, mulaw, alaw). Over REST also Deepgram's compressed
+    encodings (mp3, its default there; opus in Ogg; flac; aac), at their codec's own rate."""
     q = Query(list(params.items()) if isinstance(params, Mapping) else params)
     model = model_name(q, "tts", config, "aura-2-thalia-en")
-    enc = encoding(q) or "linear16"
+    enc = encoding(q, (*ENCODINGS, *COMPRESSED) if rest else ENCODINGS) or ("mp3" if rest else "linear16")
     default_rate = 24000 if enc == "linear16" else 8000
     rate = q.number("sample_rate", MIN_RATE, MAX_RATE) or default_rate
-    container = (q.get("container") or ("wav" if rest and enc == "linear16" else "none")).lower()
-    if container not in ("wav", "none"):
-        raise DeepgramError(400, f"container={container!r} is not supported here: use wav or none")
+    raw_default = "wav" if rest and enc == "linear16" else "none"
+    container = (q.get("container") or raw_default).lower()
+    allowed = ("none", "ogg") if enc == "opus" else ("none",) if enc in COMPRESSED else ("wav", "none")
+    if container not in allowed:
+        raise DeepgramError(
+            400, f"container={container!r} does not go with encoding={enc}: use {' or '.join(allowed)}"
+        )
     return SpeakOptions(model, enc, rate, container)

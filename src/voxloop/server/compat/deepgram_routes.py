@@ -25,15 +25,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from voxloop.providers.base import TTS
 from voxloop.server.compat import deepgram_errors as dge
 from voxloop.server.compat.auth import authorized
 from voxloop.server.compat.deepgram_audio import decode_body, encode, wav_file
 from voxloop.server.compat.deepgram_errors import DeepgramError
 from voxloop.server.compat.deepgram_listen import LiveTranscription
-from voxloop.server.compat.deepgram_params import Query, listen_options, speak_options
+from voxloop.server.compat.deepgram_params import COMPRESSED, Query, listen_options, speak_options
 from voxloop.server.compat.deepgram_prerecorded import transcribe_recording
 from voxloop.server.compat.deepgram_results import ModelInfo
 from voxloop.server.compat.deepgram_speak import MAX_TEXT, LiveSpeech, speech_audio
+from voxloop.server.compat.openai_audio import MEDIA_TYPES, SpeechEncoder, encoder_available
 
 if TYPE_CHECKING:
     from voxloop.server.app import ServerState
@@ -152,14 +154,16 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
                     raise DeepgramError(400, 'the body must hold the text to speak: {"text": "..."}')
                 if len(text) > MAX_TEXT:
                     raise DeepgramError(413, f"the text is longer than {MAX_TEXT} characters")
+                headers = {
+                    "dg-request-id": request_id,
+                    "dg-model-name": opts.model,
+                    "dg-model-uuid": ModelInfo(opts.model, tts_local).uuid,
+                    "dg-char-count": str(len(text)),
+                }
+                if opts.encoding in COMPRESSED:
+                    return await compressed_speech(providers.tts, text, opts.encoding, headers)
                 chunks = [x async for x in speech_audio(providers.tts, text, opts.sample_rate)]
                 audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-            headers = {
-                "dg-request-id": request_id,
-                "dg-model-name": opts.model,
-                "dg-model-uuid": ModelInfo(opts.model, tts_local).uuid,
-                "dg-char-count": str(len(text)),
-            }
             if opts.container == "wav":
                 wav = wav_file(audio, opts.sample_rate, opts.encoding)
                 return Response(wav, media_type="audio/wav", headers=headers)
@@ -174,6 +178,16 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
         WebSocketRoute("/v1/speak", speak_ws),
         Route("/v1/speak", speak_rest, methods=["POST"]),
     ]
+
+
+async def compressed_speech(tts: TTS, text: str, fmt: str, headers: dict[str, str]) -> Response:
+    """Speech in mp3, Ogg Opus, flac or aac, encoded by PyAV in a worker thread."""
+    if not encoder_available(fmt):
+        raise DeepgramError(400, f"encoding={fmt} needs PyAV with its encoder: use linear16, mulaw or alaw")
+    encoder = SpeechEncoder(fmt, tts.sample_rate)
+    parts = [await asyncio.to_thread(encoder.push, chunk) async for chunk in tts.synthesize(text)]
+    parts.append(await asyncio.to_thread(encoder.finish))
+    return Response(b"".join(parts), media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 def _seconds(value: str | None, default: float) -> float:
