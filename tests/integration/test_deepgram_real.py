@@ -36,7 +36,7 @@ from voxloop.audio.pcm import resample, to_int16
 from voxloop.bench.corpus import speech_bounds, wer
 from voxloop.config import AgentConfig
 from voxloop.providers.base import STT, TTS, VAD, Samples, Transcript
-from voxloop.server.compat.openai_audio import decode_upload
+from voxloop.server.compat.openai_audio import SpeechEncoder, decode_upload
 
 from .conftest import LAMP, Arun, Corpus
 from .helpers import missing_words
@@ -99,6 +99,7 @@ async def stream_clip(
     """`audio` (16 kHz) sent like a microphone, in real time, then CloseStream; every message back."""
     x = resample(audio, 16000, rate)
     step = rate * CHUNK_MS // 1000
+    ogg = SpeechEncoder("opus", rate) if encoding == "opus" else None  # pages as an encoder fills them
     loop = asyncio.get_running_loop()
     messages: list[Any] = []
     async with sdk.client.listen.v1.connect(
@@ -116,7 +117,13 @@ async def stream_clip(
             if (wait := due - loop.time()) > 0:
                 await asyncio.sleep(wait)  # models the microphone, not a wait for the server
             chunk = x[i : i + step]
-            await sock.send_media(mulaw_encode(chunk) if encoding == "mulaw" else to_int16(chunk).tobytes())
+            if ogg is not None:
+                if data := ogg.push(chunk) + (ogg.finish() if i + step >= len(x) else b""):
+                    await sock.send_media(data)
+            else:
+                await sock.send_media(
+                    mulaw_encode(chunk) if encoding == "mulaw" else to_int16(chunk).tobytes()
+                )
         await sock.send_close_stream()
         await asyncio.wait_for(reader, 60)
     return messages
@@ -176,6 +183,21 @@ def test_live_corpus_clips_three_clients_at_once_interim_and_final_within_the_re
     endpoint_wer, listener_wer = wer(refs, hyps), wer(refs, own)
     log.info("live /v1/listen WER %.3f, the Listener in-process %.3f", endpoint_wer, listener_wer)
     assert endpoint_wer <= listener_wer + 0.05, (endpoint_wer, listener_wer)
+
+
+def test_live_ogg_opus_streamed_as_an_encoder_makes_it(
+    arun: Arun[Any], dg_providers: Providers, corpus: Corpus
+) -> None:
+    async def main() -> list[Any]:
+        async with live_server(dg_providers) as srv:
+            sdk = Sdk(srv)
+            try:
+                return await stream_clip(sdk, padded(corpus.audio(LAMP)), encoding="opus", rate=48000)
+            finally:
+                await sdk.aclose()
+
+    text = finals_text(arun(main()))
+    assert wer([corpus.clip(LAMP).transcript], [text]) <= 0.2, text
 
 
 def test_telephone_audio_mulaw_8k_and_bad_input_beside_a_live_stream(

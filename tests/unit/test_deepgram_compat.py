@@ -150,6 +150,35 @@ def test_live_without_punctuation_mulaw_at_8k_and_two_turns() -> None:
     run(main())
 
 
+def test_live_ogg_opus_as_a_browser_sends_it_and_undecodable_audio_closes_with_data_0000() -> None:
+    enc = SpeechEncoder("opus", 16000)  # Ogg Opus, as MediaRecorder or a phone gateway makes it
+    ogg = b"".join(enc.push(UTTERANCE[i : i + 1600]) for i in range(0, len(UTTERANCE), 1600)) + enc.finish()
+
+    async def main() -> None:
+        async with (
+            server(FakeSTT(["from opus"])) as srv,
+            client_for(srv).listen.v1.connect(model="nova-3", encoding="opus") as sock,
+        ):
+            got = Messages(sock)
+            for i in range(0, len(ogg), 1000):  # pages split anywhere
+                await sock.send_media(ogg[i : i + 1000])
+            await sock.send_close_stream()
+            await got.closed()
+        [final] = got.of("Results")
+        assert final.channel.alternatives[0].transcript == "from opus" and final.speech_final
+        assert got.of("Metadata")[0].duration == pytest.approx(len(UTTERANCE) / 16000, abs=0.1)
+        async with (
+            server() as srv,
+            connect(f"ws://127.0.0.1:{srv.port}/v1/listen?model=nova-3&encoding=opus") as ws,
+        ):
+            await ws.send(to_int16(UTTERANCE[:1600]).tobytes())  # not Ogg
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ws.close_code == 1008 and ws.close_reason.startswith("DATA-0000")
+
+    run(main())
+
+
 def test_finalize_ends_the_turn_at_once_and_keepalive_keeps_the_stream() -> None:
     async def main() -> None:
         async with (

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from voxloop.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
+from voxloop.audio.ogg_opus import OggOpusDecoder
 from voxloop.config import AgentConfig
+from voxloop.errors import AudioFormatError
 from voxloop.providers.base import Word
 from voxloop.server.compat.deepgram_audio import RawDecoder
 from voxloop.server.compat.deepgram_errors import DeepgramError
@@ -15,6 +17,7 @@ from voxloop.server.compat.deepgram_listen import listen_config
 from voxloop.server.compat.deepgram_params import listen_options, speak_options
 from voxloop.server.compat.deepgram_prerecorded import out_of_silence, split_utterances
 from voxloop.server.compat.deepgram_results import paragraphs, spread, transcript_of
+from voxloop.server.compat.openai_audio import SpeechEncoder
 from voxloop.server.limits import RateLimiter
 
 CFG = AgentConfig()
@@ -61,7 +64,7 @@ def test_listen_options_read_what_voxloop_acts_on_and_ignore_the_rest() -> None:
     [
         ([("channels", "2")], 400),
         ([("multichannel", "true")], 400),
-        ([("encoding", "opus")], 400),
+        ([("encoding", "flac")], 400),
         ([("interim_results", "maybe")], 400),
         ([("utterance_end_ms", "500")], 400),
         ([("model", "gpt-4o-mini")], 404),
@@ -120,3 +123,19 @@ def test_rate_limiter_delay_says_when_audio_may_go_on() -> None:
     assert lim.delay(1.0, 0.0) == pytest.approx(0.5)  # 2.5 s of audio may be 2 s ahead at t=0.5
     assert lim.delay(1.0, 0.5) == pytest.approx(0.0, abs=1e-9)
     assert not lim.audio(1.0, 0.4) and lim.audio(1.0, 0.5)  # as the limiter itself decides
+
+
+def test_ogg_opus_is_heard_with_pages_split_anywhere_and_what_is_not_opus_is_refused() -> None:
+    t = np.arange(32000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    enc = SpeechEncoder("opus", 16000)
+    ogg = enc.push(x) + enc.finish()
+    whole = OggOpusDecoder()(ogg)
+    split = OggOpusDecoder()
+    pieces = np.concatenate([split(ogg[i : i + 7]) for i in range(0, len(ogg), 7)])
+    assert len(pieces) == len(whole) and abs(len(whole) - 2 * 48000) < 0.05 * 48000
+    assert np.sqrt(np.mean(whole[4800:-4800] ** 2)) == pytest.approx(0.3 / np.sqrt(2), rel=0.1)
+    with pytest.raises(AudioFormatError):
+        OggOpusDecoder()(b"RIFF" + bytes(100))
+    with pytest.raises(AudioFormatError):  # Ogg, but not Opus
+        OggOpusDecoder()(ogg[:4] + ogg[4:28] + b"Vorbis" + ogg[34:])

@@ -13,7 +13,6 @@ from voxloop.audio.pcm import Samples, to_float32, to_int16
 from voxloop.server.compat.deepgram_errors import DeepgramError
 from voxloop.server.compat.openai_audio import AudioDecodeError, decode_upload
 
-BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1, "alaw": 1}
 FILE_MAGIC = (b"RIFF", b"fLaC", b"OggS")  # a file says what it holds, whatever the query says
 FILE_RATE = 16000  # files are decoded to the recogniser's rate
 
@@ -43,7 +42,8 @@ def decode_body(body: bytes, encoding: str | None, rate: int | None) -> tuple[Sa
     audio in the `encoding` and `rate` given. Blocking: call it in a worker thread."""
     if not body:
         raise DeepgramError(400, "Bad Request: the request body holds no audio")
-    if encoding is not None and rate is not None and not body.startswith(FILE_MAGIC):
+    raw = encoding in ("linear16", "mulaw", "alaw")
+    if raw and encoding is not None and rate is not None and not body.startswith(FILE_MAGIC):
         return RawDecoder(encoding)(body), rate
     try:
         return decode_upload(body, FILE_RATE), FILE_RATE

@@ -33,6 +33,7 @@ CLOSE_NORMAL = 1000
 CLOSE_DATA = 1008  # the payload cannot be decoded as audio
 CLOSE_NET = 1011  # nothing received within the timeout window
 NET_0001 = "NET-0001: no audio data or text message was received within the 10 s timeout window"
+DATA_0000 = "DATA-0000: the payload cannot be decoded as audio in the encoding the stream declared"
 
 
 def new_request_id() -> str:

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,13 @@ from starlette.websockets import WebSocket
 from voxloop.agent.endpoint import Boundary
 from voxloop.agent.listener import Listener
 from voxloop.agent.providers import Providers
+from voxloop.audio.ogg_opus import OggOpusDecoder
 from voxloop.config import AgentConfig
+from voxloop.errors import AudioFormatError
 from voxloop.providers.base import Samples, Transcript
 from voxloop.server.compat import deepgram_errors as dge
-from voxloop.server.compat.deepgram_audio import BYTES_PER_SAMPLE, RawDecoder
-from voxloop.server.compat.deepgram_params import ListenOptions
+from voxloop.server.compat.deepgram_audio import RawDecoder
+from voxloop.server.compat.deepgram_params import OPUS, ListenOptions
 from voxloop.server.compat.deepgram_results import ModelInfo, metadata, results_message, spread
 from voxloop.server.limits import RateLimiter
 from voxloop.server.settings import ServerSettings
@@ -71,8 +74,9 @@ class LiveTranscription:
         self.settings = settings
         assert opts.encoding is not None and opts.sample_rate is not None
         self.rate = opts.sample_rate
-        self._decode = RawDecoder(opts.encoding)
-        self._bytes_per_s = opts.sample_rate * BYTES_PER_SAMPLE[opts.encoding]
+        self._decode: Callable[[bytes], Samples] = (
+            OggOpusDecoder() if opts.encoding in OPUS else RawDecoder(opts.encoding)
+        )
         self.listener = Listener(
             providers.vad,
             providers.stt,
@@ -109,6 +113,8 @@ class LiveTranscription:
             elif receiving.result() == "idle":
                 log.info("stream %s: nothing received for %g s", self.request_id, IDLE_S)
                 close = (dge.CLOSE_NET, dge.NET_0001)
+            elif receiving.result() == "bad_audio":
+                close = (dge.CLOSE_DATA, dge.DATA_0000)
         finally:
             for task in (receiving, hearing):
                 task.cancel()
@@ -163,12 +169,18 @@ class LiveTranscription:
                     }
                 )
                 continue
-            seconds = len(data) / self._bytes_per_s if data else 0.0
-            await self._within_limits(seconds)
-            if data is not None:
-                self._on_audio(data)
-            elif text is not None:
-                self._on_text(text)
+            if data is None:
+                await self._within_limits(0.0)
+                self._on_text(text or "")
+                continue
+            try:
+                audio = self._on_audio(data)
+            except AudioFormatError as e:
+                log.info("stream %s: %s", self.request_id, e.message)
+                return "bad_audio"
+            await self._within_limits(len(audio) / self.rate)
+            if len(audio):
+                self._heard.put_nowait(audio)
 
     async def _within_limits(self, seconds: float) -> None:
         """Past the server's limits (frames a second, audio ahead of real time) the stream waits:
@@ -183,7 +195,8 @@ class LiveTranscription:
             self._limits.audio(seconds, now)
         self._limits.take_dropped()
 
-    def _on_audio(self, data: bytes) -> None:
+    def _on_audio(self, data: bytes) -> Samples:
+        """The audio of one message, decoded (nothing after CloseStream; AudioFormatError)."""
         if self._closing:
             if not self._warned_after_close:
                 self._warned_after_close = True
@@ -194,15 +207,14 @@ class LiveTranscription:
                         "description": "audio sent after CloseStream is ignored",
                     }
                 )
-            return
+            return NO_AUDIO
         if not data:  # an empty binary message: Deepgram's older way of closing the stream
             self._close_stream()
-            return
+            return NO_AUDIO
         self._sha.update(data)
         audio = self._decode(data)
-        self._received_s += len(data) / self._bytes_per_s
-        if len(audio):
-            self._heard.put_nowait(audio)
+        self._received_s += len(audio) / self.rate
+        return audio
 
     def _on_text(self, text: str) -> None:
         try:

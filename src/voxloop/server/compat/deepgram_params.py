@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from voxloop.audio import ogg_opus
 from voxloop.config import AgentConfig
 from voxloop.server.compat.deepgram_errors import DeepgramError
 from voxloop.server.compat.names import Kind, serves
 
 ENCODINGS = ("linear16", "mulaw", "alaw")
 COMPRESSED = ("mp3", "opus", "flac", "aac")  # speech over REST only, through PyAV's encoders
+OPUS = ("opus", "ogg-opus")  # Ogg Opus heard live, through PyAV's decoder (audio/ogg_opus.py)
 MIN_RATE, MAX_RATE = 8000, 48000
 
 
@@ -118,15 +120,19 @@ class ListenOptions:
 def listen_options(params: Sequence[tuple[str, str]], config: AgentConfig, *, live: bool) -> ListenOptions:
     q = Query(params)
     model = model_name(q, "stt", config, "nova-3")
-    enc = encoding(q)
+    enc = encoding(q, (*ENCODINGS, *OPUS))
     rate = q.number("sample_rate", MIN_RATE, MAX_RATE)
+    if enc in OPUS:
+        if live and not ogg_opus.available():
+            raise DeepgramError(400, f"encoding={enc} needs PyAV's Opus decoder: use linear16, mulaw or alaw")
+        rate = ogg_opus.RATE  # Opus says its own rate
     if enc is not None and rate is None:
         raise DeepgramError(400, f"encoding={enc} needs a sample_rate")
     if live and enc is None:
         if rate is not None:
             raise DeepgramError(400, "sample_rate needs an encoding (linear16, mulaw or alaw)")
         raise DeepgramError(
-            400, "live audio must be raw: give encoding (linear16, mulaw or alaw) and sample_rate"
+            400, "say what the live audio is: encoding (linear16, mulaw, alaw with sample_rate; or opus)"
         )
     channels(q)
     language = q.get("language") or "en"
