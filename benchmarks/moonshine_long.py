@@ -2,7 +2,7 @@
 on long stretches of continuous read speech (which decides the longest piece it is given).
 
 1. Decode time, 1 thread each, median and fastest of `--repeats` runs: Moonshine's `decode`, Whisper's loop
-   decoder (`WhisperSTT.decode` with the final beam) and its standard path (`decode_standard`).
+   decoder (`WhisperDecoder.decode` with the final beam) and its standard path (`decode_standard`).
 2. Long speech: one speaker's clips, each cut to its labelled speech (`speech_end_labels.tsv`,
    50 ms kept either side), joined with 0.2 s of silence until the target length is reached;
    two starting clips per speaker. Each is decoded in ONE piece (`generate`, no splitting):
@@ -30,7 +30,8 @@ from voxloop.config import STTConfig
 from voxloop.providers.base import Samples
 from voxloop.providers.stt.moonshine import END, MoonshineSTT, tokens_to_text
 from voxloop.providers.stt.pieces import split_quiet
-from voxloop.providers.stt.whisper import WhisperSTT, _looped
+from voxloop.providers.stt.whisper_decoder import WhisperDecoder
+from voxloop.providers.stt.whisper_text import looped
 
 RATE = 16000
 SHORT = ["rhasspy_turn_on_the_living_room_lamp", "1089-134686-0001", "2414-128291-0000"]  # ~3 s
@@ -119,8 +120,7 @@ async def main() -> None:
     await ms.load()
 
     if not a.skip_speed:
-        wh = WhisperSTT(STTConfig(model="tiny.en", threads=1))
-        await wh.load()
+        wh = WhisperDecoder("tiny.en", STTConfig(threads=1), replicas=1)
         final_beam = wh.config.final_beam_size
         print(
             f"| clip | audio s | Moonshine ms | Whisper loop decoder (beam {final_beam}) ms | Whisper standard ms |"
@@ -132,7 +132,6 @@ async def main() -> None:
             t_wl = timed(lambda x: wh.decode(x, final_beam), audio, a.repeats)
             t_ws = timed(wh.decode_standard, audio, a.repeats)
             print(f"| {cid} | {len(audio) / RATE:.2f} | {t_ms} | {t_wl} | {t_ws} |")
-        await wh.aclose()
 
     groups: dict[str, list[tuple[Clip, Samples]]] = {}
     for cid in sorted(clips):
@@ -168,7 +167,7 @@ async def main() -> None:
                         run=run,
                         tail=tail,
                         extra=inserted_run(r, h),
-                        looped=_looped(hyp) and not _looped(ref),
+                        looped=looped(hyp) and not looped(ref),
                         capped=ids[-1] != END,
                         cost=dt / (len(audio) / RATE),
                         hyp=hyp,

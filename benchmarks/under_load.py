@@ -4,7 +4,7 @@ For each round, and within it each load (0, 1, 2 ... busy processes from `voxloo
 in a rotated order so no condition always runs first), it times:
   llm tN    Qwen 1.5B with N llama threads: first token with the user's last word and the reply
             opening still to evaluate (8 tokens, the loop's usual case), and ms per token after it
-  stt bK    Whisper tiny.en's loop decode (`WhisperSTT.decode`, 1 thread) of a 3 s clip, beam K
+  stt bK    Whisper tiny.en's loop decode (`WhisperDecoder.decode`, 1 thread) of a 3 s clip, beam K
   vad       Silero v6, one 32 ms frame (1 thread)
 Conditions are interleaved (A B C A B C ...) because the machine may be busy with other work
 too; the table reports the median and the 10th-90th percentile spread of every condition, and
@@ -113,10 +113,9 @@ def main() -> None:
     stt = vad = None
     audio = np.zeros(0, np.float32)
     if not a.no_stt:
-        from voxloop.providers.stt.whisper import WhisperSTT
+        from voxloop.providers.stt.whisper_decoder import WhisperDecoder
 
-        stt = WhisperSTT(STTConfig(threads=1))
-        stt._load()
+        stt = WhisperDecoder("tiny.en", STTConfig(threads=1), replicas=1)
         corpus = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
         clip = next(c for c in load_corpus(corpus) if 2.5 <= len(c.audio()) / 16000 <= 4.0)
         audio = clip.audio()

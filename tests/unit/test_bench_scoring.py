@@ -8,8 +8,10 @@ import pytest
 from conftest import silence, tone
 from voxloop.bench.corpus import alignment, normalize, words_lost
 from voxloop.bench.split import by_part, part_of, parts_of, speaker
-from voxloop.providers.stt.pieces import speech_after, split_quiet
-from voxloop.providers.stt.whisper import stitch
+from voxloop.providers.base import Word
+from voxloop.providers.stt.pieces import speech_after, speech_between, split_quiet
+from voxloop.providers.stt.whisper_decoder import covered
+from voxloop.providers.stt.whisper_text import stitch
 
 REF = "the cat sat on the mat and then it went to sleep in the warm sun"
 
@@ -96,3 +98,23 @@ def test_speech_after_measures_the_sound_left_behind() -> None:
 )
 def test_stitch_drops_words_a_continuation_repeats(texts: list[str], joined: str) -> None:
     assert stitch(texts) == joined
+
+
+def test_speech_between_measures_one_stretch() -> None:
+    audio = np.concatenate([tone(1.0), silence(1.0), tone(0.5), silence(1.0)])
+    assert speech_between(audio, 16000, 1.0, 2.0) == 0.0
+    assert speech_between(audio, 16000, 1.0, 3.0) == pytest.approx(0.5, abs=0.05)
+    assert speech_between(audio, 16000, 0.0, 3.5) == pytest.approx(1.5, abs=0.05)
+
+
+def _words(*spans: tuple[str, float, float]) -> list[Word]:
+    return [Word(w, a, b) for w, a, b in spans]
+
+
+def test_a_decode_that_skipped_speech_is_cut_before_the_skip() -> None:
+    words = _words(("one", 0.0, 0.5), ("two", 0.6, 1.0), ("five", 3.0, 3.5))
+    skipped = np.concatenate([tone(1.0), silence(0.2), tone(1.4), silence(0.4), tone(0.5)])
+    assert covered(skipped, "One two five.", words) == ("one two", 1.0)
+    paused = np.concatenate([tone(1.0), silence(2.0), tone(0.5)])  # a real pause: nothing skipped
+    assert covered(paused, "One two five.", words) == ("One two five.", 3.5)
+    assert covered(paused, "", []) == ("", None)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from voxloop.providers.stt.whisper import _looped, _trim_loop
+from voxloop.providers.stt.whisper_text import looped, trim_loop
 
 
 @pytest.mark.parametrize(
-    ("text", "looped", "trimmed"),
+    ("text", "loops", "trimmed"),
     [
         ("ten of clubs, ten of clubs, ten of clubs", True, "ten of clubs,"),
         ("if you understand it Ladies and Ladies and Ladies and", True, "if you understand it Ladies and"),
@@ -20,7 +20,7 @@ from voxloop.providers.stt.whisper import _looped, _trim_loop
         ("Ask not what your country can do for you, ask what you can do for your country.", False, None),
     ],
 )
-def test_loops_and_stutters(text: str, looped: bool, trimmed: str | None) -> None:
-    assert _looped(text) is looped
-    if looped:
-        assert _trim_loop(text) == trimmed
+def test_loops_and_stutters(text: str, loops: bool, trimmed: str | None) -> None:
+    assert looped(text) is loops
+    if loops:
+        assert trim_loop(text) == trimmed

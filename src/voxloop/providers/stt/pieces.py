@@ -56,11 +56,18 @@ def speech_after(audio: Samples, rate: int, sample: int, floor_ratio: float = 0.
     """Seconds of sound after `sample` loud enough to be speech: frames whose energy reaches
     `floor_ratio` of the clip's loud frames (its 90th percentile). Tells whether a decode that
     stopped at `sample` left words behind."""
+    return speech_between(audio, rate, sample / rate, len(audio) / rate, floor_ratio)
+
+
+def speech_between(
+    audio: Samples, rate: int, start_s: float, end_s: float, floor_ratio: float = 0.1
+) -> float:
+    """Seconds of speech-loud sound (as in `speech_after`) between `start_s` and `end_s`."""
     energy = frame_energy(audio, rate)
     if not len(energy):
         return 0.0
     loud = float(np.percentile(energy, 90))
     if loud <= 1e-8:
         return 0.0
-    first = int(sample / (FRAME_S * rate))
-    return float((energy[first:] >= floor_ratio * loud).sum()) * FRAME_S
+    first, last = int(start_s / FRAME_S), int(np.ceil(end_s / FRAME_S))
+    return float((energy[first:last] >= floor_ratio * loud).sum()) * FRAME_S

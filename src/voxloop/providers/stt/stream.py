@@ -76,8 +76,9 @@ class DecoderStream(STTStream):
         rate = self._rate
         if self._n - self._start > int(self._cfg.max_piece_s * rate):
             self._cut_long_piece()
-        # Partials no more often than every interval, and never more than half the time.
-        gap = max(self._cfg.partial_interval_s, self._last_cost)
+        # Partials no more often than every interval, and decoding at most half the time: on a busy
+        # machine they would otherwise take a whole core from the language model's prefill.
+        gap = max(self._cfg.partial_interval_s, 2 * self._last_cost)
         if (self._task is None or self._task.done()) and self._n - self._last_decode_at >= int(gap * rate):
             self._last_decode_at = self._n
             self._task = asyncio.get_running_loop().create_task(self._partial(self._start, self._n))

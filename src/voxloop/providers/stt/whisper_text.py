@@ -1,0 +1,65 @@
+"""Guards on the text Whisper decodes: loops and stutters, and joining decodes that follow each other."""
+
+from __future__ import annotations
+
+import zlib
+
+
+def stitch(texts: list[str]) -> str:
+    """Join the texts of decodes that follow each other, dropping words a continuation repeats
+    from the end of the text before it (it started at a timestamp inside the last word or two)."""
+    out: list[str] = []
+    for text in texts:
+        words = text.split()
+        tail = _norm(out[-4:])
+        for k in range(min(4, len(words), len(tail)), 0, -1):
+            if tail[-k:] == _norm(words[:k]):
+                words = words[k:]
+                break
+        out += words
+    return " ".join(out)
+
+
+def _norm(words: list[str]) -> list[str]:
+    return [w.strip(".,!?;:").lower() for w in words]
+
+
+def _first_repeat(words: list[str]) -> int | None:
+    """Index where a run of 4 words occurs a second time (not overlapping the first), if any."""
+    norm = _norm(words)
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(norm) - 3):
+        gram = tuple(norm[i : i + 4])
+        if gram in seen and i - seen[gram] >= 4:
+            return i
+        seen.setdefault(gram, i)
+    return None
+
+
+def _first_stutter(words: list[str]) -> int | None:
+    """Index of the second occurrence of a phrase of 2-3 words said three times in a row ("ladies
+    and ladies and ladies and"), or of one word said four times ("5, 5, 5, 5"), if any."""
+    norm = _norm(words)
+    for i in range(len(norm)):
+        for k, times in ((1, 4), (2, 3), (3, 3)):
+            gram = norm[i : i + k]
+            if len(gram) == k and all(norm[i + j * k : i + (j + 1) * k] == gram for j in range(times)):
+                return i + k
+    return None
+
+
+def looped(text: str) -> bool:
+    """A decode that starts over: a run of 4+ words that occurs twice, a short phrase repeated
+    over and over, or text that compresses far better than speech does ("5 5 5 5 ...")."""
+    words = text.split()
+    if _first_repeat(words) is not None or _first_stutter(words) is not None:
+        return True
+    raw = text.encode()
+    return len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > 2.4
+
+
+def trim_loop(text: str) -> str:
+    """Cut a looped decode before its first repeat (of 4+ words, or of a stuttered phrase)."""
+    words = text.split()
+    cuts = [c for c in (_first_repeat(words), _first_stutter(words)) if c is not None]
+    return text if not cuts else " ".join(words[: min(cuts)])
