@@ -109,7 +109,10 @@ class LiveTranscription:
             if hearing.done():
                 if (e := hearing.exception()) is not None:
                     log.error("stream %s: the listener failed: %s", self.request_id, e, exc_info=e)
-                    close = (dge.CLOSE_NET, "NET-0002: the server failed to transcribe the audio")
+                    close = (
+                        dge.CLOSE_NET,
+                        "NET-0000: internal error: the server failed to transcribe the audio",
+                    )
             elif receiving.result() == "idle":
                 log.info("stream %s: nothing received for %g s", self.request_id, IDLE_S)
                 close = (dge.CLOSE_NET, dge.NET_0001)

@@ -13,6 +13,7 @@ sessions take) while it runs; with none free it is refused with 429.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
@@ -185,7 +186,8 @@ async def compressed_speech(tts: TTS, text: str, fmt: str, headers: dict[str, st
     if not encoder_available(fmt):
         raise DeepgramError(400, f"encoding={fmt} needs PyAV with its encoder: use linear16, mulaw or alaw")
     encoder = SpeechEncoder(fmt, tts.sample_rate)
-    parts = [await asyncio.to_thread(encoder.push, chunk) async for chunk in tts.synthesize(text)]
+    async with contextlib.aclosing(tts.synthesize(text)) as chunks:
+        parts = [await asyncio.to_thread(encoder.push, chunk) async for chunk in chunks]
     parts.append(await asyncio.to_thread(encoder.finish))
     return Response(b"".join(parts), media_type=MEDIA_TYPES[fmt], headers=headers)
 

@@ -9,9 +9,10 @@ On the socket, `Speak` messages add text; `Flush` speaks what was added (binary 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,26 +32,25 @@ log = logging.getLogger("voxloop.server.deepgram")
 MAX_TEXT = 2000  # characters a request (or the text between two flushes) may hold, as Deepgram's
 
 
-async def speech_audio(tts: TTS, text: str, rate: int) -> AsyncIterator[Samples]:
-    """`text` spoken by the loaded voice, in chunks at `rate`."""
-    if tts.sample_rate == rate:
-        async for chunk in tts.synthesize(text):
-            yield chunk
-        return
+async def speech_audio(tts: TTS, text: str, rate: int) -> AsyncGenerator[Samples, None]:
+    """`text` spoken by the loaded voice, in chunks at `rate`. Closing it stops the voice."""
     import soxr
 
     resample = soxr.ResampleStream(tts.sample_rate, rate, 1, dtype="float32", quality="HQ")
-    async for chunk in tts.synthesize(text):
-        out = np.asarray(resample.resample_chunk(chunk.astype(np.float32)), np.float32)
-        if len(out):
-            yield out
-    yield np.asarray(resample.resample_chunk(np.zeros(0, np.float32), last=True), np.float32)  # the tail
+    async with contextlib.aclosing(tts.synthesize(text)) as chunks:
+        async for chunk in chunks:
+            out = chunk if tts.sample_rate == rate else resample.resample_chunk(chunk.astype(np.float32))
+            if len(out):
+                yield np.asarray(out, np.float32)
+    if tts.sample_rate != rate:  # the resampler's tail
+        yield np.asarray(resample.resample_chunk(np.zeros(0, np.float32), last=True), np.float32)
 
 
-async def speech(tts: TTS, text: str, opts: SpeakOptions) -> AsyncIterator[bytes]:
+async def speech(tts: TTS, text: str, opts: SpeakOptions) -> AsyncGenerator[bytes, None]:
     """`text` spoken by the loaded voice, as chunks in the requested encoding and rate."""
-    async for out in speech_audio(tts, text, opts.sample_rate):
-        yield encode(out, opts.encoding)
+    async with contextlib.aclosing(speech_audio(tts, text, opts.sample_rate)) as chunks:
+        async for out in chunks:
+            yield encode(out, opts.encoding)
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,11 @@ class LiveSpeech:
             generation = self._generation
             if flush.text.strip():
                 try:
-                    async for audio in speech(self.tts, flush.text, self.opts):
-                        if generation != self._generation:
-                            break  # cleared
-                        self._out.put_nowait((generation, audio))
+                    async with contextlib.aclosing(speech(self.tts, flush.text, self.opts)) as chunks:
+                        async for audio in chunks:
+                            if generation != self._generation:
+                                break  # cleared: closing the chunks stops the voice
+                            self._out.put_nowait((generation, audio))
                 except Exception:
                     log.exception("speech %s: the voice failed", self.request_id)
                     self.warn("SYNTHESIS_FAILED", "the voice failed on this text; the stream goes on")
