@@ -42,6 +42,7 @@ class Listener:
     """One stream of microphone audio, heard. `speaker`: the agent's voice, taken back out of the
     microphone when `config.turn.echo_cancel` is on and the speaker reports what it played.
     `on_partial` hears the recogniser's partial transcripts, only while a turn is open.
+    `keywords`: domain terms this stream's recognition is steered toward (a client's keyterms).
     `position`, `onset` and `in_turn` are for reading: samples heard, where the latest speech
     began, whether the recogniser is hearing a turn."""
 
