@@ -106,6 +106,10 @@ class TurnConfig:
     playback_ceiling_s: float = 2.0  # ... or this long after the audio it was given should have ended
     first_clause_words: int = 3  # the first TTS request may end at a comma after this many words
     first_words: int = 3  # ... or after this many words, punctuation or not (0: never)
+    # ... or after the words complete so far, once this long has passed since the first token (on a
+    # busy machine a word can take 300 ms to generate: the voice starts on the first one or two)
+    first_chunk_wait_ms: int = 400
+    run_dry_ms: int = 500  # the voice has less than this left to say: the next request ends early too
     speculate: bool = True  # start the reply at a pause, play it only if the turn then ends
     prefill_partials: bool = True  # feed partial transcripts to the LLM while the user speaks
 

@@ -174,3 +174,21 @@ def test_run_on_text_is_cut_after_max_words() -> None:
     assert len(out) >= 1
     assert len(out[0].split()) == MAX_WORDS
     assert " ".join(out + c.flush()).split() == ["start", *(f"w{i}" for i in range(MAX_WORDS + 5))]
+
+
+def test_hurry_ends_a_request_after_the_words_complete_so_far() -> None:
+    c = SentenceChunker(first_clause_words=3, first_words=3)
+    assert c.push("The") == []
+    assert c.push(" capital", hurry=True) == ["The"]  # "The" is complete: " capital" has begun
+    assert c.push(" of", hurry=False) == []  # no hurry: wait for the sentence
+    assert c.push(" France,", hurry=True) == ["capital of"]
+    assert c.push(" sure", hurry=True) == ["France,"]  # at the clause end
+    assert c.push(" is Paris. It", hurry=False) == ["sure is Paris."]
+    assert c.flush() == ["It"]
+
+
+def test_hurry_with_one_word_begun_waits_for_it_to_complete() -> None:
+    c = SentenceChunker(first_clause_words=3, first_words=3)
+    assert c.push("Hel", hurry=True) == []
+    assert c.push("lo", hurry=True) == []  # still one word: it may go on
+    assert c.push(" there", hurry=True) == ["Hello"]

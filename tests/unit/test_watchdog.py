@@ -38,13 +38,15 @@ def test_a_slow_first_token_gets_a_filler_then_the_answer() -> None:
 
 def test_the_filler_is_said_once_however_slow_every_token_is_and_the_answer_follows_it() -> None:
     """A busy machine: the first token after 4 s, then one every 3 s (each slower than the filler's
-    2.5 s). One filler, then the whole answer, each piece of audio after the one before."""
+    2.5 s). One filler, then the whole answer, each piece of audio after the one before: with the
+    text this much slower than speech, each word is said as soon as it is complete."""
     llm = FakeLLM({"hello": ("Hi", " there", ".", " How", " are", " you", "?")}, first_delay=4.0, delay=3.0)
 
     async def main() -> None:
         async with conversation(make_providers(stt=FakeSTT(["hello"]), llm=llm)) as c:
             await c.turn(1.0, max_s=60)
-            assert [e.text for e in c.of(ev.AgentSpeech)] == ["One moment.", "Hi there.", "How are you?"]
+            said = [e.text for e in c.of(ev.AgentSpeech)]
+            assert said == ["One moment.", "Hi", "there.", "How", "are", "you?"]
             assert not c.of(ev.ErrorOccurred)
             rec = c.session.records[0]
             assert rec.agent_text == "One moment. Hi there. How are you?"

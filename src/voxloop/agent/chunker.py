@@ -1,8 +1,12 @@
 """LLM text pieces -> clause- and sentence-sized TTS requests.
 
 The first request may end at a clause (a comma after `first_clause_words` words), or after
-`first_words` words wherever they end, so the first audio comes early; later requests end at sentence boundaries. Abbreviations ("Dr.", "e.g.") and
-decimals ("3.5") are not boundaries. Markdown and emoji, which a voice cannot say, are removed.
+`first_words` words wherever they end, so the first audio comes early; later requests end at
+sentence boundaries. When the text comes slower than it is spoken (a busy machine), the caller
+says `hurry` and the request ends after the words complete so far, at a clause if there is one:
+the voice goes on in shorter pieces instead of falling silent mid-sentence.
+Abbreviations ("Dr.", "e.g.") and decimals ("3.5") are not boundaries. Markdown and emoji, which
+a voice cannot say, are removed.
 """
 
 from __future__ import annotations
@@ -33,7 +37,13 @@ class SentenceChunker:
         self._buf = ""
         self._emitted = 0
 
-    def push(self, piece: str) -> list[str]:
+    @property
+    def emitted(self) -> int:
+        """Requests made so far."""
+        return self._emitted
+
+    def push(self, piece: str, hurry: bool = False) -> list[str]:
+        """The requests `piece` completes. `hurry`: also end one after the words complete so far."""
         self._buf += piece
         out: list[str] = []
         while True:
@@ -42,7 +52,21 @@ class SentenceChunker:
                 break
             chunk, self._buf = self._buf[:cut], self._buf[cut:]
             self._emit(chunk, out)
+        if hurry and not out:
+            cut = self._hurried_cut()
+            if cut is not None:
+                chunk, self._buf = self._buf[:cut], self._buf[cut:]
+                self._emit(chunk, out)
         return out
+
+    def _hurried_cut(self) -> int | None:
+        """After the last clause end, else after the last complete word (one the next has begun)."""
+        spans = list(re.finditer(r"\S+", self._buf))
+        if len(spans) < 2:
+            return None
+        complete = spans[-2].end()
+        clauses = [m.end() for m in _CLAUSE_END.finditer(self._buf, 0, complete + 1)]
+        return clauses[-1] if clauses else complete
 
     def flush(self) -> list[str]:
         out: list[str] = []

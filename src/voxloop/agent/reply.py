@@ -41,6 +41,7 @@ class Reply:
         self._base = (0, 0)  # sink (played, queued) counters at commit
         self.spoken: list[tuple[str, int, int]] = []  # (text, start, end) in sink samples of this reply
         self.generated = ""  # the LLM's text exactly as generated (keeps its KV cache reusable)
+        self._voicing = False  # the voice is synthesising a request now
 
     @staticmethod
     def _clock() -> float:
@@ -89,7 +90,7 @@ class Reply:
                 async for piece in pieces:
                     self.rec.mark("first_token", self._clock())
                     self.generated += piece
-                    for chunk in chunker.push(piece):
+                    for chunk in chunker.push(piece, self._hurry(chunker, chunks)):
                         chunks.put_nowait(chunk)
                     if any(t.done() for t in tasks):
                         break  # the voice or the speaker failed; its error surfaces below
@@ -103,11 +104,24 @@ class Reply:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _hurry(self, chunker: SentenceChunker, chunks: asyncio.Queue[str | None]) -> bool:
+        """The text comes slower than the voice needs it (a busy machine): the first words have
+        waited `first_chunk_wait_ms` since the first token, or the speaker is about to run dry
+        with nothing else on the way. Then the words so far are said now."""
+        if chunker.emitted == 0:
+            first = self.rec.marks.get("first_token")
+            return first is not None and (self._clock() - first) * 1000 >= self.turn.first_chunk_wait_ms
+        if not self.committed or self._voicing or not chunks.empty():
+            return False
+        ahead = (self.sink.queued_samples() - self.sink.played_samples()) / self.sink.sample_rate
+        return ahead * 1000 < self.turn.run_dry_ms
+
     async def _voice(
         self, chunks: asyncio.Queue[str | None], out: asyncio.Queue[tuple[str, Samples | None] | None]
     ) -> None:
         tts, rate = self.providers.tts, self.sink.sample_rate
         while (text := await chunks.get()) is not None:
+            self._voicing = True
             self.rec.mark("tts_request", self._clock())
             async with (
                 contextlib.aclosing(tts.synthesize(text)) as stream,
@@ -117,6 +131,7 @@ class Reply:
                     self.rec.mark("tts_audio", self._clock())
                     out.put_nowait((text, resample(samples, tts.sample_rate, rate)))
             out.put_nowait((text, None))  # end of this text's audio
+            self._voicing = False
         out.put_nowait(None)
 
     async def _play(self, audio: asyncio.Queue[tuple[str, Samples | None] | None]) -> None:
