@@ -42,6 +42,7 @@ class Reply:
         self.spoken: list[tuple[str, int, int]] = []  # (text, start, end) in sink samples of this reply
         self.generated = ""  # the LLM's text exactly as generated (keeps its KV cache reusable)
         self._voicing = False  # the voice is synthesising a request now
+        self._pieces = 0  # LLM pieces so far
 
     @staticmethod
     def _clock() -> float:
@@ -89,6 +90,7 @@ class Reply:
             ):
                 async for piece in pieces:
                     self.rec.mark("first_token", self._clock())
+                    self._pieces += 1
                     self.generated += piece
                     for chunk in chunker.push(piece, self._hurry(chunker, chunks)):
                         chunks.put_nowait(chunk)
@@ -106,11 +108,17 @@ class Reply:
 
     def _hurry(self, chunker: SentenceChunker, chunks: asyncio.Queue[str | None]) -> bool:
         """The text comes slower than the voice needs it (a busy machine): the first words have
-        waited `first_chunk_wait_ms` since the first token, or the speaker is about to run dry
-        with nothing else on the way. Then the words so far are said now."""
+        waited `first_chunk_wait_ms` since the first token or come `slow_token_ms` or more apart,
+        or the speaker is about to run dry with nothing else on the way. Then the words so far
+        are said now."""
         if chunker.emitted == 0:
             first = self.rec.marks.get("first_token")
-            return first is not None and (self._clock() - first) * 1000 >= self.turn.first_chunk_wait_ms
+            if first is None:
+                return False
+            waited_ms = (self._clock() - first) * 1000
+            # tokens slower than `slow_token_ms` each: the wait would only be longer
+            slow = self._pieces > 1 and waited_ms / (self._pieces - 1) >= self.turn.slow_token_ms
+            return slow or waited_ms >= self.turn.first_chunk_wait_ms
         if not self.committed or self._voicing or not chunks.empty():
             return False
         ahead = (self.sink.queued_samples() - self.sink.played_samples()) / self.sink.sample_rate
