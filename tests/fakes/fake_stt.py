@@ -3,6 +3,9 @@
 `pause_transcript` (after `speech_paused`, before any `speech_resumed`) returns the next scripted
 pause text if there is one, else the next final text (what the turn will be if it ends now).
 With `partial_every_s`, every that many seconds of pushed audio `on_partial` gets the next final text.
+With `word_every_s`, a final's words have times, as a recogniser that aligns them gives them: in
+seconds from the start of the turn's audio as pushed, the first at the turn's first non-silent
+sample, each next one `word_every_s` later (lasting 0.1 s), confidence 0.9.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from voxloop.providers.base import STT, PartialCallback, Samples, STTStream, Transcript
+from voxloop.providers.base import STT, PartialCallback, Samples, STTStream, Transcript, Word
 
 
 class FakeSTTStream(STTStream):
@@ -73,8 +76,20 @@ class FakeSTTStream(STTStream):
         if self.stt.finalize_delay:
             await asyncio.sleep(self.stt.finalize_delay)
         text = self.stt.finals.popleft() if self.stt.finals else ""
+        words = self._timed(text)
         n, self.turn_samples, self._paused, self._since_partial = self.turn_samples, 0, False, 0
-        return Transcript(text, True, n / self.stt.sample_rate)
+        return Transcript(text, True, n / self.stt.sample_rate, words)
+
+    def _timed(self, text: str) -> tuple[Word, ...]:
+        every = self.stt.word_every_s
+        turn = self.pushed[len(self.pushed) - self.turn_samples :]
+        sound = np.flatnonzero(turn)
+        if every is None or not len(sound):
+            return ()
+        first = sound[0] / self.stt.sample_rate
+        return tuple(
+            Word(t, first + i * every, first + i * every + 0.1, 0.9) for i, t in enumerate(text.split())
+        )
 
     async def aclose(self) -> None:
         self.closed = True
@@ -91,12 +106,14 @@ class FakeSTT(STT):
         partial_every_s: float | None = None,
         pause_delay: float = 0.0,
         finalize_delay: float = 0.0,
+        word_every_s: float | None = None,
     ) -> None:
         self.finals: deque[str] = deque(finals)
         self.pauses: deque[str] = deque(pauses)
         self.partial_every_s = partial_every_s
         self.pause_delay = pause_delay  # decode time modelled on the loop clock
         self.finalize_delay = finalize_delay
+        self.word_every_s = word_every_s
         self.streams: list[FakeSTTStream] = []
 
     def stream(self, on_partial: PartialCallback | None = None) -> FakeSTTStream:

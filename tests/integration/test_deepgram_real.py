@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import io
 import logging
 from typing import Any
@@ -148,13 +149,21 @@ async def listener_text(providers: Providers, audio: Samples) -> str:
         await listener.aclose()
 
 
+def same_words(live: list[Any], other: list[Any], shift: float) -> list[tuple[str, float, float]]:
+    """The words two transcripts share, matched in order: (word, its start in each), `other`'s
+    moved `shift` seconds later."""
+    a, b = [w.word for w in live], [w.word for w in other]
+    blocks = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()
+    return [(a[i + k], live[i + k].start, other[j + k].start + shift) for i, j, n in blocks for k in range(n)]
+
+
 def test_live_corpus_clips_three_clients_at_once_interim_and_final_within_the_recognisers_wer(
     arun: Arun[Any], dg_providers: Providers, corpus: Corpus
 ) -> None:
     ids = short_clips(corpus, 6)
     refs = [corpus.clip(c).transcript for c in ids]
 
-    async def main() -> list[list[Any]]:
+    async def main() -> tuple[list[list[Any]], list[Any]]:
         async with live_server(dg_providers) as srv:
             sdk = Sdk(srv)
             try:
@@ -162,14 +171,19 @@ def test_live_corpus_clips_three_clients_at_once_interim_and_final_within_the_re
                 for k in range(0, len(ids), 3):  # three streams at once share the models
                     batch = ids[k : k + 3]
                     out += await asyncio.gather(*(stream_clip(sdk, padded(corpus.audio(c))) for c in batch))
-                return out
+                media = sdk.client.listen.v1.media  # the same clips prerecorded: their word times
+                pre = [
+                    await media.transcribe_file(request=corpus.clip(c).path.read_bytes(), model="nova-3")
+                    for c in ids
+                ]
+                return out, pre
             finally:
                 await sdk.aclose()
 
-    runs = arun(main())
+    runs, pre = arun(main())
     hyps = [finals_text(m) for m in runs]
     own = [arun(listener_text(dg_providers, corpus.audio(c))) for c in ids]
-    for cid, ref, hyp, messages in zip(ids, refs, hyps, runs, strict=True):
+    for cid, ref, hyp, messages, answer in zip(ids, refs, hyps, runs, pre, strict=True):
         log.info("%s\n  ref: %s\n  hyp: %s", cid, ref, hyp)
         kinds = [getattr(m, "type", None) for m in messages]
         assert kinds[-1] == "Metadata", kinds
@@ -180,6 +194,17 @@ def test_live_corpus_clips_three_clients_at_once_interim_and_final_within_the_re
         words = [w for r in finals for w in r.channel.alternatives[0].words]
         start, end = speech_bounds(corpus.audio(cid))
         assert abs(words[0].start - (LEAD_S + start)) < 0.6 and abs(words[-1].end - (LEAD_S + end)) < 0.6
+        # the recogniser's own word times (not spread over the speech): in order, inside the audio,
+        # and where the prerecorded endpoint (offline decode and alignment) puts the same words
+        seconds = len(padded(corpus.audio(cid))) / 16000
+        starts = [w.start for w in words]
+        assert starts == sorted(starts) and all(0 <= w.start <= w.end <= seconds for w in words), words
+        assert all(0 < w.confidence <= 1 for w in words) and any(w.confidence < 1 for w in words)
+        offline = answer.results.channels[0].alternatives[0].words
+        pairs = same_words(words, offline, LEAD_S)  # the prerecorded file has no lead silence
+        log.info("%s: live vs prerecorded word starts %s", cid, [(w, round(a - b, 2)) for w, a, b in pairs])
+        assert len(pairs) >= 0.7 * len(words), (words, offline)
+        assert all(abs(a - b) <= 0.5 for _, a, b in pairs), pairs
     endpoint_wer, listener_wer = wer(refs, hyps), wer(refs, own)
     log.info("live /v1/listen WER %.3f, the Listener in-process %.3f", endpoint_wer, listener_wer)
     assert endpoint_wer <= listener_wer + 0.05, (endpoint_wer, listener_wer)

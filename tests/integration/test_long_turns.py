@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from voxloop.bench.corpus import normalize, word_errors, words_lost
+from voxloop.bench.corpus import normalize, speech_bounds, word_errors, words_lost
 from voxloop.bench.long_turns import LongTurn, build_long_turns
 from voxloop.bench.wer import streaming_text
 from voxloop.config import AgentConfig
-from voxloop.providers.base import STT, VAD
+from voxloop.providers.base import STT, VAD, Word
 
 from .conftest import Arun, Corpus
 
@@ -26,6 +26,13 @@ def long_turns(corpus: Corpus) -> list[LongTurn]:
     if not turns:
         pytest.skip(f"the corpus at {corpus.root} has no speaker with 20 s of speech")
     return turns
+
+
+def in_order(words: tuple[Word, ...], seconds: float) -> None:
+    """Word times in order, each word inside the audio (`seconds` long)."""
+    starts = [w.start for w in words]
+    assert words and starts == sorted(starts), words
+    assert all(0.0 <= w.start <= w.end <= seconds for w in words), words
 
 
 def _pick(turns: list[LongTurn], with_pause: bool) -> LongTurn:
@@ -71,12 +78,17 @@ def test_the_loops_decoder_covers_a_whole_long_turn(
 ) -> None:
     turn = max(long_turns, key=lambda t: len(t.audio()))  # the longest: past one 30 s window
     assert len(turn.audio()) > 30 * 16000 or pytest.skip("no long turn past 30 s in this corpus")
-    decode = getattr(stt, "decode_async", None)
-    if decode is None:
-        pytest.skip("this recogniser has no loop decoder")
+    timed = getattr(stt, "decode_timed_async", None)
+    if timed is None:
+        pytest.skip("this recogniser has no loop decoder with word times")
     offline = arun(stt.transcribe(turn.audio())).text
-    text = arun(decode(turn.audio(), final=True))
+    d = arun(timed(turn.audio()))  # the final decode, with its words' times
+    text = d.text
     assert words_lost(turn.transcript, text, offline) == 0, text
+    # every word timed, on the whole turn's clock across its pieces, and the last one near its end
+    assert len(d.words) == len(text.split()), (text, d.words)
+    in_order(d.words, len(turn.audio()) / 16000)
+    assert abs(d.words[-1].end - speech_bounds(turn.audio())[1]) < 1.0, d.words[-3:]
     # its last words are there: the decode did not stop at a sentence end with speech after it
     last = normalize(turn.transcript)[-3:]
     assert word_errors(last, normalize(text)[-4:]) <= 1, text
@@ -88,9 +100,14 @@ def test_speech_after_silence_in_a_piece_is_decoded_too(arun: Arun[Any], stt: ST
     a = corpus.clip("1688-142285-0002")  # "you don't mean that you thought me so silly"
     b = corpus.clip("1688-142285-0003")  # "i really liked that account of himself ..."
     audio = np.concatenate([a.audio(), np.zeros(int(1.2 * 16000), np.float32), b.audio()])
-    decode = getattr(stt, "decode_async", None)
-    if decode is None:
-        pytest.skip("this recogniser has no loop decoder")
-    text = arun(decode(audio, final=True))
+    timed = getattr(stt, "decode_timed_async", None)
+    if timed is None:
+        pytest.skip("this recogniser has no loop decoder with word times")
+    d = arun(timed(audio))  # the final decode, with its words' times
+    text = d.text
     ref = normalize(a.transcript + " " + b.transcript)
     assert word_errors(ref, normalize(text)) <= 4, text
+    # the second sentence's words are timed after the silence (a continuation's, shifted to it)
+    in_order(d.words, len(audio) / 16000)
+    second = [w for w in d.words if w.start >= len(a.audio()) / 16000 + 0.6]
+    assert abs(len(second) - len(normalize(b.transcript))) <= 2, (b.transcript, second)

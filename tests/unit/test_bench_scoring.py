@@ -114,7 +114,7 @@ def _words(*spans: tuple[str, float, float]) -> list[Word]:
 def test_a_decode_that_skipped_speech_is_cut_before_the_skip() -> None:
     words = _words(("one", 0.0, 0.5), ("two", 0.6, 1.0), ("five", 3.0, 3.5))
     skipped = np.concatenate([tone(1.0), silence(0.2), tone(1.4), silence(0.4), tone(0.5)])
-    assert covered(skipped, "One two five.", words) == ("one two", 1.0)
+    assert covered(skipped, "One two five.", words) == ("one two", 1.0, words[:2])
     paused = np.concatenate([tone(1.0), silence(2.0), tone(0.5)])  # a real pause: nothing skipped
-    assert covered(paused, "One two five.", words) == ("One two five.", 3.5)
-    assert covered(paused, "", []) == ("", None)
+    assert covered(paused, "One two five.", words) == ("One two five.", 3.5, words)
+    assert covered(paused, "", []) == ("", None, [])

@@ -10,7 +10,8 @@ import numpy as np
 
 from conftest import run_virtual, silence, tone
 from voxloop.config import STTConfig
-from voxloop.providers.base import Samples, Transcript
+from voxloop.providers.base import Samples, Transcript, Word
+from voxloop.providers.stt.decoding import Decoding
 from voxloop.providers.stt.stream import DecoderStream
 
 RATE = 16000
@@ -59,6 +60,41 @@ def test_a_pause_after_a_long_stretch_makes_its_decode_final_and_starts_a_new_pi
     assert final.text == "F50 F22"  # both pieces, in order, nothing decoded twice
     assert finals == [(5.0, ""), (2.2, "F50")]  # the second piece hears the first as context
     assert final.audio_s == 7.2
+    assert final.words == ()  # a decoder that gives no word times (Moonshine): none
+
+
+class AligningDecoder(ScriptedDecoder):
+    """Also tells where its final decodes' words are: one word, from 0.1 s into its audio to 0.1 s
+    before its end, confidence 0.8."""
+
+    async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding:
+        text = await self.decode_async(audio, True, context)
+        return Decoding(text, (Word(text, 0.1, len(audio) / RATE - 0.1, 0.8),))
+
+
+def test_final_and_pause_words_are_timed_from_the_start_of_the_turns_audio() -> None:
+    async def main() -> tuple[Transcript | None, Transcript, Transcript]:
+        dec = AligningDecoder(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(5.0))
+        s.speech_paused()
+        await _push(s, silence(0.2))
+        s.speech_resumed()  # the first piece: 0-5 s
+        await _push(s, tone(2.0))
+        s.speech_paused()  # the second: 5-7.2 s
+        paused = await s.pause_transcript()
+        await _push(s, silence(0.5))
+        final = await s.finalize()
+        await _push(s, tone(1.0))  # the next turn's words are timed from its own start
+        return paused, final, await s.finalize()
+
+    paused, final, nxt = run_virtual(main())
+    assert paused is not None and paused.words == final.words
+    assert [(w.word, round(w.start, 3), round(w.end, 3), w.confidence) for w in final.words] == [
+        ("F50", 0.1, 4.9, 0.8),
+        ("F22", 5.1, 7.1, 0.8),
+    ]
+    assert [(round(w.start, 3), round(w.end, 3)) for w in nxt.words] == [(0.1, 0.9)]
 
 
 def test_a_short_stretch_is_not_final_on_its_own_and_is_decoded_again_with_what_follows() -> None:

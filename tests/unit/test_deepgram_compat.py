@@ -128,6 +128,30 @@ def test_live_interim_and_final_results_speech_started_utterance_end_and_metadat
     run(main())
 
 
+def test_live_finals_carry_the_recognisers_word_times_shifted_to_where_each_turn_began() -> None:
+    """A recogniser that aligns its words gives their times in the turn's audio (pre-roll
+    included); each final's words are those, from the start of the stream, not an estimate."""
+    stt = FakeSTT(["Turn on the lamp.", "Bye now."], word_every_s=0.2)  # a word every 0.2 s from the tone
+    audio = np.concatenate([silence(1.0), tone(1.0), silence(1.6), tone(0.6), silence(1.6)])
+
+    async def main() -> list[Any]:
+        async with server(stt) as srv:
+            params = dict(encoding="linear16", sample_rate=16000, punctuate=True)
+            async with client_for(srv).listen.v1.connect(model="nova-3", **params) as sock:
+                got = Messages(sock)
+                await send_pcm(sock, audio)
+                await sock.send_close_stream()
+                await got.closed()
+        return [r for r in got.of("Results") if r.is_final and r.channel.alternatives[0].transcript]
+
+    first, second = (r.channel.alternatives[0] for r in run(main()))
+    assert [w.start for w in first.words] == pytest.approx([1.0, 1.2, 1.4, 1.6], abs=0.001)
+    assert [w.end for w in first.words] == pytest.approx([1.1, 1.3, 1.5, 1.7], abs=0.001)
+    assert [w.start for w in second.words] == pytest.approx([3.6, 3.8], abs=0.001)
+    assert [w.punctuated_word for w in second.words] == ["Bye", "now."]
+    assert {w.confidence for w in first.words + second.words} == {0.9} and first.confidence == 0.9
+
+
 def test_live_without_punctuation_mulaw_at_8k_and_two_turns() -> None:
     audio = resample(np.concatenate([UTTERANCE, UTTERANCE]), 16000, 8000)
 

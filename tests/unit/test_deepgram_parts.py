@@ -16,7 +16,7 @@ from voxloop.server.compat.deepgram_errors import DeepgramError
 from voxloop.server.compat.deepgram_listen import listen_config
 from voxloop.server.compat.deepgram_params import listen_options, speak_options
 from voxloop.server.compat.deepgram_prerecorded import out_of_silence, split_utterances
-from voxloop.server.compat.deepgram_results import paragraphs, spread, transcript_of
+from voxloop.server.compat.deepgram_results import from_onset, paragraphs, spread, transcript_of
 from voxloop.server.compat.openai_audio import SpeechEncoder
 from voxloop.server.limits import RateLimiter
 
@@ -139,3 +139,10 @@ def test_ogg_opus_is_heard_with_pages_split_anywhere_and_what_is_not_opus_is_ref
         OggOpusDecoder()(b"RIFF" + bytes(100))
     with pytest.raises(AudioFormatError):  # Ogg, but not Opus
         OggOpusDecoder()(ogg[:4] + ogg[4:28] + b"Vorbis" + ogg[34:])
+
+
+def test_a_first_word_aligned_into_the_silence_before_the_speech_starts_at_its_onset() -> None:
+    words = (Word("Turn", 0.63, 1.2, 0.9), Word("on", 1.25, 1.4, 0.8))
+    assert from_onset(words, 1.0) == (Word("Turn", 1.0, 1.2, 0.9), words[1])
+    assert from_onset(words, 0.5) == words  # it starts in the speech: as aligned
+    assert from_onset((Word("uh", 0.2, 0.5),), 1.0) == (Word("uh", 0.2, 0.5),)  # not within the word

@@ -43,8 +43,9 @@ class Listener:
     microphone when `config.turn.echo_cancel` is on and the speaker reports what it played.
     `on_partial` hears the recogniser's partial transcripts, only while a turn is open.
     `keywords`: domain terms this stream's recognition is steered toward (a client's keyterms).
-    `position`, `onset` and `in_turn` are for reading: samples heard, where the latest speech
-    began, whether the recogniser is hearing a turn."""
+    `position`, `onset`, `turn_start` and `in_turn` are for reading: samples heard, where the
+    latest speech began, where the audio of the latest turn begins (its pre-roll included: the
+    origin of its transcript's word times), whether the recogniser is hearing a turn."""
 
     def __init__(
         self,
@@ -77,6 +78,7 @@ class Listener:
         self.position = 0  # samples heard
         self.in_turn = False  # the recogniser is hearing a turn
         self.onset = 0  # where the latest speech began (sample)
+        self.turn_start = 0  # where the audio the recogniser hears of the latest turn begins (sample)
         self._last_end: int | None = None  # where the last decided turn's speech ended
         self._last_text = ""  # its final words, once known
         self._turns = 0  # turns decided
@@ -146,6 +148,7 @@ class Listener:
         turn, the other boundaries mean nothing."""
         if b.kind == "speech_start":
             self.in_turn = True
+            self.turn_start = self.position - sum(len(f) for f in self._preroll)
             for f in self._preroll:
                 await self._stt.push(f)
             self._preroll.clear()

@@ -15,6 +15,9 @@ A turn is heard as a row of pieces, each ending where the speaker paused:
 
 The final transcript is the pieces' texts in order; each piece is decoded with the text before it
 as context. The decoder only needs `sample_rate`, `config` (an `STTConfig`) and `decode_async`.
+A decoder that also has `decode_timed_async` (Whisper) gives its final decodes' word times: the
+transcript's `words`, in seconds from the start of the turn's audio as pushed (each piece's words
+shifted by where it begins); without it (Moonshine) `words` is empty.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from voxloop.config import STTConfig
 from voxloop.providers.base import PartialCallback, Samples, STTStream, Transcript
+from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift
 from voxloop.providers.stt.pieces import quietest_point
 
 CONTEXT_WORDS = 40  # words of what came before, given to a piece's decode as context
@@ -40,8 +44,11 @@ class PieceDecoder(Protocol):
     async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str: ...
 
 
-def join_texts(texts: list[str]) -> str:
-    return " ".join(t.strip() for t in texts if t and t.strip())
+@runtime_checkable
+class TimedDecoder(Protocol):
+    """A decoder whose final decodes tell where each word was said (seconds into `audio`)."""
+
+    async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding: ...
 
 
 class DecoderStream(STTStream):
@@ -53,8 +60,8 @@ class DecoderStream(STTStream):
         self._chunks: list[Samples] = []
         self._n = 0  # samples pushed this turn
         self._start = 0  # where the open piece begins
-        self._pieces: list[asyncio.Task[str]] = []  # final decodes of the committed pieces, in order
-        self._pause: tuple[int, asyncio.Task[str]] | None = None  # (end, decode of the open piece)
+        self._pieces: list[asyncio.Task[Decoding]] = []  # final decodes of the committed pieces, in order
+        self._pause: tuple[int, asyncio.Task[Decoding]] | None = None  # (end, decode of the open piece)
         self._task: asyncio.Task[None] | None = None  # the partial decode in flight
         self._last_decode_at = 0
         self._last_cost = 0.0
@@ -93,14 +100,20 @@ class DecoderStream(STTStream):
         self._start = cut
 
     # -- decodes -----------------------------------------------------------------------------------
-    def _decode_piece(self, start: int, end: int) -> asyncio.Task[str]:
-        """The final decode of audio[start:end], after the pieces before it (their text is its context)."""
+    def _decode_piece(self, start: int, end: int) -> asyncio.Task[Decoding]:
+        """The final decode of audio[start:end], after the pieces before it (their text is its
+        context); its words' times from the start of the turn."""
         before = list(self._pieces)
         audio = self._audio()[start:end]
+        stt = self._stt
 
-        async def run() -> str:
+        async def run() -> Decoding:
             context = await self._text_of(before) if self._cfg.piece_context else ""
-            return await self._stt.decode_async(audio, final=True, context=self._with_context(context))
+            context = self._with_context(context)
+            if not isinstance(stt, TimedDecoder):
+                return Decoding(await stt.decode_async(audio, final=True, context=context))
+            d = await stt.decode_timed_async(audio, context)
+            return Decoding(d.text, shift(d.words, start / self._rate))
 
         return asyncio.get_running_loop().create_task(run())
 
@@ -110,8 +123,11 @@ class DecoderStream(STTStream):
         return f"{self._keywords}. {recent}" if self._keywords and recent else self._keywords or recent
 
     @staticmethod
-    async def _text_of(pieces: list[asyncio.Task[str]]) -> str:
-        return join_texts([await asyncio.shield(p) for p in pieces])
+    async def _joined(pieces: list[asyncio.Task[Decoding]]) -> Decoding:
+        return joined([await asyncio.shield(p) for p in pieces])
+
+    async def _text_of(self, pieces: list[asyncio.Task[Decoding]]) -> str:
+        return (await self._joined(pieces)).text
 
     async def _partial(self, start: int, end: int) -> None:
         pieces = list(self._pieces)
@@ -155,14 +171,14 @@ class DecoderStream(STTStream):
             return None
         end, task = pause
         try:
-            text = join_texts([await self._text_of(list(self._pieces)), await asyncio.shield(task)])
+            d = await self._joined([*self._pieces, task])
         except asyncio.CancelledError:
             if task.cancelled() and pause is not self._pause:
                 return None  # dropped: the user went on before it was decoded
             raise
         if pause is not self._pause:
             return None  # the user went on while it ran
-        return Transcript(text, True, end / self._rate)
+        return Transcript(d.text, True, end / self._rate, d.words)
 
     async def finalize(self) -> Transcript:
         n = self._n
@@ -173,12 +189,12 @@ class DecoderStream(STTStream):
         else:
             end, last = n, None
         pieces = [*self._pieces, last] if last is not None else list(self._pieces)
-        text = await self._text_of(pieces)
+        d = await self._joined(pieces)
         rest = self._audio()[n:]  # audio pushed while this ran belongs to the next turn
         self._chunks, self._n = ([rest] if len(rest) else []), len(rest)
         self._start, self._pieces, self._pause, self._last_decode_at = 0, [], None, 0
         self._paused, self._context = False, ""
-        return Transcript(text, True, end / self._rate)
+        return Transcript(d.text, True, end / self._rate, d.words)
 
     async def aclose(self) -> None:
         tasks = [self._task, *self._pieces, self._pause[1] if self._pause else None]

@@ -24,6 +24,7 @@ from voxloop.config import STTConfig
 from voxloop.cpu import CpuMonitor
 from voxloop.providers._worker import Worker
 from voxloop.providers.base import STT, BatchOptions, PartialCallback, Samples, STTStream, Transcript
+from voxloop.providers.stt.decoding import Decoding
 from voxloop.providers.stt.stream import DecoderStream
 from voxloop.providers.stt.whisper_decoder import WhisperDecoder
 
@@ -102,9 +103,14 @@ class WhisperSTT(STT):
         """`audio` decoded by the loop's decoder: a partial (greedy, fast model) or, with `final`,
         the words the reply is built on (final beam, accurate model, their own worker)."""
         if final:
-            decoder, beam = self._final_decoder()
-            return await self._final_worker.run(decoder.decode, audio, beam, context)
+            return (await self.decode_timed_async(audio, context)).text
         return await self._worker.run(self._decoders()[0].decode, audio, None, context)
+
+    async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding:
+        """A final decode (`decode_async` with `final`) with its words' times, seconds into `audio`
+        (the alignment every decode makes anyway: no extra cost)."""
+        decoder, beam = self._final_decoder()
+        return await self._final_worker.run(decoder.decode_timed, audio, beam, context)
 
     async def aclose(self) -> None:
         self._worker.shutdown()

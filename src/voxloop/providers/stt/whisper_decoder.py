@@ -5,8 +5,11 @@ least `min_window_s`), not Whisper's fixed 30 s, which is 2-4x faster here; a de
 falls back to the standard window. It decodes without timestamps (more accurate on short pieces)
 and aligns its words to the audio afterwards (cross-attention, as for word timestamps): a decode
 that stopped before the speech did, or skipped a clause in the middle, is continued from where
-its words stop covering the speech, so no word is dropped. `decode_standard` is Whisper's own
-offline path, the reference; `decode_batch` the same with context and timings.
+its words stop covering the speech, so no word is dropped. `decode_timed` is `decode` with those
+words' times (seconds into its audio; what the alignment gives at no extra cost): shifted by where
+each piece and continuation begins, stitched as the text is, punctuation joined to its word.
+`decode_standard` is Whisper's own offline path, the reference; `decode_batch` the same with
+context and timings.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from voxloop.config import STTConfig
 from voxloop.models import model_path
 from voxloop.providers._imports import require
 from voxloop.providers.base import BatchOptions, Samples, Segment, Transcript, Word
+from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, whole_words
 from voxloop.providers.stt.pieces import speech_after, speech_between, split_quiet
-from voxloop.providers.stt.stream import join_texts
-from voxloop.providers.stt.whisper_text import looped, stitch, trim_loop
+from voxloop.providers.stt.whisper_text import looped, stitched, trim_loop
 
 log = logging.getLogger("voxloop.stt")
 TAIL_S = 0.4  # seconds of silence appended before decoding
@@ -38,7 +41,8 @@ SKIP_GAP_S = 1.0  # a gap this long between two aligned words, with speech in it
 @dataclass(frozen=True)
 class Decoded:
     """One pass of the decoder: its text, whether it looped, and where its words end: the last
-    segment timestamp (`stop`) or every word aligned to the audio (`words`), or neither."""
+    segment timestamp (`stop`) or every word aligned to the audio (`words`: whole words, their
+    punctuation joined), or neither."""
 
     text: str
     looped: bool
@@ -46,18 +50,18 @@ class Decoded:
     words: list[Word] | None = None
 
 
-def covered(audio: Samples, text: str, words: list[Word]) -> tuple[str, float | None]:
-    """The words up to the first stretch of speech they leave out, and where that stretch starts
-    (seconds into `audio`): the end of the last word when none is left out in between.
-    Punctuation the tokenizer splits off (a lone ",") is not a word: its time is unreliable."""
+def covered(audio: Samples, text: str, words: list[Word]) -> tuple[str, float | None, list[Word]]:
+    """The text up to the first stretch of speech its words leave out, where that stretch starts
+    (seconds into `audio`: the end of the last word when none is left out in between), and those
+    words. Punctuation on its own (a lone ",") is not a word: its time is unreliable."""
     said = [w for w in words if any(ch.isalnum() for ch in w.word)]
     for before, after in zip(said, said[1:], strict=False):
         gap = after.start - before.end
         if gap >= SKIP_GAP_S and speech_between(audio, RATE, before.end, after.start) >= MIN_REST_S:
             kept = words[: words.index(before) + 1]
             log.info("a decode skipped %.1f s of speech after %.1f s; decoding from there", gap, before.end)
-            return " ".join(w.word.strip() for w in kept), before.end
-    return text, said[-1].end if said else None
+            return " ".join(w.word.strip() for w in kept), before.end, kept
+    return text, said[-1].end if said else None, words
 
 
 class WhisperDecoder:
@@ -85,24 +89,32 @@ class WhisperDecoder:
         log.info("whisper %s loaded in %.1f s", name, time.perf_counter() - t0)
 
     def decode(self, audio: Samples, beam_size: int | None = None, context: str = "") -> str:
+        """`decode_timed`'s text."""
+        return self.decode_timed(audio, beam_size, context).text
+
+    def decode_timed(self, audio: Samples, beam_size: int | None = None, context: str = "") -> Decoding:
         """Decode an utterance of any length with the (optionally) shortened encoder window;
         greedy unless `beam_size` says otherwise (default: the configured `beam_size`).
         `context`: the words said just before, as Whisper's previous-text prompt.
 
         Audio longer than `max_piece_s` is decoded in pieces cut at its quietest moments; a
-        decode whose last timestamp falls short of the speech is continued from there."""
+        decode whose words stop short of the speech is continued from there. Its words' times are
+        seconds into `audio` (none when a part of it has none: a looped decode)."""
         beam = beam_size or self.config.beam_size
-        texts: list[str] = []
+        parts: list[Decoding] = []
         for start, end in split_quiet(audio, RATE, self.config.max_piece_s):
-            texts.append(self._decode_covering(audio[start:end], beam, join_texts([context, *texts])))
-        return join_texts(texts)
+            d = self._decode_covering(audio[start:end], beam, join_texts([context, *(p.text for p in parts)]))
+            parts.append(Decoding(d.text, shift(d.words, start / RATE)))
+        return joined(parts)
 
-    def _decode_covering(self, audio: Samples, beam: int, context: str) -> str:
-        texts: list[str] = []
+    def _decode_covering(self, audio: Samples, beam: int, context: str) -> Decoding:
+        parts: list[Decoding] = []
         pos = 0
         for _ in range(1 + MAX_CONTINUATIONS):
-            text, stop_s = self._decode_once(audio[pos:], beam, join_texts([context, *texts]))
-            texts.append(text)
+            text, stop_s, words = self._decode_once(
+                audio[pos:], beam, join_texts([context, *(p.text for p in parts)])
+            )
+            parts.append(Decoding(text, shift(words, pos / RATE)))
             if stop_s is None:
                 break  # no timestamps: nothing tells where it stopped
             stop = pos + int(stop_s * RATE)
@@ -118,12 +130,13 @@ class WhisperDecoder:
                 rest,
             )
             pos = stop
-        return stitch(texts)
+        return stitched(parts)
 
-    def _decode_once(self, audio: Samples, beam: int, context: str) -> tuple[str, float | None]:
-        """One decode; returns its text and where its words stop covering the speech (seconds into
-        `audio`; None when nothing tells). A decode that skipped a stretch of speech in the middle
-        is cut before the skip, so the caller decodes the rest from there."""
+    def _decode_once(self, audio: Samples, beam: int, context: str) -> tuple[str, float | None, list[Word]]:
+        """One decode; returns its text, where its words stop covering the speech (seconds into
+        `audio`; None when nothing tells) and its words aligned to `audio` (empty when not
+        aligned). A decode that skipped a stretch of speech in the middle is cut before the skip,
+        so the caller decodes the rest from there."""
         import ctranslate2
 
         # Trailing silence as audio, not as padded features: Whisper ends a sentence more reliably
@@ -140,10 +153,10 @@ class WhisperDecoder:
             log.debug("decode looped with a %.0f s window; retrying with 30 s: %r", window / 100, d.text)
             d = self._generate(ctranslate2, feats, 3000, secs, beam, context)
         if d.looped:
-            return trim_loop(d.text), None  # where a trimmed loop stopped means nothing
+            return trim_loop(d.text), None, []  # where a trimmed loop stopped means nothing
         if d.words is not None:
             return covered(audio, d.text, d.words)
-        return d.text, d.stop
+        return d.text, d.stop, []
 
     def _generate(
         self, ct2: Any, feats: np.ndarray, window: int, seconds: float, beam: int, context: str = ""
@@ -189,8 +202,10 @@ class WhisperDecoder:
         if loops or not ids or not self.config.align_words:
             return Decoded(text, loops)
         aligned = self.model.find_alignment(tok, [ids], encoded, content)[0]
-        words = [Word(w["word"], float(w["start"]), float(w["end"])) for w in aligned]
-        return Decoded(text, False, words=words)
+        tokens = [
+            Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in aligned
+        ]
+        return Decoded(text, False, words=whole_words(tokens))
 
     def decode_standard(self, audio: Samples) -> str:
         """Whisper's standard offline path (30 s windows), as a reference and for batch work.

@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
+
+from voxloop.providers.base import Word
+from voxloop.providers.stt.decoding import Decoding, timed
+
+
+def repeated(before: list[str], after: list[str]) -> int:
+    """How many words at the start of `after` repeat the last words of `before` (at most 4)."""
+    tail = _norm(before[-4:])
+    for k in range(min(4, len(after), len(tail)), 0, -1):
+        if tail[-k:] == _norm(after[:k]):
+            return k
+    return 0
 
 
 def stitch(texts: list[str]) -> str:
@@ -11,13 +24,19 @@ def stitch(texts: list[str]) -> str:
     out: list[str] = []
     for text in texts:
         words = text.split()
-        tail = _norm(out[-4:])
-        for k in range(min(4, len(words), len(tail)), 0, -1):
-            if tail[-k:] == _norm(words[:k]):
-                words = words[k:]
-                break
-        out += words
+        out += words[repeated(out, words) :]
     return " ".join(out)
+
+
+def stitched(parts: Sequence[Decoding]) -> Decoding:
+    """`stitch` with the words (on one clock): a word the text drops is dropped from the words."""
+    text = stitch([p.text for p in parts])
+    if not timed(parts):
+        return Decoding(text)
+    out: list[Word] = []
+    for p in parts:
+        out += p.words[repeated([w.word for w in out], [w.word for w in p.words]) :]
+    return Decoding(text, tuple(out))
 
 
 def _norm(words: list[str]) -> list[str]:

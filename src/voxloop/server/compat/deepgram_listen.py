@@ -7,9 +7,11 @@ one (`speech_final`), a `Finalize` ends the turn under way at once (`from_finali
 owned here: receiving (with Deepgram's 10 s timeout), hearing (the listener, in order), sending
 (one queue, so messages leave in the order they were made).
 
-Times in results are seconds of audio from the start of the stream. Word times are estimates: the
-turn's words spread over its speech (`deepgram_results.spread`); the streaming recogniser decodes
-pieces of speech and does not align words.
+Times in results are seconds of audio from the start of the stream. A final's words have the
+times the recogniser aligned them to (Whisper: each final decode's cross-attention alignment, in
+the turn's audio, shifted by where the turn began; a first word it starts in the silence before
+the speech starts at the VAD's onset); a recogniser that gives none (Moonshine), and
+every interim result, has its words spread over the speech (`deepgram_results.spread`), an estimate.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from voxloop.providers.base import Samples, Transcript
 from voxloop.server.compat import deepgram_errors as dge
 from voxloop.server.compat.deepgram_audio import RawDecoder
 from voxloop.server.compat.deepgram_params import OPUS, ListenOptions
-from voxloop.server.compat.deepgram_results import ModelInfo, metadata, results_message, spread
+from voxloop.server.compat.deepgram_results import (
+    ModelInfo,
+    from_onset,
+    metadata,
+    results_message,
+    shifted,
+    spread,
+)
 from voxloop.server.limits import RateLimiter
 from voxloop.server.settings import ServerSettings
 
@@ -292,7 +301,10 @@ class LiveTranscription:
 
     def _final(self, tr: Transcript, *, speech_final: bool, from_finalize: bool) -> None:
         end = self._position
-        words = spread(tr.text, self._onset, max(self._speech_end, self._onset)) if tr.text else ()
+        if tr.words:  # the recogniser's times, from the start of the turn's audio
+            words = from_onset(shifted(tr.words, self.listener.turn_start / self.listener.rate), self._onset)
+        else:
+            words = spread(tr.text, self._onset, max(self._speech_end, self._onset)) if tr.text else ()
         self.send(
             self._results(
                 tr.text, words, end, is_final=True, speech_final=speech_final, from_finalize=from_finalize

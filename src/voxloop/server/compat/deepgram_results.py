@@ -2,9 +2,9 @@
 `Metadata`, paragraphs and utterances.
 
 Words carry times in seconds from the start of the audio. Where the recogniser tells where each
-word was said (`STT.align`: Whisper's cross-attention alignment), those times are used; otherwise
-(`spread`) the words are spread over the speech they came from in proportion to their length,
-an estimate that is right at the ends of the speech and approximate between them.
+word was said (`Transcript.words`: Whisper's cross-attention alignment), those times are used;
+otherwise (`spread`) the words are spread over the speech they came from in proportion to their
+length, an estimate that is right at the ends of the speech and approximate between them.
 """
 
 from __future__ import annotations
@@ -58,6 +58,16 @@ def spread(text: str, start: float, end: float, confidence: float = 1.0) -> tupl
 def shifted(words: tuple[Word, ...], offset: float) -> tuple[Word, ...]:
     return tuple(
         Word(w.word, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence) for w in words
+    )
+
+
+def from_onset(words: tuple[Word, ...], onset: float) -> tuple[Word, ...]:
+    """Whisper's alignment starts a turn's first word in the silence before it (the pre-roll the
+    recogniser hears): a word that starts before the speech did starts where the speech began, if
+    that is within the word (as `deepgram_prerecorded.out_of_silence` does for a recording)."""
+    return tuple(
+        Word(w.word, round(onset, 3), w.end, w.confidence) if w.start < onset < w.end - 0.02 else w
+        for w in words
     )
 
 
