@@ -24,7 +24,7 @@ class ScriptedDecoder:
     sample_rate = RATE
 
     def __init__(self, **config: float) -> None:
-        self.config = STTConfig(partial_interval_s=0.4, **config)  # type: ignore[arg-type]
+        self.config = STTConfig(**{"partial_interval_s": 0.4, **config})  # type: ignore[arg-type]
         self.calls: list[tuple[int, bool, str]] = []  # (samples, final, context)
 
     async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
@@ -219,3 +219,61 @@ def test_a_dropped_pause_decode_still_queued_never_runs_and_its_waiter_gets_none
     assert dropped is None
     assert text == "F20"
     assert finals == 2  # the first dropped decode never ran; the second had started, then the final one
+
+
+def test_a_turn_too_short_for_a_partial_hears_its_pause_decode_as_one() -> None:
+    async def main(speech_s: float) -> tuple[list[Transcript], Transcript]:
+        dec = ScriptedDecoder(partial_interval_s=5.0)  # no partial can land in this turn
+        partials: list[Transcript] = []
+        s = DecoderStream(dec, partials.append)
+        await _push(s, tone(speech_s))
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        final = await s.finalize()
+        await s.aclose()
+        return partials, final
+
+    partials, final = run_virtual(main(1.0))
+    assert [(p.text, p.is_final) for p in partials] == [("F10", False)]  # interim, before the final
+    assert final.text == "F10"
+
+
+def test_a_turn_with_partials_gets_no_extra_one_at_its_pause() -> None:
+    async def main() -> list[str]:
+        dec = ScriptedDecoder()
+        partials: list[str] = []
+        s = DecoderStream(dec, lambda t: partials.append(t.text))
+        await _push(s, tone(1.5))
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        await s.finalize()
+        await s.aclose()
+        return partials
+
+    partials = run_virtual(main())
+    assert partials and all(p.startswith("P") for p in partials)
+
+
+class SlowDecoder(ScriptedDecoder):
+    """Partials take 0.3 s, final decodes 1.0 s (a busy machine)."""
+
+    async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
+        await asyncio.sleep(0.95 if final else 0.25)
+        return await super().decode_async(audio, final, context)
+
+
+def test_on_a_busy_machine_a_late_partial_is_heard_while_the_pause_decode_runs() -> None:
+    async def main() -> tuple[list[str], str]:
+        dec = SlowDecoder()
+        partials: list[str] = []
+        s = DecoderStream(dec, lambda t: partials.append(t.text))
+        await _push(s, tone(0.5))  # a partial starts at 0.4 s and lands in the pause
+        s.speech_paused()
+        await _push(s, silence(1.5))
+        final = await s.finalize()
+        await s.aclose()
+        return partials, final.text
+
+    partials, final = run_virtual(main())
+    assert partials == ["P4"]  # the turn's only partial, though it landed in the pause
+    assert final == "F5"

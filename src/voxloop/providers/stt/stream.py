@@ -66,6 +66,7 @@ class DecoderStream(STTStream):
         self._last_decode_at = 0
         self._last_cost = 0.0
         self._paused = False
+        self._heard_partial = False  # a partial of this turn reached `on_partial`
         self._context = ""  # the user's words just before this turn (`continues`)
         self._keywords = ""  # this stream's domain terms (`keywords`), ahead of any context
 
@@ -136,9 +137,15 @@ class DecoderStream(STTStream):
         context = self._with_context(before) if self._cfg.piece_context else self._context
         text = await self._stt.decode_async(self._audio()[start:end], context=context)
         self._last_cost = time.perf_counter() - t0
-        # A partial that lands during a pause is older than the pause decode: keep it to yourself.
-        if self._on_partial is not None and text and not self._paused:
-            self._on_partial(Transcript(join_texts([before, text]), False, end / self._rate))
+        if self._on_partial is None or not text:
+            return
+        # A partial that lands during a pause is older than the pause decode: keep it to yourself,
+        # unless the turn has had none yet and the pause decode is not ready (a busy machine).
+        pause = self._pause
+        if self._paused and (self._heard_partial or pause is None or pause[1].done()):
+            return
+        self._heard_partial = True
+        self._on_partial(Transcript(join_texts([before, text]), False, end / self._rate))
 
     # -- hints from the VAD ------------------------------------------------------------------------
     def continues(self, text: str) -> None:
@@ -149,7 +156,22 @@ class DecoderStream(STTStream):
 
     def speech_paused(self) -> None:
         self._paused = True  # the pause decode covers what follows: no partials until resumed
-        self._pause = (self._n, self._decode_piece(self._start, self._n))
+        pause = (self._n, self._decode_piece(self._start, self._n))
+        self._pause = pause
+        if self._on_partial is not None and not self._heard_partial and not self._pieces:
+            pause[1].add_done_callback(lambda task: self._pause_as_partial(pause, task))
+
+    def _pause_as_partial(
+        self, pause: tuple[int, asyncio.Task[Decoding]], task: asyncio.Task[Decoding]
+    ) -> None:
+        """A turn too short for any partial to land (or a busy machine that had none ready): its
+        pause decode, once done and still current, is its partial, so a listener hears words
+        before the turn is decided."""
+        if task.cancelled() or task.exception() is not None or pause is not self._pause:
+            return
+        if self._on_partial is not None and not self._heard_partial and task.result().text:
+            self._heard_partial = True
+            self._on_partial(Transcript(task.result().text, False, pause[0] / self._rate))
 
     def speech_resumed(self) -> None:
         self._paused = False
@@ -193,7 +215,7 @@ class DecoderStream(STTStream):
         rest = self._audio()[n:]  # audio pushed while this ran belongs to the next turn
         self._chunks, self._n = ([rest] if len(rest) else []), len(rest)
         self._start, self._pieces, self._pause, self._last_decode_at = 0, [], None, 0
-        self._paused, self._context = False, ""
+        self._paused, self._context, self._heard_partial = False, "", False
         return Transcript(d.text, True, end / self._rate, d.words)
 
     async def aclose(self) -> None:
