@@ -12,7 +12,6 @@ session keeps its own state (VAD and recogniser streams, history, speaker).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +29,7 @@ from starlette.websockets import WebSocket
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.server import protocol as p
+from voxloop.server.compat.auth import key_valid
 from voxloop.server.compat.deepgram_routes import deepgram_routes
 from voxloop.server.compat.openai_routes import openai_routes
 from voxloop.server.connection import AgentConnection
@@ -181,13 +181,6 @@ def presented_key(ws: WebSocket) -> str | None:
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
     return ws.query_params.get("token")
-
-
-def key_valid(key: str | None, keys: tuple[str, ...]) -> bool:
-    if not key:
-        return False
-    # compare against every key, in constant time per key
-    return any([hmac.compare_digest(key.encode(), k.encode()) for k in keys])
 
 
 async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:

@@ -54,14 +54,15 @@ def covered(audio: Samples, text: str, words: list[Word]) -> tuple[str, float | 
     """The text up to the first stretch of speech its words leave out, where that stretch starts
     (seconds into `audio`: the end of the last word when none is left out in between), and those
     words. Punctuation on its own (a lone ",") is not a word: its time is unreliable."""
-    said = [w for w in words if any(ch.isalnum() for ch in w.word)]
-    for before, after in zip(said, said[1:], strict=False):
+    said = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w.word)]
+    for i, j in zip(said, said[1:], strict=False):
+        before, after = words[i], words[j]
         gap = after.start - before.end
         if gap >= SKIP_GAP_S and speech_between(audio, RATE, before.end, after.start) >= MIN_REST_S:
-            kept = words[: words.index(before) + 1]
+            kept = words[: i + 1]
             log.info("a decode skipped %.1f s of speech after %.1f s; decoding from there", gap, before.end)
             return " ".join(w.word.strip() for w in kept), before.end, kept
-    return text, said[-1].end if said else None, words
+    return text, words[said[-1]].end if said else None, words
 
 
 class WhisperDecoder:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from voxloop.server.settings import ServerSettings
 
@@ -26,8 +26,26 @@ def authorized(conn: HTTPConnection, settings: ServerSettings) -> bool:
     """True when no key is needed, or a valid one was presented."""
     if not settings.auth_required:
         return True
-    key = presented_key(conn)
+    return key_valid(presented_key(conn), settings.api_keys)
+
+
+def key_valid(key: str | None, keys: tuple[str, ...]) -> bool:
     if not key:
         return False
     # compare against every key, in constant time per key
-    return any([hmac.compare_digest(key.encode(), k.encode()) for k in settings.api_keys])
+    return any([hmac.compare_digest(key.encode(), k.encode()) for k in keys])
+
+
+async def read_limited(request: Request, limit: int, too_big: Exception) -> bytes:
+    """The whole body; raises `too_big` when it is, or turns out to be, longer than `limit`."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -132,16 +132,8 @@ class LiveTranscription:
                 task.cancel()
             await asyncio.gather(receiving, hearing, return_exceptions=True)
             await self.listener.aclose()
-            self._out.put_nowait(None)
-            try:
-                await asyncio.wait_for(sender, 5.0)
-            except TimeoutError:
-                log.warning("stream %s: the client did not take its last messages", self.request_id)
-            if not self._client_gone:
-                try:
-                    await self.ws.close(*close)
-                except Exception:  # the client went away meanwhile
-                    log.debug("stream %s: close failed", self.request_id, exc_info=True)
+            gone = lambda: self._client_gone  # noqa: E731 - read after the sender has finished
+            await dge.end_socket(self.ws, self._out, sender, close, gone, f"stream {self.request_id}")
             log.info("stream %s ended after %.1f s of audio", self.request_id, self._received_s)
 
     # -- out ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket
 
 from voxloop.providers.base import TTS
 from voxloop.server.compat import deepgram_errors as dge
-from voxloop.server.compat.auth import authorized
+from voxloop.server.compat.auth import authorized, read_limited
 from voxloop.server.compat.deepgram_audio import decode_body, encode, wav_file
 from voxloop.server.compat.deepgram_errors import DeepgramError
 from voxloop.server.compat.deepgram_listen import LiveTranscription
@@ -207,13 +207,4 @@ def _seconds(value: str | None, default: float) -> float:
 async def _body(request: Request, limit: int) -> bytes:
     """The whole body; 413 when it is, or turns out to be, longer than `limit`."""
     too_big = DeepgramError(413, f"Payload Too Large: the body is over this server's limit of {limit} bytes")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(request, limit, too_big)

@@ -105,16 +105,8 @@ class LiveSpeech:
         finally:
             speaker.cancel()
             await asyncio.gather(speaker, return_exceptions=True)
-            self._out.put_nowait(None)
-            try:
-                await asyncio.wait_for(sender, 5.0)
-            except TimeoutError:
-                log.warning("speech %s: the client did not take its last audio", self.request_id)
-            if not self._client_gone:
-                try:
-                    await self.ws.close(*close)
-                except Exception:
-                    log.debug("speech %s: close failed", self.request_id, exc_info=True)
+            gone = lambda: self._client_gone  # noqa: E731 - read after the sender has finished
+            await dge.end_socket(self.ws, self._out, sender, close, gone, f"speech {self.request_id}")
 
     # -- out ---------------------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:

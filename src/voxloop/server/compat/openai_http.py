@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from voxloop.server.compat.auth import authorized, presented_key
+from voxloop.server.compat.auth import authorized, presented_key, read_limited
 from voxloop.server.compat.names import Kind, kind_of
 
 if TYPE_CHECKING:
@@ -83,17 +83,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         f"the request body is larger than this server's limit of {limit} bytes",
         code="request_too_large",
     )
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise too_big
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(request, limit, too_big)
 
 
 async def json_object(request: Request, limit: int) -> dict[str, Any]:
