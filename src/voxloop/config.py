@@ -54,8 +54,46 @@ class STTConfig:
 
 
 @dataclass
+class RetryConfig:
+    """How a cloud provider retries a failed request: at most `max_retries` more tries, after a
+    jittered exponential back-off (`backoff_s` doubled each time, at most `backoff_max_s`) or the
+    server's Retry-After; one asking for longer than `retry_after_max_s` is not waited for (the
+    request fails, and a fallback chain moves on)."""
+
+    max_retries: int = 3
+    backoff_s: float = 0.25
+    backoff_max_s: float = 2.0
+    retry_after_max_s: float = 5.0
+
+
+@dataclass
+class OpenAIConfig:
+    """`--llm openai`: any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp's
+    server, voxloop serve). "" for the key and URL: $OPENAI_API_KEY / $OPENAI_BASE_URL."""
+
+    model: str = "gpt-4o-mini"
+    base_url: str = ""  # "": $OPENAI_BASE_URL, else https://api.openai.com/v1
+    api_key: str = field(default="", repr=False)  # "": $OPENAI_API_KEY
+    connect_timeout_s: float = 3.0  # the TCP/TLS connection
+    first_token_timeout_s: float = 5.0  # from the request to the first words
+    idle_timeout_s: float = 4.0  # between two pieces of the streamed reply
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
+class FallbackConfig:
+    """Fallback chains (`--llm openai,llama`): a member that failed past its retries is probed
+    again after `cooldown_s` (doubled after each failed probe, at most `max_cooldown_s`, at least
+    the Retry-After it was given); the probe has `probe_timeout_s`."""
+
+    cooldown_s: float = 5.0
+    max_cooldown_s: float = 60.0
+    probe_timeout_s: float = 10.0
+
+
+@dataclass
 class LLMConfig:
-    provider: str = "llama"
+    provider: str = "llama"  # or "openai", or a fallback chain such as "openai,llama"
     model: str = "qwen2.5-1.5b"  # or "smollm2-135m"
     threads: int = 2
     prefill_threads: int = 1  # while the user speaks (the recogniser needs the other core)
@@ -64,6 +102,7 @@ class LLMConfig:
     temperature: float = 0.3
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     history_turns: int = 8  # user/agent exchanges kept in the prompt
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
 
 
 @dataclass
@@ -101,6 +140,7 @@ class TurnConfig:
     # watchdog: no stage may leave the caller in silence without a word or an event
     filler_after_s: float = 2.5  # no LLM token by then: say `filler_text`, keep waiting
     filler_text: str = "One moment."
+    retry_filler_text: str = "Give me a second."  # said once when a provider's request is retried
     stage_timeout_s: float = 12.0  # a stage that produced nothing by then is abandoned (error event)
     playback_idle_ms: int = 250  # the speaker is finished once its queue has been empty this long
     playback_ceiling_s: float = 2.0  # ... or this long after the audio it was given should have ended
@@ -122,3 +162,4 @@ class AgentConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)
+    fallback: FallbackConfig = field(default_factory=FallbackConfig)
