@@ -22,6 +22,43 @@ class VADConfig:
 
 
 @dataclass
+class RetryConfig:
+    """How a cloud provider retries a failed request: at most `max_retries` more tries, after a
+    jittered exponential back-off (`backoff_s` doubled each time, at most `backoff_max_s`) or the
+    server's Retry-After; one asking for longer than `retry_after_max_s` is not waited for (the
+    request fails, and a fallback chain moves on)."""
+
+    max_retries: int = 3
+    backoff_s: float = 0.25
+    backoff_max_s: float = 2.0
+    retry_after_max_s: float = 5.0
+
+
+@dataclass
+class DeepgramConfig:
+    """`--stt deepgram` (Nova-3 over its streaming WebSocket) and `--tts deepgram` (Aura-2 over its
+    WebSocket, its REST endpoint the fallback path). "" for the key and URL: $DEEPGRAM_API_KEY /
+    $DEEPGRAM_BASE_URL (`--deepgram-url`), else https://api.deepgram.com. Every network wait has a
+    deadline; failures are retried as `retry` says."""
+
+    base_url: str = ""  # http(s):// or ws(s)://; "": $DEEPGRAM_BASE_URL, else Deepgram's own
+    api_key: str = field(default="", repr=False)  # "": $DEEPGRAM_API_KEY
+    stt_model: str = "nova-3"
+    tts_model: str = "aura-2-thalia-en"
+    tts_sample_rate: int = 24000  # linear16 at this rate (8000, 16000, 24000, 32000 or 48000)
+    endpointing_ms: int = 300  # Deepgram's own end of speech (speech_final); voxloop decides turns itself
+    utterance_end_ms: int = 1000
+    smart_format: bool = True
+    connect_timeout_s: float = 3.0  # the TCP/TLS connection and the WebSocket handshake
+    send_timeout_s: float = 2.0  # a send blocked this long: the socket is stalled (reconnect)
+    final_timeout_s: float = 1.5  # STT: no final this long after Finalize: stalled (replay, then the interim)
+    keepalive_s: float = 4.0  # STT: a KeepAlive after this long without audio (Deepgram closes at 10 s)
+    max_replay_s: float = 60.0  # STT: unconfirmed audio kept to replay on a new socket
+    first_byte_timeout_s: float = 3.0  # TTS: no audio this long after a Flush (or between chunks): stalled
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
 class STTConfig:
     provider: str = "whisper"
     model: str = "tiny.en"  # or "base": partial transcripts (and finals, see `final_model`)
@@ -51,19 +88,7 @@ class STTConfig:
     commit_min_s: float = 12.0
     max_piece_s: float = 20.0  # speech with no pause for this long is cut at its quietest moment
     piece_context: bool = True  # each piece is decoded with the words before it as context
-
-
-@dataclass
-class RetryConfig:
-    """How a cloud provider retries a failed request: at most `max_retries` more tries, after a
-    jittered exponential back-off (`backoff_s` doubled each time, at most `backoff_max_s`) or the
-    server's Retry-After; one asking for longer than `retry_after_max_s` is not waited for (the
-    request fails, and a fallback chain moves on)."""
-
-    max_retries: int = 3
-    backoff_s: float = 0.25
-    backoff_max_s: float = 2.0
-    retry_after_max_s: float = 5.0
+    deepgram: DeepgramConfig = field(default_factory=DeepgramConfig)  # --stt deepgram
 
 
 @dataclass
@@ -113,6 +138,7 @@ class TTSConfig:
     variation: float = 1.0  # Piper: scales its random prosody/noise (0: the same audio every time)
     loudness_dbfs: float = -20.0  # every chunk is brought to this speech level
     threads: int = 1
+    deepgram: DeepgramConfig = field(default_factory=DeepgramConfig)  # --tts deepgram
 
 
 @dataclass
