@@ -54,7 +54,8 @@ class AudioFormatError(VoxloopError):
 class ProviderError(VoxloopError):
     """A provider failed. `retryable` says whether trying again may help (by default: whether the
     category is one that can pass); `retry_after` is the server's Retry-After in seconds, if any;
-    `status` the HTTP status, if any. The message never holds a key."""
+    `status` the HTTP status, if any; `reported`: the provider has already reported it as an
+    error incident (providers/recovery.py), so a wrapper need not. The message never holds a key."""
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class ProviderError(VoxloopError):
         self.retry_after = retry_after
         self.status = status
         self.provider = provider
+        self.reported = False
 
 
 def classify_status(status: int) -> Category:
