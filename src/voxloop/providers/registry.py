@@ -1,4 +1,8 @@
-"""Provider names -> "module:Class", imported only when asked for. No import-time magic."""
+"""Provider names -> "module:Class", imported only when asked for. No import-time magic.
+
+A comma-separated name (`openai,llama`) is a fallback chain of those providers, in that order
+(providers/fallback.py); every member gets the same settings of its kind.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "whisper": "voxloop.providers.stt.whisper:WhisperSTT",
         "moonshine": "voxloop.providers.stt.moonshine:MoonshineSTT",
     },
-    "llm": {"llama": "voxloop.providers.llm.llama:LlamaLLM"},
+    "llm": {
+        "llama": "voxloop.providers.llm.llama:LlamaLLM",
+        "openai": "voxloop.providers.llm.openai:OpenAILLM",
+    },
     "tts": {
         "hibari": "voxloop.providers.tts.hibari:HibariTTS",
         "piper": "voxloop.providers.tts.piper:PiperTTS",
@@ -34,17 +41,45 @@ def provider_class(kind: str, name: str) -> type[Any]:
     return getattr(importlib.import_module(module), cls)
 
 
+FALLBACK = {
+    "stt": "voxloop.providers.fallback_stt:FallbackSTT",
+    "llm": "voxloop.providers.fallback:FallbackLLM",
+    "tts": "voxloop.providers.fallback:FallbackTTS",
+}
+
+
+def names(kind: str, provider: str) -> list[str]:
+    """The provider names in `provider` (one, or a comma-separated chain), each checked."""
+    chain = [n.strip() for n in provider.split(",") if n.strip()]
+    if len(chain) > 1 and kind not in FALLBACK:
+        raise UnknownProvider(f"a {kind} cannot be a fallback chain ('{provider}')", "name one provider")
+    if len(set(chain)) != len(chain) or not chain:
+        raise UnknownProvider(f"'{provider}' is not a {kind} chain", "name each provider once, e.g. openai,llama")
+    for name in chain:
+        provider_class(kind, name)
+    return chain
+
+
+def _create(kind: str, provider: str, config: AgentConfig, settings: object) -> Any:
+    chain = names(kind, provider)
+    members = [provider_class(kind, n)(settings) for n in chain]
+    if len(members) == 1:
+        return members[0]
+    module, _, cls = FALLBACK[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)(members, config.fallback)
+
+
 def create_vad(config: AgentConfig) -> VAD:
     return provider_class("vad", config.vad.provider)()
 
 
 def create_stt(config: AgentConfig) -> STT:
-    return provider_class("stt", config.stt.provider)(config.stt)
+    return _create("stt", config.stt.provider, config, config.stt)
 
 
 def create_llm(config: AgentConfig) -> LLM:
-    return provider_class("llm", config.llm.provider)(config.llm)
+    return _create("llm", config.llm.provider, config, config.llm)
 
 
 def create_tts(config: AgentConfig) -> TTS:
-    return provider_class("tts", config.tts.provider)(config.tts)
+    return _create("tts", config.tts.provider, config, config.tts)

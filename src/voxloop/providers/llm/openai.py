@@ -114,6 +114,7 @@ class OpenAILLM(LLM):
                 return
             except ProviderError as e:
                 report(Incident("error", "llm", self.name, e.category, e.message))
+                e.reported = True
                 wait = None
                 if not said and e.retryable and retries < policy.max_retries:
                     wait = backoff(retries + 1, policy, e.retry_after)
