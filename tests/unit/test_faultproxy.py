@@ -309,3 +309,26 @@ def test_a_websocket_dropped_after_the_servers_first_message() -> None:
                     assert await ws.recv() == "echo three"
 
     run(main())
+
+
+def test_a_request_stalls_its_reply_and_before_holds_the_first_reply_bytes() -> None:
+    async def main() -> None:
+        async with proxied() as (up, proxy):
+            (cr, cw), (sr, sw) = await connect(up, proxy)
+            stall = proxy.inject(Fault("stall", "down", after_bytes=1, watch="up"))
+            await send(sw, b"idle")  # nothing was asked yet: it passes
+            assert await cr.readexactly(4) == b"idle"
+            await send(cw, b"GET")
+            assert await sr.readexactly(3) == b"GET"  # the request goes through whole
+            assert stall.fired.is_set()
+            await send(sw, b"reply")
+            assert await silent(cr)
+            proxy.release()
+            assert await cr.readexactly(5) == b"reply"
+
+            drop = proxy.inject(Fault("drop", on_response=True, before=True))
+            await send(sw, b"never")
+            assert await cr.read() == b""  # not one byte of it
+            assert drop.fired.is_set()
+
+    run(main())

@@ -12,8 +12,9 @@ alike: it understands none of them). `inject(Fault(kind, ...))` acts on its conn
 and `refuse()` turns new connections away (reset, closed, or not listened for at all) until
 `admit()`. A fault's `scope` says where it goes: "now" (every open connection), "next" (the next
 connection accepted) or "first" (once: the first connection, open or new, that reaches its
-trigger). Its trigger: at once, after `after_bytes` more bytes in its direction, or `on_response`:
-after the first upstream->client bytes from then on (a reply or a stream that has begun).
+trigger). Its trigger: at once, after `after_bytes` more bytes in its direction (or in `watch`:
+a stall of the replies once a request is sent), or `on_response`: after the first upstream->client
+bytes from then on (a reply or a stream that has begun; `before`: just before they pass).
 `Fault.fired` is an event, set with `fired_at` (loop time) when it acts: tests and the benchmark
 wait on it instead of sleeping.
 

@@ -23,15 +23,20 @@ class Fault:
     direction: Direction = "both"
     seconds: float | None = None  # stall: how long (None: until release()); delay: per chunk
     nbytes: int = 0  # truncate: bytes still forwarded
-    after_bytes: int | None = None  # trigger: after this many more bytes in `direction`
+    after_bytes: int | None = None  # trigger: after this many more bytes in `direction` (or `watch`)
     on_response: bool = False  # trigger: after the first upstream->client bytes
     scope: Scope = "now"
+    watch: Direction | None = None  # the direction `after_bytes` counts (None: `direction`)
+    before: bool = False  # on_response: act before those first bytes are forwarded
     fired: asyncio.Event = field(default_factory=asyncio.Event)
     fired_at: float | None = None
     hits: int = 0  # connections it acted on
 
     def covers(self, d: str) -> bool:
         return self.direction in ("both", d)
+
+    def counts(self, d: str) -> bool:
+        return (self.watch or self.direction) in ("both", d)
 
     @property
     def immediate(self) -> bool:
@@ -114,19 +119,28 @@ class Conn:
 
     async def _forward(self, d: str, data: bytes, w: asyncio.StreamWriter) -> None:
         while data and not self.closed:
+            if d == DOWN:
+                for a in [a for a in self.armed if a.fault.on_response and a.fault.before]:
+                    self._trip(a)
+                if self.closed:
+                    return
             cut = len(data)
             for a in self.armed:
-                if a.fault.after_bytes is not None and a.fault.covers(d):
+                if a.fault.after_bytes is not None and a.fault.counts(d):
                     cut = min(cut, max(1, a.fault.after_bytes - a.seen))
             head, data = data[:cut], data[cut:]
             await self._send(d, head, w)
             for a in list(self.armed):
-                if a.fault.covers(d):
+                if a.fault.counts(d):
                     a.seen += len(head)
                 after = a.fault.after_bytes
                 if (after is not None and a.seen >= after) or (a.fault.on_response and d == DOWN):
-                    self.armed.remove(a)
-                    self._fire(a.fault)
+                    self._trip(a)
+
+    def _trip(self, a: _Armed) -> None:
+        if a in self.armed:
+            self.armed.remove(a)
+            self._fire(a.fault)
 
     async def _send(self, d: str, data: bytes, w: asyncio.StreamWriter) -> None:
         if self.delay[d] > 0:
