@@ -18,7 +18,7 @@ from voxloop.server.compat.deepgram_params import listen_options, speak_options
 from voxloop.server.compat.deepgram_prerecorded import out_of_silence, split_utterances
 from voxloop.server.compat.deepgram_results import from_onset, paragraphs, spread, transcript_of
 from voxloop.server.compat.openai_audio import SpeechEncoder
-from voxloop.server.limits import RateLimiter
+from voxloop.server.limits import AUDIO_RATE, RateLimiter
 
 CFG = AgentConfig()
 
@@ -117,12 +117,13 @@ def test_a_word_started_in_silence_starts_where_the_speech_does() -> None:
 
 
 def test_rate_limiter_delay_says_when_audio_may_go_on() -> None:
-    lim = RateLimiter(frames_per_s=100, audio_ahead_s=2.0)
+    lim = RateLimiter(messages_per_s=100, audio_burst_s=2.0)
     assert lim.delay(1.0, 0.0) == 0.0
-    assert lim.frame(0.0) and lim.audio(1.5, 0.0)
-    assert lim.delay(1.0, 0.0) == pytest.approx(0.5)  # 2.5 s of audio may be 2 s ahead at t=0.5
-    assert lim.delay(1.0, 0.5) == pytest.approx(0.0, abs=1e-9)
-    assert not lim.audio(1.0, 0.4) and lim.audio(1.0, 0.5)  # as the limiter itself decides
+    assert lim.audio(1.5, 0.0)
+    assert lim.delay(1.0, 0.0) == pytest.approx(0.5 / AUDIO_RATE)  # 0.5 s of budget is missing
+    assert lim.delay(1.0, 0.5 / AUDIO_RATE) == pytest.approx(0.0, abs=1e-9)
+    assert not lim.audio(1.0, 0.4) and lim.audio(1.0, 0.5 / AUDIO_RATE)  # as the limiter decides
+    assert lim.delay(None, 0.0) == 0.0  # a control message: its own budget
 
 
 def test_ogg_opus_is_heard_with_pages_split_anywhere_and_what_is_not_opus_is_refused() -> None:

@@ -516,7 +516,7 @@ async def _post(port: int, path: str, body: bytes, headers: dict[str, str]) -> t
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         f"{head}Connection: close\r\n\r\n".encode()
         + body
     )

@@ -14,7 +14,8 @@ from conftest import run_virtual
 from voxloop.agent import events as ev
 from voxloop.config import AgentConfig
 from voxloop.server import protocol as p
-from voxloop.server.limits import RateLimiter
+from voxloop.server.limits import MIN_FRAME_S, RateLimiter
+from voxloop.server.settings import ServerSettings
 from voxloop.server.sink import SocketSink
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -236,27 +237,69 @@ def test_after_a_stop_drained_waits_to_be_cancelled_rather_than_finish_as_if_hea
 
 
 # -- rate limits -----------------------------------------------------------------------------------
-def test_frames_a_second_with_a_one_second_burst() -> None:
-    lim = RateLimiter(frames_per_s=10, audio_ahead_s=1.0)
-    assert all(lim.frame(100.0) for _ in range(10))
-    assert not lim.frame(100.0)
-    assert lim.frame(100.1)  # one frame's worth refilled
-    assert not lim.frame(100.1)
-    assert lim.take_dropped() == 2 and lim.take_dropped() == 0
+def test_control_messages_a_second_with_a_one_second_burst() -> None:
+    lim = RateLimiter(messages_per_s=10, audio_burst_s=1.0)
+    assert all(lim.control(100.0) for _ in range(10))
+    assert not lim.control(100.0)
+    assert lim.control(100.1)  # one message's worth refilled
+    assert not lim.control(100.1)
+    assert lim.dropped.frames == 2
 
 
-def test_audio_may_run_ahead_of_real_time_only_so_far_and_credit_is_capped() -> None:
-    lim = RateLimiter(frames_per_s=100, audio_ahead_s=1.0)
-    assert lim.audio(1.0, 0.0)  # 1 s at once: exactly the allowance
+def test_audio_is_budgeted_by_its_length_with_a_burst_and_credit_capped() -> None:
+    lim = RateLimiter(messages_per_s=100, audio_burst_s=1.0)
+    assert lim.audio(1.0, 0.0)  # 1 s at once: exactly the burst
     assert not lim.audio(0.02, 0.0)
     assert lim.audio(0.5, 0.5)
     # silence from the client for 10 s does not earn 10 s of burst
-    assert lim.audio(2.0, 11.5)
+    assert lim.audio(1.0, 11.5)
     assert not lim.audio(0.5, 11.5)
+    # every frame costs at least MIN_FRAME_S: a flood of one-sample frames is not free
+    lim = RateLimiter(messages_per_s=100, audio_burst_s=1.0)
+    tiny = [lim.audio(1 / 16000, 0.0) for _ in range(1000)]
+    assert sum(tiny) == int(1.0 / MIN_FRAME_S)
 
 
-def test_rate_limit_errors_are_reported_at_most_once_a_second() -> None:
-    lim = RateLimiter(frames_per_s=1, audio_ahead_s=1.0)
-    assert lim.should_report(5.0)
-    assert not lim.should_report(5.5)
-    assert lim.should_report(6.0)
+def _real_time_client(lim: RateLimiter, frame_s: float, until_s: float, stall: tuple[float, float]) -> int:
+    """10 ms frames recorded in real time and a playback report every 100 ms, sent as they are
+    made except during `stall` (from, to), whose backlog arrives at once when it ends.
+    Returns how many messages the limiter refused."""
+    refused, t, n = 0, 0.0, 0
+    while t < until_s:
+        n += 1
+        t = n * frame_s
+        sent = stall[1] if stall[0] <= t < stall[1] else t
+        refused += not lim.audio(frame_s, sent)
+        if n % round(0.1 / frame_s) == 0:
+            refused += not lim.control(sent)
+    return refused
+
+
+def test_a_well_behaved_client_loses_nothing_even_after_a_network_stall() -> None:
+    # the probe: 10 ms frames + a playback report every 100 ms (110 messages a second) lost
+    # ~10 frames a second, and a 3 s stall's backlog lost ~1 s of speech
+    settings = ServerSettings()
+    lim = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
+    assert _real_time_client(lim, 0.01, 30.0, stall=(12.0, 15.0)) == 0
+    assert lim.report(31.0, passed=True, final=True) is None
+
+
+def test_rate_limit_reports_carry_the_true_count_once_the_episode_ends() -> None:
+    lim = RateLimiter(messages_per_s=1, audio_burst_s=1.0)
+    assert lim.control(5.0)
+    for k in range(50):  # a flood within one second: nothing said yet, all counted
+        assert not lim.control(5.0 + k * 0.01)
+        assert lim.report(5.0 + k * 0.01, passed=False) is None
+    assert not lim.audio(2.0, 5.5)  # 2 s of audio over a 1 s burst
+    assert lim.control(6.0)
+    assert lim.report(6.0, passed=True) == "dropped 51 message(s) (2.00 s of audio)"
+    assert lim.report(6.0, passed=True) is None
+    # a flood that goes on is reported once a second, each report with its own count
+    said, passed = [], 0
+    for k in range(300):
+        t = 10.0 + k * 0.01
+        passed += lim.control(t)
+        said.append(lim.report(t, passed=False))
+    counts = [int(s.split()[1]) for s in said if s]
+    assert len(counts) == 2 and all(c >= 98 for c in counts)
+    assert lim.report(13.0, passed=True, final=True) == f"dropped {300 - passed - sum(counts)} message(s)"

@@ -271,20 +271,20 @@ def test_bad_input_of_every_kind_gets_an_error_event_and_the_session_lives_on() 
     run(main())
 
 
-def test_frames_beyond_the_rate_limit_are_dropped_with_one_error() -> None:
+def test_messages_beyond_the_rate_limit_are_dropped_and_counted_exactly() -> None:
     settings = ServerSettings(port=0, max_frames_per_s=20)
 
     async def main() -> None:
         async with live_server(make_providers(), settings) as srv, agent_client(srv.ws_url) as c:
             for _ in range(60):
                 await c.send({"type": "ping"})
-            err = await c.error("rate_limited")
-            assert "frames a second" in err["message"] and not err["fatal"]
             await c.until(lambda: len(c.of("pong")) >= 20, "the pings within the limit")
-            assert len(c.of("pong")) < 60
-            # the connection lives on: once the bucket refills, a ping is answered again
+            # the connection lives on: once the bucket refills, a ping is answered again, and the
+            # first message let through after the flood says how many were dropped
+            pings = 60
             for _ in range(50):
                 await c.send({"type": "ping"})
+                pings += 1
                 try:
                     await c.event("pong", len(c.of("pong")) + 1, within=0.1)
                     break
@@ -292,6 +292,10 @@ def test_frames_beyond_the_rate_limit_are_dropped_with_one_error() -> None:
                     continue
             else:
                 raise AssertionError("no ping was answered after the burst")
+            err = await c.error("rate_limited")
+            assert not err["fatal"] and "control messages a second" in err["message"]
+            dropped = int(err["message"].split()[1])
+            assert dropped == pings - len(c.of("pong")) >= 40  # exactly the ones never answered
             assert not c.closed
 
     run(main())
@@ -303,9 +307,10 @@ def test_audio_may_not_run_far_ahead_of_real_time() -> None:
     async def main() -> None:
         async with live_server(make_providers(), settings) as srv, agent_client(srv.ws_url) as c:
             await c.start()
-            await c.send_audio(silence(1.5))  # 1.5 s at once: 1 s too far ahead
+            await c.send_audio(silence(1.5))  # 1.5 s at once in 0.1 s frames: 1 s too far ahead
+            await c.send({"type": "ping"})  # let through: the drops are reported with it
             err = await c.error("rate_limited")
-            assert "ahead of real time" in err["message"]
+            assert err["message"].startswith("dropped 10 message(s) (1.00 s of audio)")
             assert not c.closed
 
     run(main())

@@ -2,7 +2,8 @@
 
     GET  /          the browser page (served from the package, nothing external)
     GET  /healthz   200 while the process is serving
-    GET  /readyz    200 once the models are loaded, else 503 (JSON says why)
+    GET  /readyz    200 once the models are loaded and a session is free, else 503 (with the key:
+                    why, and the sessions in use)
     WS   /v1/agent  a voice session (docs/protocol.md)
 
 The models are loaded once, in the background after start-up, and shared by every session; each
@@ -20,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -29,10 +31,12 @@ from starlette.websockets import WebSocket
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.server import protocol as p
-from voxloop.server.compat.auth import key_valid
+from voxloop.server.compat.auth import authorized, key_valid
 from voxloop.server.compat.deepgram_routes import deepgram_routes
 from voxloop.server.compat.openai_routes import openai_routes
 from voxloop.server.connection import AgentConnection
+from voxloop.server.hosts import HostGuard, host_allowed
+from voxloop.server.logs import refusals
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop.server")
@@ -98,21 +102,23 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        body: dict[str, Any] = {
-            "ready": state.ready.is_set(),
-            "protocol": p.VERSION,
-            "auth_required": settings.auth_required,
-            "sessions": {"active": state.active, "max": settings.max_sessions},
-        }
-        if state.load_error is not None:
-            body["error"] = str(state.load_error)
-        return JSONResponse(body, status_code=200 if state.ready.is_set() else 503)
+        """Ready: the models are loaded and a session is free (a load balancer sends callers
+        elsewhere otherwise). The details only to a caller with the key, if the server has one."""
+        ready = state.ready.is_set() and state.active < settings.max_sessions
+        body: dict[str, Any] = {"ready": ready, "auth_required": settings.auth_required}
+        if authorized(request, settings):
+            body["protocol"] = p.VERSION
+            body["loaded"] = state.ready.is_set()
+            body["sessions"] = {"active": state.active, "max": settings.max_sessions}
+            if state.load_error is not None:
+                body["error"] = str(state.load_error)
+        return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
     async def favicon(request: Request) -> Response:
         return Response(status_code=204)
 
     async def agent(ws: WebSocket) -> None:
-        if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins):
+        if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings):
             await _deny(ws, 403, "forbidden_origin", "this page's origin may not use the voice server")
             return
         if settings.auth_required and not key_valid(presented_key(ws), settings.api_keys):
@@ -159,21 +165,26 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         *openai_routes(state),  # OpenAI-compatible (docs/compatible-apis.md)
         *deepgram_routes(state),  # Deepgram-compatible (docs/compatible-apis.md)
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    guard = Middleware(HostGuard, allowed_hosts=settings.allowed_hosts)  # before any route
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
     app.state.voxloop = state
     return app
 
 
 # -- who may connect -------------------------------------------------------------------------------
-def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers send an Origin: the server's own page is always allowed, others only if listed.
-    Clients that are not browsers send none; the API key (if any) guards them."""
+def origin_allowed(origin: str | None, host: str | None, settings: ServerSettings) -> bool:
+    """Browsers send an Origin: the server's own page is allowed, others only if listed. The own
+    page is one served under a Host this server answers to (a name rebound to this machine by
+    another site is not). Clients that are not browsers send none; the API key (if any) guards them."""
     if origin is None:
         return True
     origin = origin.rstrip("/").lower()
+    allowed = settings.allowed_origins
     if "*" in allowed or origin in {o.rstrip("/").lower() for o in allowed}:
         return True
-    return host is not None and origin in (f"http://{host.lower()}", f"https://{host.lower()}")
+    if host is None or not host_allowed(host, settings.allowed_hosts):
+        return False
+    return origin in (f"http://{host.lower()}", f"https://{host.lower()}")
 
 
 def presented_key(ws: WebSocket) -> str | None:
@@ -185,7 +196,7 @@ def presented_key(ws: WebSocket) -> str | None:
 
 async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
     """Refuse the handshake with an HTTP status (browsers only see that it failed)."""
-    log.info("refused a connection: %s", message)
+    refusals.log(logging.INFO, "refused a connection (%d): %s", status, message)
     body = {"error": {"code": code, "message": message}}
     headers = {"WWW-Authenticate": 'Bearer realm="voxloop"'} if status == 401 else None
     try:
@@ -196,7 +207,7 @@ async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
 
 async def _refuse(ws: WebSocket, code: str, message: str) -> None:
     """Accept, say why in an error event, and close: a browser can show the reason."""
-    log.info("refused a session: %s", message)
+    refusals.log(logging.INFO, "refused a session: %s", message)
     try:
         await ws.accept()
         await ws.send_text(p.dumps(p.error_message(code, message, fatal=True)))

@@ -60,6 +60,8 @@ class AgentConnection:
         finally:
             turns = await self._end_session()
             self._on_end()
+            if not self._client_gone:
+                self._report_drops(asyncio.get_running_loop().time(), passed=True, final=True)
             if self._stopping:
                 self.send({"type": "stopped", "turns": turns})
             self._out.put_nowait(None)
@@ -129,35 +131,39 @@ class AgentConnection:
             data: bytes | None = msg.get("bytes")
             text: str | None = msg.get("text")
             size = len(data) if data is not None else len((text or "").encode())
+            if data is not None and size <= self.settings.max_frame_bytes and self.session is not None:
+                passed = self._limits.audio(len(data) / 2 / self.input_rate, now)  # by its audio time
+            else:
+                passed = self._limits.control(now)  # text, or frames only answered with an error
+            self._report_drops(now, passed=passed)
+            if not passed:
+                continue
             if size > self.settings.max_frame_bytes:
                 self._error(
                     p.FRAME_TOO_LARGE,
                     f"a frame of {size} bytes: the limit is {self.settings.max_frame_bytes}",
                 )
-            elif not self._limits.frame(now):
-                self._rate_limited(now, f"more than {self.settings.max_frames_per_s:g} frames a second")
             elif data is not None:
-                await self._on_audio(data, now)
+                await self._on_audio(data)
             elif text is not None:
                 await self._on_text(text)
         return "stopped"
 
-    def _rate_limited(self, now: float, what: str) -> None:
-        if self._limits.should_report(now):
-            n = self._limits.take_dropped()
-            self._error(p.RATE_LIMITED, f"{what}: dropped {n} frame(s)")
+    def _report_drops(self, now: float, *, passed: bool, final: bool = False) -> None:
+        if (what := self._limits.report(now, passed=passed, final=final)) is not None:
+            s = self.settings
+            self._error(
+                p.RATE_LIMITED,
+                f"{what}: the limits are {s.max_frames_per_s:g} control messages a second and audio "
+                f"at real time with a burst of {s.max_audio_ahead_s:g} s",
+            )
 
-    async def _on_audio(self, data: bytes, now: float) -> None:
+    async def _on_audio(self, data: bytes) -> None:
         if self.session is None:
             self._error(p.NOT_STARTED, "send a start message before any audio")
             return
         if not data or len(data) % 2:
             self._error(p.BAD_AUDIO, f"an audio frame must hold whole 16-bit samples, got {len(data)} bytes")
-            return
-        if not self._limits.audio(len(data) / 2 / self.input_rate, now):
-            self._rate_limited(
-                now, f"audio more than {self.settings.max_audio_ahead_s:g} s ahead of real time"
-            )
             return
         try:
             await self.session.push_audio(to_float32(data), self.input_rate)

@@ -1,65 +1,113 @@
-"""Per-connection rate limits: frames per second, and audio that may not outrun real time."""
+"""Per-connection rate limits, with audio and control messages budgeted apart.
+
+Audio is budgeted in audio *time*: a client may send as many seconds of audio as pass on the wall
+clock (a little more, for clocks that drift), plus a burst of `audio_burst_s`, so a client that
+stalled for a few seconds may send its backlog at once. How many frames carry that audio does not
+matter, except that every frame costs at least `MIN_FRAME_S` (thousands of one-sample frames are
+no cheaper to handle than real audio). Control messages (text frames: playback reports, pings)
+have a bucket of their own, so a well-behaved client's reports never cost it any speech.
+"""
 
 from __future__ import annotations
 
+AUDIO_RATE = 1.02  # audio seconds a client may send per wall-clock second, on average
+MIN_FRAME_S = 0.002  # the least a binary frame costs, however little audio it holds
+
+
+class Bucket:
+    """A token bucket: `rate` tokens a second up to `capacity`; it starts full."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate, self.capacity = rate, capacity
+        self.level = capacity
+        self._last: float | None = None
+
+    def _refill(self, now: float) -> float:
+        if self._last is None:
+            return self.level
+        return min(self.capacity, self.level + max(0.0, now - self._last) * self.rate)
+
+    def take(self, cost: float, now: float) -> bool:
+        level = self._refill(now)
+        self._last, self.level = now, level
+        if level + 1e-9 < cost:  # (a float's rounding must not cost a frame)
+            return False
+        self.level = level - cost
+        return True
+
+    def wait(self, cost: float, now: float) -> float:
+        """Seconds until `cost` could be taken (0: now); nothing is taken."""
+        return max(0.0, (min(cost, self.capacity) - self._refill(now)) / self.rate)
+
+
+class DropCount:
+    """What was dropped since the last report, said at most once every `every_s`: a report
+    waits for the episode to end (the next message let through) or for `every_s` to pass, so it
+    carries the true count rather than the first drop's."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self.frames = 0
+        self.seconds = 0.0  # of audio
+        self._since: float | None = None  # the last report, or the first drop after it
+        self._reported: float | None = None
+
+    def drop(self, now: float, seconds: float = 0.0) -> None:
+        if self.frames == 0:
+            self._since = now  # after the last report, so the later of the two
+        self.frames += 1
+        self.seconds += seconds
+
+    def due(self, now: float, *, passed: bool) -> bool:
+        """Whether to report now: a message was just let through (`passed`) or dropped."""
+        if not self.frames:
+            return False
+        if passed:
+            return self._reported is None or now - self._reported >= self.every_s
+        return self._since is not None and now - self._since >= self.every_s
+
+    def take(self, now: float) -> tuple[int, float]:
+        frames, seconds = self.frames, self.seconds
+        self.frames, self.seconds = 0, 0.0
+        self._reported = self._since = now
+        return frames, seconds
+
 
 class RateLimiter:
-    """A token bucket for frames (holding one second's worth), and an audio clock that may run at
-    most `audio_ahead_s` ahead of the wall clock. A client that fell behind may catch up, but only
-    by the same amount: after a long silence its largest burst is twice `audio_ahead_s`."""
+    """The limits of one connection: `messages_per_s` control messages (a burst of one second's
+    worth), and audio at real time plus a burst of `audio_burst_s` seconds."""
 
-    def __init__(self, frames_per_s: float, audio_ahead_s: float) -> None:
-        self.frames_per_s = frames_per_s
-        self.audio_ahead_s = audio_ahead_s
-        self._tokens = frames_per_s
-        self._last: float | None = None
-        self._audio_t0: float | None = None
-        self._audio_s = 0.0
-        self.dropped = 0  # frames refused since the last `take_dropped`
-        self._reported_at: float | None = None
+    def __init__(self, messages_per_s: float, audio_burst_s: float) -> None:
+        self.messages = Bucket(messages_per_s, messages_per_s)
+        self.audio_time = Bucket(AUDIO_RATE, audio_burst_s)
+        self.dropped = DropCount()
 
-    def frame(self, now: float) -> bool:
-        if self._last is not None:
-            self._tokens = min(self.frames_per_s, self._tokens + (now - self._last) * self.frames_per_s)
-        self._last = now
-        if self._tokens < 1.0 - 1e-9:  # (a float's rounding must not cost a frame)
-            self.dropped += 1
-            return False
-        self._tokens -= 1.0
-        return True
+    def control(self, now: float) -> bool:
+        """May a control (text) message be handled now? (Counted as dropped if not.)"""
+        if self.messages.take(1.0, now):
+            return True
+        self.dropped.drop(now)
+        return False
 
     def audio(self, seconds: float, now: float) -> bool:
-        if self._audio_t0 is None:
-            self._audio_t0 = now
-        elapsed = now - self._audio_t0
-        self._audio_s = max(self._audio_s, elapsed - self.audio_ahead_s)  # credit for lost time is capped
-        if self._audio_s + seconds > elapsed + self.audio_ahead_s:
-            self.dropped += 1
-            return False
-        self._audio_s += seconds
-        return True
+        """May a frame holding `seconds` of audio be handled now? (Counted as dropped if not.)"""
+        if self.audio_time.take(max(seconds, MIN_FRAME_S), now):
+            return True
+        self.dropped.drop(now, seconds)
+        return False
 
-    def delay(self, seconds: float, now: float) -> float:
-        """How long until a frame holding `seconds` of audio would be allowed (0: now); nothing
-        is taken. For a client that is made to wait rather than refused."""
-        frame_wait = 0.0
-        if self._last is not None:
-            tokens = min(self.frames_per_s, self._tokens + (now - self._last) * self.frames_per_s)
-            frame_wait = max(0.0, (1.0 - tokens) / self.frames_per_s)
-        audio_wait = 0.0
-        if seconds and self._audio_t0 is not None:
-            elapsed = now - self._audio_t0
-            audio_s = max(self._audio_s, elapsed - self.audio_ahead_s)
-            audio_wait = max(0.0, audio_s + seconds - elapsed - self.audio_ahead_s)
-        return max(frame_wait, audio_wait)
+    def delay(self, seconds: float | None, now: float) -> float:
+        """How long until a frame holding `seconds` of audio (None: a control message) would be
+        let through (0: now); nothing is taken. For a client made to wait rather than refused."""
+        if seconds is None:
+            return self.messages.wait(1.0, now)
+        return self.audio_time.wait(max(seconds, MIN_FRAME_S), now)
 
-    def should_report(self, now: float, every_s: float = 1.0) -> bool:
-        """At most one rate-limit error a second, however many frames are refused."""
-        if self._reported_at is not None and now - self._reported_at < every_s:
-            return False
-        self._reported_at = now
-        return True
-
-    def take_dropped(self) -> int:
-        n, self.dropped = self.dropped, 0
-        return n
+    def report(self, now: float, *, passed: bool, final: bool = False) -> str | None:
+        """What to tell the client about dropped messages, when that is due (else None);
+        `final`: the connection ends, whatever was dropped is said now."""
+        if not (self.dropped.due(now, passed=passed) or (final and self.dropped.frames)):
+            return None
+        frames, seconds = self.dropped.take(now)
+        audio = f" ({seconds:.2f} s of audio)" if seconds else ""
+        return f"dropped {frames} message(s){audio}"

@@ -14,6 +14,7 @@ from typing import Any
 
 from voxloop.agent import events as ev
 from voxloop.config import AgentConfig
+from voxloop.server import jsontext
 
 VERSION = 1
 MIN_RATE, MAX_RATE = 8000, 48000  # sample rates a client may send or ask for
@@ -115,7 +116,7 @@ ClientMessage = Start | Stop | Interrupt | Playback | Ping | EndTurn
 def parse(text: str) -> ClientMessage:
     """One text frame from the client, checked. Unknown fields are ignored; unknown settings are not."""
     try:
-        msg = json.loads(text)
+        msg = jsontext.loads(text)
     except ValueError as e:
         raise ProtocolError(BAD_JSON, f"a text frame must hold one JSON object: {e}") from None
     if not isinstance(msg, dict):

@@ -11,11 +11,19 @@ class ServerSettings:
     port: int = 8000
     api_keys: tuple[str, ...] = ()  # empty: no key needed
     allowed_origins: tuple[str, ...] = ()  # page origins allowed besides the server's own; "*": any
+    # Host names requests may be addressed to besides loopback names and IP addresses ("*": any).
+    # A web page that rebinds its own name to this machine sends that name: it is refused.
+    allowed_hosts: tuple[str, ...] = ()
     max_sessions: int = 4  # concurrent voice sessions (one per WebSocket connection)
     max_frame_bytes: int = 64 * 1024  # largest frame a client may send (binary or text)
-    max_frames_per_s: float = 100.0  # frames a client may send per second (a burst of one second's worth)
-    max_audio_ahead_s: float = 2.0  # how far a client's audio may run ahead of real time
+    max_frames_per_s: float = 100.0  # control (text) messages a client may send a second (burst: 1 s)
+    # Audio is limited by its length, not its frames: real time on average, plus this burst (a
+    # client that stalled for a few seconds sends its backlog at once; at the start, how far ahead).
+    max_audio_ahead_s: float = 5.0
     idle_timeout_s: float = 60.0  # a connection that sends nothing for this long is closed
+    max_connections: int = 256  # open TCP connections; more are answered 503 and closed at once
+    handshake_timeout_s: float = 10.0  # a connection must send a request's headers within this
+    max_header_bytes: int = 16 * 1024  # a request's headers; larger ones are answered 431
     playback_grace_s: float = 1.0  # wait this long past the expected end for a client's playback report
     max_body_bytes: int = 25 * 1024 * 1024  # largest HTTP request body (OpenAI's upload limit)
 

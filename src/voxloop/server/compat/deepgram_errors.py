@@ -18,6 +18,8 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
+from voxloop.server.logs import refusals
+
 log = logging.getLogger("voxloop.server.deepgram")
 
 ERR_CODES = {
@@ -64,7 +66,7 @@ def error_response(status: int, message: str, request_id: str) -> JSONResponse:
 
 async def deny(ws: WebSocket, status: int, message: str, request_id: str) -> None:
     """Refuse a WebSocket handshake with an HTTP status and the error JSON."""
-    log.info("refused a connection to %s (%d): %s", ws.url.path, status, message)
+    refusals.log(logging.INFO, "refused a connection to %s (%d): %s", ws.url.path, status, message)
     try:
         await ws.send_denial_response(error_response(status, message, request_id))
     except RuntimeError:  # the ASGI server cannot send a response: a plain refusal

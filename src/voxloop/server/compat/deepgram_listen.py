@@ -34,6 +34,7 @@ from voxloop.audio.ogg_opus import OggOpusDecoder
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError
 from voxloop.providers.base import Samples, Transcript
+from voxloop.server import jsontext
 from voxloop.server.compat import deepgram_errors as dge
 from voxloop.server.compat.deepgram_audio import RawDecoder
 from voxloop.server.compat.deepgram_params import OPUS, ListenOptions
@@ -174,7 +175,7 @@ class LiveTranscription:
                 )
                 continue
             if data is None:
-                await self._within_limits(0.0)
+                await self._within_limits(None)
                 self._on_text(text or "")
                 continue
             try:
@@ -186,18 +187,18 @@ class LiveTranscription:
             if len(audio):
                 self._heard.put_nowait(audio)
 
-    async def _within_limits(self, seconds: float) -> None:
-        """Past the server's limits (frames a second, audio ahead of real time) the stream waits:
-        its audio is read later, never dropped (a client sending a file fast is slowed to real time)."""
+    async def _within_limits(self, seconds: float | None) -> None:
+        """Past the server's limits (control messages a second, audio at real time plus a burst;
+        `seconds` None: a control message) the stream waits: what it sends is read later, never
+        dropped (a client sending a file fast is slowed to real time)."""
         loop = asyncio.get_running_loop()
         wait = self._limits.delay(seconds, loop.time())
         if wait > 0:
             await asyncio.sleep(wait)
-        now = loop.time()
-        self._limits.frame(now)
-        if seconds:
-            self._limits.audio(seconds, now)
-        self._limits.take_dropped()
+        if seconds is None:
+            self._limits.control(loop.time())
+        else:
+            self._limits.audio(seconds, loop.time())
 
     def _on_audio(self, data: bytes) -> Samples:
         """The audio of one message, decoded (nothing after CloseStream; AudioFormatError)."""
@@ -222,7 +223,7 @@ class LiveTranscription:
 
     def _on_text(self, text: str) -> None:
         try:
-            msg = json.loads(text)
+            msg = jsontext.loads(text)
         except ValueError:
             self.send(dge.schema_error("the message is not JSON", text))
             return

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from voxloop.providers.base import TTS
+from voxloop.server import jsontext
 from voxloop.server.compat import deepgram_errors as dge
 from voxloop.server.compat.auth import authorized, read_limited
 from voxloop.server.compat.deepgram_audio import decode_body, encode, wav_file
@@ -72,7 +72,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
 
     async def websocket(ws: WebSocket, run: Callable[[str], Awaitable[None]]) -> None:
         request_id = dge.new_request_id()
-        if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins):
+        if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings):
             await dge.deny(ws, 403, "this page's origin may not use this server", request_id)
             return
         try:
@@ -148,7 +148,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
             with slot():
                 body = await _body(request, settings.max_body_bytes)
                 try:
-                    text = json.loads(body).get("text")
+                    text = jsontext.loads(body).get("text")
                 except (ValueError, AttributeError):
                     raise DeepgramError(400, 'the body must be JSON: {"text": "..."}') from None
                 if not isinstance(text, str) or not text.strip():

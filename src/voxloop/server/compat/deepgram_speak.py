@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from voxloop.audio.pcm import Samples
 from voxloop.providers.base import TTS
+from voxloop.server import jsontext
 from voxloop.server.compat import deepgram_errors as dge
 from voxloop.server.compat.deepgram_audio import encode
 from voxloop.server.compat.deepgram_params import SpeakOptions
@@ -167,7 +168,7 @@ class LiveSpeech:
                 )
                 continue
             try:
-                msg_json = json.loads(text)
+                msg_json = jsontext.loads(text)
             except ValueError:
                 self.warn("INVALID_JSON", "the message is not JSON")
                 continue

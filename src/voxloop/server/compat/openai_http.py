@@ -10,7 +10,6 @@ ones /v1/agent's sessions take) until its response has been sent, or its client 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from voxloop.server import jsontext
 from voxloop.server.compat.auth import authorized, presented_key, read_limited
 from voxloop.server.compat.names import Kind, kind_of
 
@@ -89,8 +89,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def json_object(request: Request, limit: int) -> dict[str, Any]:
     body = await read_body(request, limit)
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = jsontext.loads(body)
+    except ValueError as e:
         raise OpenAIError(400, f"We could not parse the JSON body of your request: {e}") from None
     if not isinstance(data, dict):
         raise OpenAIError(400, "the request body must be a JSON object")
