@@ -117,6 +117,9 @@ def test_events_on_the_wire() -> None:
         "code": "turn_failed",
         "message": "boom",
         "stage": "reply",
+        "provider": "",
+        "category": "",
+        "turn_id": None,
         "fatal": False,
     }
     assert p.error_message("bad_json", "no")["fatal"] is False

@@ -46,6 +46,7 @@ class PartialTranscript(Event):
 class FinalTranscript(Event):
     turn_id: int
     text: str
+    revises: bool = False  # the last turn's words heard again with this one's: this text replaces it
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,35 @@ class TurnCompleted(Event):
 
 @dataclass(frozen=True)
 class ErrorOccurred(Event):
+    """A failure, as data: `stage` (stt, llm, tts, reply), `provider`, and `category` (auth,
+    rate_limit, connectivity, server, timeout, bad_request: voxloop.errors). The session lives on."""
+
     code: str
     message: str
     stage: str = ""
+    provider: str = ""
+    category: str = ""
+    turn_id: int | None = None  # the turn it happened in, when one is being answered
+
+
+@dataclass(frozen=True)
+class ProviderRetry(Event):
+    """A provider's request failed and is tried again after `delay_s` (retry `attempt`, from 1)."""
+
+    stage: str
+    provider: str
+    category: str
+    attempt: int
+    delay_s: float
+    turn_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProviderFallback(Event):
+    """A provider failed past its retries: `to_provider`, the next of its chain, takes over."""
+
+    stage: str
+    provider: str
+    to_provider: str
+    category: str
+    turn_id: int | None = None

@@ -19,6 +19,7 @@ from voxloop.agent.watchdog import played_out, watched
 from voxloop.audio.pcm import resample
 from voxloop.config import TurnConfig
 from voxloop.providers.base import Message, Samples
+from voxloop.providers.recovery import Incident, reporting
 from voxloop.transports.base import AudioSink
 
 Emit = Callable[..., None]
@@ -43,6 +44,9 @@ class Reply:
         self.generated = ""  # the LLM's text exactly as generated (keeps its KV cache reusable)
         self._voicing = False  # the voice is synthesising a request now
         self._pieces = 0  # LLM pieces so far
+        self._filler_said = False  # at most one filler per reply
+        self._alive = 0.0  # loop time of the providers' last retry or fallback (agent/watchdog.py)
+        self._chunks: asyncio.Queue[str | None] | None = None
 
     @staticmethod
     def _clock() -> float:
@@ -64,18 +68,18 @@ class Reply:
 
     async def run(self, messages: Sequence[Message]) -> None:
         """Generate, synthesise and (once committed) play the whole reply, then wait for playback."""
+        with reporting(self._incident):  # the providers' retries and fallbacks, for this turn
+            await self._run(messages)
+
+    async def _run(self, messages: Sequence[Message]) -> None:
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        self._chunks = chunks
         audio: asyncio.Queue[tuple[str, Samples | None] | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self._voice(chunks, audio)), loop.create_task(self._play(audio))]
         try:
             chunker = SentenceChunker(self.turn.first_clause_words, self.turn.first_words)
             self.rec.mark("llm_request", self._clock())
-
-            def say_filler() -> None:
-                self.rec.mark("filler", self._clock())
-                chunks.put_nowait(self.turn.filler_text)
-
             async with (
                 contextlib.aclosing(self.providers.llm.stream(messages)) as stream,
                 contextlib.aclosing(
@@ -84,7 +88,8 @@ class Reply:
                         "language model",
                         self.turn.stage_timeout_s,
                         self.turn.filler_after_s,
-                        say_filler,
+                        lambda: self._filler(self.turn.filler_text),
+                        alive=lambda: self._alive,
                     )
                 ) as pieces,
             ):
@@ -105,6 +110,55 @@ class Reply:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _filler(self, text: str) -> None:
+        """Say `text` while the reply is on its way: once per reply, and only before its words."""
+        if self._filler_said or self._pieces or self._chunks is None:
+            return
+        self._filler_said = True
+        self.rec.mark("filler", self._clock())
+        self.rec.fillers += 1
+        self._chunks.put_nowait(text)
+
+    def _incident(self, i: Incident) -> None:
+        """A provider's failure, retry or move to the next of its chain, in this reply's turn: an
+        event, a count in the turn's record, and a filler for a language model retried."""
+        self._alive = self._clock()
+        turn_id = self.rec.turn_id
+        if i.kind == "error":
+            code = f"{i.stage}_{i.category or 'error'}"
+            self._emit(
+                ev.ErrorOccurred,
+                code=code,
+                message=i.message,
+                stage=i.stage,
+                provider=i.provider,
+                category=i.category,
+                turn_id=turn_id,
+            )
+        elif i.kind == "retry":
+            self.rec.retries += 1
+            self._emit(
+                ev.ProviderRetry,
+                stage=i.stage,
+                provider=i.provider,
+                category=i.category,
+                attempt=i.attempt,
+                delay_s=i.delay_s,
+                turn_id=turn_id,
+            )
+        elif i.kind == "fallback":
+            self.rec.fallbacks += 1
+            self._emit(
+                ev.ProviderFallback,
+                stage=i.stage,
+                provider=i.provider,
+                to_provider=i.to_provider,
+                category=i.category,
+                turn_id=turn_id,
+            )
+        if i.kind == "retry" and i.stage == "llm":
+            self._filler(self.turn.retry_filler_text)
 
     def _hurry(self, chunker: SentenceChunker, chunks: asyncio.Queue[str | None]) -> bool:
         """The text comes slower than the voice needs it (a busy machine): the first words have

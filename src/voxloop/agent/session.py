@@ -29,8 +29,9 @@ from voxloop.agent.providers import Providers
 from voxloop.agent.reply import Reply
 from voxloop.agent.timeline import TurnRecord
 from voxloop.config import AgentConfig
-from voxloop.errors import StageTimeout
+from voxloop.errors import StageTimeout, classify
 from voxloop.providers.base import Samples, Transcript
+from voxloop.providers.recovery import Incident, reporting
 from voxloop.transports.base import AudioSink
 
 log = logging.getLogger("voxloop.session")
@@ -49,6 +50,8 @@ _TURN_LOG = (
     ev.PlaybackFinished,
     ev.TurnDropped,
     ev.ErrorOccurred,
+    ev.ProviderRetry,
+    ev.ProviderFallback,
 )
 
 
@@ -61,7 +64,7 @@ class VoiceSession:
         self.records: list[TurnRecord] = []
         self._subscribers: list[Subscriber] = []
         self._ear = Listener(
-            providers.vad, providers.stt, self.config, speaker=sink, on_partial=self._on_partial
+            providers.vad, providers.stt, self.config, speaker=sink, on_partial=self._on_partial, rehear=True
         )
         self.rate = self._ear.rate
         self._next_id = 1
@@ -77,6 +80,7 @@ class VoiceSession:
         self._open: dict[int, TurnRecord] = {}  # records of turns not completed yet, by turn id
         self._loose: list[dict[str, object]] = []  # logged events waiting for their turn's record
         self._judge: asyncio.Task[None] | None = None  # judging a short burst over the agent
+        self._loose_counts = {"retries": 0, "fallbacks": 0}  # the recogniser's, before a record
 
     # -- events ----------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -105,6 +109,8 @@ class VoiceSession:
             self._loose.append(entry)  # the user's speech, before its turn has a record
             return
         rec = self._open.get(turn_id)
+        if rec is None and self._pending is not None and self._pending.turn_id == turn_id:
+            rec = self._pending  # a held reply's provider trouble, before its turn is decided
         if rec is not None:
             rec.events.append(entry)
         elif self._answer_rec is not None and self.answering:
@@ -128,14 +134,52 @@ class VoiceSession:
         now = self._clock()
         if self._t0 is None:
             self._t0 = now
-        for frame in frames:
-            await self._on_frame(frame, now)
+        with reporting(self._on_incident):  # the recogniser's trouble (a reply has its own)
+            for frame in frames:
+                await self._on_frame(frame, now)
 
     async def end_turn(self) -> None:
         """The user says their turn is over (push-to-talk released): decide it now instead of
         waiting for the end silence. Does nothing when they have not started a turn."""
-        for b in self._ear.end_now():
-            await self._on_boundary(b)
+        with reporting(self._on_incident):
+            for b in self._ear.end_now():
+                await self._on_boundary(b)
+
+    def _on_incident(self, i: Incident) -> None:
+        """The recogniser's failures, retries and fallbacks: events, counted in the turn they
+        happen in (the one being heard, else the one being answered, else the next one)."""
+        rec = self._pending or (self._answer_rec if self.answering else None)
+        turn_id = rec.turn_id if rec is not None else None
+        if i.kind == "error":
+            self._emit(
+                ev.ErrorOccurred,
+                code=f"{i.stage}_{i.category or 'error'}",
+                message=i.message,
+                stage=i.stage,
+                provider=i.provider,
+                category=i.category,
+                turn_id=turn_id,
+            )
+            return
+        if i.kind not in ("retry", "fallback"):
+            return
+        key = "retries" if i.kind == "retry" else "fallbacks"
+        if rec is not None:
+            setattr(rec, key, getattr(rec, key) + 1)
+        else:
+            self._loose_counts[key] += 1
+        if i.kind == "retry":
+            fields = {"category": i.category, "attempt": i.attempt, "delay_s": i.delay_s}
+            self._emit(ev.ProviderRetry, stage=i.stage, provider=i.provider, turn_id=turn_id, **fields)
+        else:
+            self._emit(
+                ev.ProviderFallback,
+                stage=i.stage,
+                provider=i.provider,
+                to_provider=i.to_provider,
+                category=i.category,
+                turn_id=turn_id,
+            )
 
     async def _on_frame(self, frame: Samples, fed_at: float) -> None:
         prob = await self._ear.hear(frame, fed_at)  # user speech (the agent's echo out), to the recogniser
@@ -178,6 +222,9 @@ class VoiceSession:
             rec.mark("decided", self._clock())
             self._emit(ev.SpeechEnded, audio_s=rec.speech_end_s)
             rec.events[:0], self._loose = self._loose, []
+            rec.retries += self._loose_counts["retries"]
+            rec.fallbacks += self._loose_counts["fallbacks"]
+            self._loose_counts = {"retries": 0, "fallbacks": 0}
             self._open[rec.turn_id] = rec
             self._next_id += 1
             self._emit(ev.TurnDecided, turn_id=rec.turn_id)
@@ -201,7 +248,7 @@ class VoiceSession:
                 self._judge = asyncio.get_running_loop().create_task(self._take_turn(reply, tr.text))
             return
         if self.config.turn.prefill_partials and (self._prefill is None or self._prefill.done()):
-            messages = self.history.prompt_with(tr.text)
+            messages = self.history.prompt_with(tr.text, tr.revises)
             self._prefill = asyncio.get_running_loop().create_task(self.providers.llm.prefill(messages))
 
     # -- replies ---------------------------------------------------------------------------------
@@ -213,7 +260,8 @@ class VoiceSession:
             return  # nothing to say, or the user went on / the turn was decided meanwhile
         self._ear.hold_if_unfinished(tr.text)
         reply = self._make_reply(rec, tr.text.strip())
-        task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(reply.user_text)))
+        prompt = self.history.prompt_with(reply.user_text, tr.revises)
+        task = asyncio.get_running_loop().create_task(reply.run(prompt))
         self._spec = (reply, task)
 
     async def _drop_speculation(self) -> None:
@@ -230,8 +278,9 @@ class VoiceSession:
         try:
             final = await self._ear.final()
             rec.mark("final", self._clock())
-            rec.user_text = final.text.strip()
-            self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text)
+            rec.user_text, rec.revises = final.text.strip(), final.revises
+            revises = bool(rec.revises)
+            self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text, revises=revises)
             spec, self._spec = self._spec, None
             if spec is not None and spec[0].user_text == rec.user_text:
                 reply, task = spec  # the held reply answered exactly these words: let it speak
@@ -249,10 +298,10 @@ class VoiceSession:
                     return
                 reply = self._make_reply(rec, rec.user_text)
                 task = asyncio.get_running_loop().create_task(
-                    reply.run(self.history.prompt_with(rec.user_text))
+                    reply.run(self.history.prompt_with(rec.user_text, rec.revises))
                 )
             self._reply = reply
-            self.history.add_user(rec.user_text)
+            self.history.add_user(rec.user_text, rec.revises)
             reply.commit()
             try:
                 await task
@@ -268,11 +317,26 @@ class VoiceSession:
             await self._drop_speculation()  # a held reply nobody will commit
             raise
         except StageTimeout as e:
-            self._emit(ev.ErrorOccurred, code="stage_timeout", message=e.message, stage=e.stage)
+            self._emit(
+                ev.ErrorOccurred,
+                code="stage_timeout",
+                message=e.message,
+                stage=e.stage,
+                category=e.category,
+                turn_id=rec.turn_id,
+            )
             self._complete(rec)
         except Exception as e:
             log.exception("turn %d failed", rec.turn_id)
-            self._emit(ev.ErrorOccurred, code="turn_failed", message=str(e), stage="reply")
+            self._emit(
+                ev.ErrorOccurred,
+                code="turn_failed",
+                message=str(e),
+                stage="reply",
+                provider=str(getattr(e, "provider", "")),
+                category=classify(e),
+                turn_id=rec.turn_id,
+            )
             self._complete(rec)
 
     # -- barge-in ----------------------------------------------------------------------------------

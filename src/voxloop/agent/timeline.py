@@ -22,6 +22,7 @@ STAGES = ("endpoint_ms", "stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms", "v
 class TurnRecord:
     turn_id: int
     user_text: str = ""
+    revises: str = ""  # the last turn's words, which `user_text` holds heard again (the user had paused)
     agent_text: str = ""
     speech_end_s: float = 0.0
     endpoint_ms: float | None = None
@@ -30,6 +31,11 @@ class TurnRecord:
     tts_first_audio_ms: float | None = None
     v2v_ms: float | None = None
     interrupted: bool = False
+    # recovery in this turn: provider requests tried again, moves to the next provider of a
+    # fallback chain, fillers said while waiting ("One moment.", "Give me a second.")
+    retries: int = 0
+    fallbacks: int = 0
+    fillers: int = 0
     # what happened in this turn, in order: {"type", "t" (session seconds), and the event's fields}
     events: list[dict[str, Any]] = field(default_factory=list)
     # session-clock stamps the figures above are derived from (not written to turns.jsonl)

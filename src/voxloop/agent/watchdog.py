@@ -2,7 +2,8 @@
 
 `watched` passes an async stream's items on, but if the first is slow it calls `on_slow` once
 (the reply says a filler such as "One moment."), and if any item takes longer than `timeout_s`
-it abandons the stream with StageTimeout, which the session reports as an error event.
+it abandons the stream with StageTimeout, which the session reports as an error event (a
+stage that shows signs of life, `alive`, such as a retry, gets its deadline counted from then).
 `played_out` waits for the speaker to finish: its queue empty for `idle_ms`, or a ceiling.
 """
 
@@ -27,23 +28,30 @@ async def watched(
     timeout_s: float,
     slow_s: float = 0.0,
     on_slow: Callable[[], None] | None = None,
+    alive: Callable[[], float] | None = None,
 ) -> AsyncGenerator[T, None]:
+    """`alive()`: the loop time of the stage's last sign of life other than an item (a provider
+    retrying or moving to the next of its chain: it is working on it); the deadline counts from
+    the later of it and the wait's start. The provider's own deadlines bound its retries."""
     loop = asyncio.get_running_loop()
     first = True
     while True:
         nxt: asyncio.Task[object] = loop.create_task(anext(stream, _END))
         try:
-            budget = timeout_s
-            if first and on_slow is not None and 0 < slow_s < timeout_s:
-                done, _ = await asyncio.wait({nxt}, timeout=slow_s)
-                if not done:
+            start = loop.time()
+            slow_at = start + slow_s if first and on_slow is not None and 0 < slow_s < timeout_s else None
+            while not nxt.done():
+                now = loop.time()
+                deadline = max(start, alive() if alive is not None else start) + timeout_s
+                if now >= deadline:
+                    log.error("the %s produced nothing for %.1f s; giving up on this turn", stage, timeout_s)
+                    raise StageTimeout(stage, timeout_s)
+                wake = deadline if slow_at is None else min(deadline, slow_at)
+                await asyncio.wait({nxt}, timeout=max(wake - now, 0.0))
+                if slow_at is not None and not nxt.done() and loop.time() >= slow_at:
                     log.warning("the %s has produced nothing for %.1f s; saying a filler", stage, slow_s)
-                    on_slow()
-                    budget -= slow_s
-            done, _ = await asyncio.wait({nxt}, timeout=budget)
-            if not done:
-                log.error("the %s produced nothing for %.1f s; giving up on this turn", stage, timeout_s)
-                raise StageTimeout(stage, timeout_s)
+                    slow_at = None
+                    on_slow()  # type: ignore[misc]
         finally:
             if not nxt.done():
                 nxt.cancel()

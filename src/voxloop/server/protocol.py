@@ -187,6 +187,8 @@ WIRE_TYPES: dict[type[ev.Event], str] = {
     ev.TurnDropped: "turn_dropped",
     ev.TurnCompleted: "turn_completed",
     ev.ErrorOccurred: "error",
+    ev.ProviderRetry: "provider_retry",
+    ev.ProviderFallback: "provider_fallback",
 }
 
 
