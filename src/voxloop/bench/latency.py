@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,26 @@ PATH = (
 )
 
 
-async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> dict[str, Any]:
+@dataclass
+class ClipHooks:
+    """For benchmarks built on this loop (`bench faults`): each clip's session as it starts, and an
+    action `act_at_s` seconds after the labelled speech onset (fed at real-time pace)."""
+
+    on_session: Callable[[VoiceSession], None] | None = None
+    act: Callable[[], None] | None = None
+    act_at_s: float = 0.0
+
+
+async def stream_clip(
+    providers: Providers, config: AgentConfig, clip: Clip, hooks: ClipHooks | None = None
+) -> dict[str, Any]:
+    hooks = hooks or ClipHooks()
     audio = clip.audio()
-    _, end_s = speech_bounds(audio)
+    start_s, end_s = speech_bounds(audio)
     sink = TimelineSink(providers.tts.sample_rate)
     session = VoiceSession(providers, sink, config)
+    if hooks.on_session is not None:
+        hooks.on_session(session)
     dropped: list[ev.Event] = []
     errors: list[ev.Event] = []
     session.subscribe(lambda e: dropped.append(e) if isinstance(e, ev.TurnDropped) else None)
@@ -63,7 +79,12 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     lead = int(LEAD_S * mic.rate)
     t0 = asyncio.get_running_loop().time()
     try:
-        await mic.feed(np.concatenate([np.zeros(lead, np.float32), audio]))
+        fed = np.concatenate([np.zeros(lead, np.float32), audio])
+        cut = len(fed) if hooks.act is None else lead + int((start_s + hooks.act_at_s) * mic.rate)
+        await mic.feed(fed[:cut])
+        if hooks.act is not None:
+            hooks.act()
+        await mic.feed(fed[cut:])
         fed_end = mic.seconds
         t_end = mic.fed_at(lead + int(end_s * mic.rate) - 1)
 
@@ -77,7 +98,7 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
             return any(e.turn_id == turn_id and e.text != config.turn.filler_text for e, _ in speech)
 
         # a bound against a hang only: a stalled stage ends the turn with an error event sooner
-        await mic.silence_until(answered, max_s=60)
+        hung = not await mic.silence_until(answered, max_s=60)
     finally:
         await session.aclose()
     t_label = mic.fed_at(lead + int(end_s * mic.rate) - 1)
@@ -87,6 +108,7 @@ async def stream_clip(providers: Providers, config: AgentConfig, clip: Clip) -> 
     row: dict[str, Any] = {
         "id": clip.id,
         "speech_end_s": round(end_s, 3),
+        "hung": hung,  # neither answered nor idle 60 s after the clip
         "turns": len(recs),
         "dropped": len(dropped),
         "errors": len(errors),
