@@ -4,13 +4,14 @@ it serves again. Loading tolerates a member that cannot load; the registry build
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 
 import numpy as np
 import pytest
 
 from conftest import run_virtual
 from fakes import FakeLLM, FakeSTT, FakeTTS
+from fakes.flaky import FlakyLLM
 from voxloop.config import AgentConfig, FallbackConfig
 from voxloop.errors import ProviderError, UnknownProvider
 from voxloop.providers import registry
@@ -21,26 +22,6 @@ from voxloop.providers.recovery import Incident, reporting
 
 COOL = FallbackConfig(cooldown_s=5.0, max_cooldown_s=20.0, probe_timeout_s=2.0)
 ASK = [Message("user", "hi")]
-
-
-class FlakyLLM(FakeLLM):
-    """A FakeLLM that fails every request (and load) while `down` is set."""
-
-    down: BaseException | None = None
-    load_error: BaseException | None = None
-
-    async def load(self) -> None:
-        if self.load_error is not None:
-            raise self.load_error
-
-    def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
-        if self.down is not None:
-            return self._fail(self.down)
-        return super().stream(messages)
-
-    async def _fail(self, error: BaseException) -> AsyncGenerator[str, None]:
-        raise error
-        yield ""  # pragma: no cover - makes this an async generator
 
 
 def llm_chain() -> tuple[FlakyLLM, FakeLLM, FallbackLLM]:
