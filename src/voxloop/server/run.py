@@ -12,6 +12,8 @@ from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.errors import MissingExtra, VoxloopError
 from voxloop.server.app import create_app, server_state
+from voxloop.server.guarded_http import guarded_protocol
+from voxloop.server.logs import guard_logs
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop.server")
@@ -23,8 +25,11 @@ def uvicorn_server(app: Any, settings: ServerSettings, ssl_certfile: str = "", s
         import uvicorn
     except ImportError:
         raise MissingExtra("server", "uvicorn") from None
+    guard_logs()  # no keys in any line, no floods of lines about bad connections
     config = uvicorn.Config(
         app,
+        http=guarded_protocol(settings),  # connection cap, header deadline and size (guarded_http.py)
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_size,
         ws_per_message_deflate=False,  # PCM hardly compresses; deflate would only cost CPU
