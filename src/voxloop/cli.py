@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from voxloop.config import AgentConfig, LLMConfig, STTConfig, TTSConfig, TurnConfig
+from voxloop.config import AgentConfig, LLMConfig, OpenAIConfig, STTConfig, TTSConfig, TurnConfig
 from voxloop.errors import UnknownProvider, VoxloopError
 from voxloop.providers.registry import names
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
+LOCAL_LLMS = ("qwen2.5-1.5b", "smollm2-135m")
 
 
 def _provider(kind: str) -> Callable[[str], str]:
@@ -64,7 +65,25 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
         "accurate and ~250 ms slower per reply",
     )
     g.add_argument("--keywords", default="", help="comma-separated domain terms to steer the recogniser to")
-    g.add_argument("--llm-model", default=LLMConfig.model, choices=["qwen2.5-1.5b", "smollm2-135m"])
+    g.add_argument(
+        "--llm",
+        default=LLMConfig.provider,
+        type=_provider("llm"),
+        help="the language model: llama (local, --llm-model) or openai (any OpenAI-compatible chat "
+        "endpoint, --openai-base-url); a comma list is a fallback chain, e.g. openai,llama",
+    )
+    g.add_argument(
+        "--llm-model",
+        default="",
+        help=f"a local model ({', '.join(LOCAL_LLMS)}; default {LLMConfig.model}) or, for --llm openai, "
+        f"the endpoint's model name (default {OpenAIConfig.model})",
+    )
+    g.add_argument(
+        "--openai-base-url",
+        default="",
+        help="for --llm openai: the endpoint, e.g. http://127.0.0.1:8000/v1 for voxloop serve (default: "
+        "$OPENAI_BASE_URL, else OpenAI's; the key: $OPENAI_API_KEY)",
+    )
     g.add_argument(
         "--tts",
         default=TTSConfig.provider,
@@ -103,7 +122,8 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     cfg.stt.final_model = a.stt_final_model
     cfg.turn.adaptive_silence = not a.fixed_silence
     cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
-    cfg.llm.model, cfg.llm.threads = a.llm_model, a.llm_threads
+    _llm_choice(cfg.llm, a.llm, a.llm_model, a.openai_base_url)
+    cfg.llm.threads = a.llm_threads
     cfg.tts.provider = a.tts
     cfg.tts.voice = "joe" if a.tts.split(",")[0] == "piper" else "heart"
     cfg.stt.deepgram.base_url = a.deepgram_url
@@ -111,6 +131,25 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     cfg.turn.end_silence_ms = a.end_silence_ms
     cfg.turn.interruptions = not a.half_duplex
     return cfg
+
+
+def _llm_choice(cfg: LLMConfig, provider: str, model: str, base_url: str) -> None:
+    """--llm, --llm-model and --openai-base-url: with a local model in the chain, a local model's
+    name goes to it; any other name to the OpenAI-compatible endpoint (which must be in the chain)."""
+    cfg.provider = provider
+    cfg.openai.base_url = base_url
+    chain = [n.strip() for n in provider.split(",")]
+    if not model:
+        return
+    if model in LOCAL_LLMS and ("llama" in chain or "openai" not in chain):
+        cfg.model = model
+    elif "openai" in chain:
+        cfg.openai.model = model
+    else:
+        raise VoxloopError(
+            f"--llm-model {model} is not a local model",
+            f"use one of {', '.join(LOCAL_LLMS)}, or --llm openai",
+        )
 
 
 def _add_server_options(p: argparse.ArgumentParser) -> None:
@@ -130,10 +169,23 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default=[],
         help="a web page origin allowed besides the server's own, e.g. https://app.example (repeatable)",
     )
+    g.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="a Host name the server answers to besides loopback names and IP addresses (repeatable; *: any)",
+    )
     g.add_argument("--max-sessions", type=int, default=d.max_sessions, help="concurrent voice sessions")
     g.add_argument("--max-frame-bytes", type=int, default=d.max_frame_bytes)
     g.add_argument("--max-frames-per-s", type=float, default=d.max_frames_per_s)
     g.add_argument("--idle-timeout-s", type=float, default=d.idle_timeout_s)
+    g.add_argument("--max-connections", type=int, default=d.max_connections, help="open TCP connections")
+    g.add_argument(
+        "--handshake-timeout-s",
+        type=float,
+        default=d.handshake_timeout_s,
+        help="a request's headers are due by then",
+    )
     g.add_argument(
         "--max-body-bytes", type=int, default=d.max_body_bytes, help="largest HTTP request body (uploads)"
     )
@@ -149,21 +201,27 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         or a.max_frames_per_s <= 0
         or a.idle_timeout_s <= 0
         or a.max_body_bytes < 1024
+        or a.max_connections < a.max_sessions
+        or a.handshake_timeout_s <= 0
     ):
         raise VoxloopError(
             "a server limit is out of range",
-            "--max-sessions >= 1, --max-frame-bytes and --max-body-bytes >= 1024, and positive rates and timeouts",
+            "--max-sessions >= 1, --max-connections >= --max-sessions, --max-frame-bytes and --max-body-bytes"
+            " >= 1024, and positive rates and timeouts",
         )
     return ServerSettings(
         host=a.host,
         port=a.port,
         api_keys=tuple(dict.fromkeys([*a.api_key, *env_keys])),
         allowed_origins=tuple(a.allow_origin),
+        allowed_hosts=tuple(a.allow_host),
         max_sessions=a.max_sessions,
         max_frame_bytes=a.max_frame_bytes,
         max_frames_per_s=a.max_frames_per_s,
         idle_timeout_s=a.idle_timeout_s,
         max_body_bytes=a.max_body_bytes,
+        max_connections=a.max_connections,
+        handshake_timeout_s=a.handshake_timeout_s,
     )
 
 
