@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 
 import pytest
 
-from voxloop.cli import main
+from voxloop.cli import _add_server_options, _server_settings, main
 from voxloop.server.run import browser_url, is_loopback
 
 
@@ -22,6 +23,17 @@ def test_a_busy_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> Non
 def test_limits_out_of_range_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-q", "serve", "--max-sessions", "0"]) == 2
     assert "a server limit is out of range" in capsys.readouterr().err
+    assert main(["-q", "serve", "--max-sessions", "8", "--max-connections", "4"]) == 2
+    assert "--max-connections >= --max-sessions" in capsys.readouterr().err
+
+
+def test_hosts_and_connection_limits_reach_the_settings() -> None:
+    argv = ["--allow-host", "voice.example", "--allow-host", "box.lan", "--max-connections", "64"]
+    ap = argparse.ArgumentParser()
+    _add_server_options(ap)
+    settings = _server_settings(ap.parse_args([*argv, "--handshake-timeout-s", "3"]))
+    assert settings.allowed_hosts == ("voice.example", "box.lan")
+    assert settings.max_connections == 64 and settings.handshake_timeout_s == 3.0
 
 
 def test_the_printed_address_is_one_a_browser_on_this_machine_can_open() -> None:

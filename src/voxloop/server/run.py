@@ -66,6 +66,21 @@ def browser_url(host: str, port: int, scheme: str = "http") -> str:
     return f"{scheme}://{host}:{port}/"
 
 
+def descriptors_for(connections: int) -> int:
+    """Raise the process's open-file limit (as far as allowed) to hold `connections` and the
+    models' files; returns the limit. With too few, silent sockets starve everything else."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return connections
+    want = connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return want if soft == resource.RLIM_INFINITY else soft
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -79,6 +94,10 @@ async def serve(
     config: AgentConfig, settings: ServerSettings, ssl_certfile: str = "", ssl_keyfile: str = ""
 ) -> None:
     sock = bind(settings.host, settings.port)
+    if (limit := descriptors_for(settings.max_connections)) < settings.max_connections + 256:
+        log.warning(
+            "only %d open files allowed: lower --max-connections (%d)", limit, settings.max_connections
+        )
     if not log.isEnabledFor(logging.DEBUG):  # uvicorn's start-up chatter only with -v
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     providers = Providers.from_config(config)
@@ -91,6 +110,8 @@ async def serve(
             log.warning("listening beyond this machine without an API key: anyone who can reach it can talk")
         if not ssl_certfile:
             log.warning("browsers on other machines only allow the microphone on https: see --ssl-certfile")
+        if not settings.allowed_hosts:
+            log.info("answering requests to this machine's IP addresses; a DNS name needs --allow-host NAME")
     print(f"voxloop server on {url} (loading the models...)", flush=True)
     loop = asyncio.get_running_loop()
     serving = loop.create_task(server.serve(sockets=[sock]))
