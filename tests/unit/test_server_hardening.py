@@ -21,6 +21,7 @@ from conftest import make_providers, silence, tone
 from fakes import FakeSTT
 from live_server import agent_client, http_get, live_server
 from voxloop.audio.pcm import to_int16
+from voxloop.server import protocol
 from voxloop.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -72,6 +73,29 @@ def test_deeply_nested_json_on_the_compatible_endpoints_is_an_error_not_a_crash(
                 r = await http.post("/v1/audio/speech", content=NESTED)
                 assert r.status_code == 400 and r.json()["error"]["message"]
                 assert (await http.get("/healthz")).status_code == 200
+
+    run(main())
+
+
+def test_a_message_the_server_fails_on_is_an_internal_error_and_the_session_lives_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = protocol.parse
+
+    def failing(text: str) -> protocol.ClientMessage:
+        if "explode" in text:
+            raise RuntimeError("a bug")
+        return real(text)
+
+    monkeypatch.setattr(protocol, "parse", failing)
+
+    async def main() -> None:
+        async with live_server(make_providers()) as srv, agent_client(srv.ws_url) as c:
+            await c.send({"type": "explode"})
+            err = await c.error("internal_error")
+            assert not err["fatal"] and "goes on" in err["message"]
+            await c.send({"type": "ping"})
+            await c.event("pong")
 
     run(main())
 

@@ -146,7 +146,11 @@ class AgentConnection:
             elif data is not None:
                 await self._on_audio(data)
             elif text is not None:
-                await self._on_text(text)
+                try:
+                    await self._on_text(text)
+                except Exception:  # a bug must not end the session: the client hears of it
+                    log.exception("session %s: a message failed", self.session_id)
+                    self._error(p.INTERNAL_ERROR, "the server failed on that message; the session goes on")
         return "stopped"
 
     def _report_drops(self, now: float, *, passed: bool, final: bool = False) -> None:
