@@ -261,15 +261,21 @@ def main(argv: list[str] | None = None) -> int:
     _add_deepgram_url(s)
     s.add_argument("--speed", type=float, default=1.0)
 
-    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns")
+    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns, faults")
     bsub = b.add_subparsers(dest="bench", required=True)
     for name, what in (
         ("latency", "every stage of every turn, and a sequential baseline"),
         ("wer", "word error rate of the streaming recogniser beside offline decoding"),
         ("turns", "barge-in, echo and noise scenarios over the agent's voice"),
+        ("faults", "recovery from cloud provider faults, injected on a schedule against a local server"),
     ):
         bp = bsub.add_parser(name, help=what)
-        bp.add_argument("--corpus", type=Path, required=True, help="a folder with manifest.tsv and WAVs")
+        bp.add_argument(
+            "--corpus",
+            type=Path,
+            required=name != "faults",
+            help="a folder with manifest.tsv and WAVs (faults: $VOXLOOP_CORPUS or ../shared/corpus)",
+        )
         bp.add_argument("--out", type=Path, default=Path("bench-out"))
         bp.add_argument("--limit", type=int, default=None, help="only the first N clips")
         bp.add_argument(
@@ -294,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--scenarios",
                 default="",
                 help="comma-separated, of: interrupt, echo, echo_interrupt, noise (default: all)",
+            )
+        if name == "faults":
+            bp.add_argument(
+                "--kinds", default="", help="comma-separated fault kinds, one per clip (default: all)"
             )
         _add_stack_options(bp)
 
@@ -359,6 +369,12 @@ async def _dispatch(a: argparse.Namespace) -> int:
 
         chosen = tuple(x.strip() for x in a.scenarios.split(",") if x.strip()) or turns.SCENARIOS
         await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed, chosen, cpu_load=a.cpu_load)
+    elif a.cmd == "bench" and a.bench == "faults":
+        from voxloop.bench import faults
+
+        corpus = a.corpus or Path(os.environ.get("VOXLOOP_CORPUS", "../shared/corpus"))
+        kinds = tuple(x.strip() for x in a.kinds.split(",") if x.strip()) or faults.KINDS
+        await faults.run(corpus, a.out, _config(a), a.limit, kinds, cpu_load=a.cpu_load)
     elif a.cmd == "models":
         print(commands.models(a.prepare))
     return 0

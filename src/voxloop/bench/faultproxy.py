@@ -111,7 +111,7 @@ class FaultProxy:
         for c in self._conns:
             c.release()
 
-    async def refuse(self, how: Literal["reset", "close", "unbind"] = "reset") -> None:
+    def refuse(self, how: Literal["reset", "close", "unbind"] = "reset") -> None:
         """New connections are reset, closed at once, or (unbind) not listened for at all."""
         if how == "unbind":
             if self._server is not None:

@@ -1,0 +1,98 @@
+"""The faults of `voxloop bench faults`, one per clip, and when each one acted.
+
+Each kind is armed so that it meets the request (or the stream) the conversation needs next, and
+so that no result of the stage can come through the faulted connection after it acted: then "the
+stage works again" is simply its next result (bench/observe.py), and recovery runs from the
+moment the fault acted to that result.
+
+    stt_drop       the recogniser's socket closed just before its next result passes (mid-speech)
+    stt_stall      its socket stalled both ways, from just before its next result (mid-speech)
+    llm_5xx        the next chat request answered 503
+    llm_429        the next chat request answered 429 with Retry-After: 1
+    llm_stall      the next chat request's reply held (the request itself goes through)
+    tts_stall      the next speech request's audio held
+    tts_drop       the speech socket closed just before its first audio passes
+    provider_down  the chat endpoint resets its connections and refuses new ones for the clip:
+                   the fallback (the local model) answers; it acted at the next chat request
+
+A stall lasts `STALL_S`, longer than every deadline: only the provider's own recovery ends it.
+"""
+
+from __future__ import annotations
+
+from voxloop.bench.faultproxy import Fault
+from voxloop.bench.faultrig import Rig
+from voxloop.bench.scripted import Rule
+
+KINDS = (
+    "stt_drop",
+    "stt_stall",
+    "llm_5xx",
+    "llm_stall",
+    "llm_429",
+    "tts_stall",
+    "tts_drop",
+    "provider_down",
+)
+STAGE = {k: k.split("_")[0] for k in KINDS} | {"provider_down": "llm"}
+STALL_S = 10.0
+MID_SPEECH_S = 1.0  # the recogniser's faults, this long after the speech onset
+CHAT = "/v1/chat/completions"
+
+
+class Injection:
+    """One fault on one clip: `arm()` (mid-speech for the recogniser's kinds, else before the clip),
+    `acted_at()` (loop time, None: it never met a request), `undo()` once the clip is over."""
+
+    def __init__(self, kind: str, rig: Rig) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self.kind, self.rig, self.stage = kind, rig, STAGE[kind]
+        self.mid_speech = self.stage == "stt"
+        self.fault: Fault | None = None
+        self.rule: Rule | None = None
+        self.armed_at: float | None = None
+
+    def arm(self) -> None:
+        r, k = self.rig, self.kind
+        self.armed_at = r.log.now()
+        if k == "stt_drop":
+            self.fault = r.stt.inject(Fault("drop", on_response=True, before=True, scope="first"))
+        elif k == "stt_stall":
+            self.fault = r.stt.inject(
+                Fault("stall", "both", STALL_S, on_response=True, before=True, scope="first")
+            )
+        elif k == "llm_5xx":
+            self.rule = r.scripted.fail(CHAT, 503, message="scripted: the model is overloaded")
+        elif k == "llm_429":
+            self.rule = r.scripted.fail(CHAT, 429, retry_after=1.0, message="scripted: slow down")
+        elif k in ("llm_stall", "tts_stall"):
+            proxy = r.llm if k == "llm_stall" else r.tts
+            self.fault = proxy.inject(
+                Fault("stall", "down", STALL_S, after_bytes=1, watch="up", scope="first")
+            )
+        elif k == "tts_drop":
+            self.fault = r.tts.inject(Fault("drop", on_response=True, before=True, scope="first"))
+        else:  # provider_down
+            r.llm.refuse("reset")
+            r.llm.inject(Fault("reset"))
+
+    def acted_at(self) -> float | None:
+        if self.fault is not None:
+            return self.fault.fired_at
+        if self.rule is not None:
+            return self.rule.answered_at[0] if self.rule.answered_at else None
+        if self.armed_at is None:
+            return None
+        return self.rig.log.first_after("llm_request", self.armed_at)
+
+    def recovery_s(self) -> float | None:
+        """From the moment it acted to the stage's next result (None: it never acted, or the stage
+        gave nothing since)."""
+        t = self.acted_at()
+        ok = None if t is None else self.rig.log.first_after(self.stage, t)
+        return None if t is None or ok is None else ok - t
+
+    async def undo(self) -> None:
+        self.rig.release()
+        await self.rig.llm.admit()

@@ -1,0 +1,191 @@
+"""`voxloop bench faults`: a conversation through the cloud providers while their endpoints fail.
+
+A local voxloop server with the real models stands in for Deepgram and OpenAI; a session with
+`--stt deepgram,whisper --llm openai,llama --tts deepgram,hibari` talks to it through fault
+injectors (bench/faultrig.py). The same corpus clips go through twice, each clip fed at real-time
+pace by the loop of `bench latency` (`stream_clip`): first with no fault (the reference
+transcripts), then with one fault per clip, the kinds in turn (bench/faultplan.py). Writes
+OUT/faults.json:
+
+    turns            clips fed (each one user turn)
+    turns_completed  clips the agent began to answer
+    hangs            clips neither answered nor idle 60 s after they ended
+    words_lost       words of the fault-free run's transcripts missing from the faulted run's
+                     (deleted by a minimum-edit alignment; a word heard differently is not lost)
+    fillers          fillers said in the faulted run ("One moment.", "Give me a second.")
+    faults           kind -> how many acted (met a request)
+    recovery_ms      kind -> p50, p95, n: from the fault acting to the stage's next result (a
+                     stage that gave nothing more in its clip counts until the clip's end)
+
+and OUT/clips.csv, a row per clip of both runs. Targets: every turn completes, no hang, no word
+lost, recovery p95 under 2 s for every kind.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voxloop.agent.session import VoiceSession
+from voxloop.bench.corpus import Clip, alignment, load_corpus, normalize
+from voxloop.bench.cpuload import CpuLoad
+from voxloop.bench.faultplan import KINDS, MID_SPEECH_S, Injection
+from voxloop.bench.faultrig import Rig, rig
+from voxloop.bench.latency import ClipHooks, stream_clip
+from voxloop.bench.stats import write_csv, write_json
+from voxloop.config import AgentConfig
+from voxloop.errors import VoxloopError
+
+log = logging.getLogger("voxloop.bench")
+DEFAULT_CLIPS = 16  # each kind twice
+MIN_S, MAX_S = 3.5, 9.0  # clips long enough for a mid-speech fault, short enough to be one turn
+
+
+@dataclass
+class ClipResult:
+    id: str
+    kind: str  # "" in the fault-free run
+    acted: bool = False
+    recovery_ms: float | None = None
+    recovered: bool = False
+    completed: bool = False
+    hung: bool = False
+    heard: str = ""
+    reference: str = ""
+    words_lost: int = 0
+    fillers: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+
+
+def lost_words(reference: str, heard: str) -> int:
+    """Words of `reference` that a minimum-edit alignment of `heard` deletes."""
+    return sum(op == "del" for op in alignment(normalize(reference), normalize(heard)))
+
+
+def pick_clips(clips: list[Clip], limit: int | None) -> list[Clip]:
+    """Clips of MIN_S to MAX_S, in corpus order (all of them when none is that long)."""
+    fit = [c for c in clips if MIN_S * 16000 <= len(c.audio()) <= MAX_S * 16000] or clips
+    return fit[:limit] if limit else fit
+
+
+def summarise(results: list[ClipResult], kinds: tuple[str, ...]) -> dict[str, Any]:
+    acted = [r for r in results if r.acted]
+    recovery: dict[str, dict[str, float | int | None]] = {}
+    for kind in kinds:
+        ms = [r.recovery_ms for r in acted if r.kind == kind and r.recovery_ms is not None]
+        p50, p95 = (round(float(np.percentile(ms, q)), 1) for q in (50, 95)) if ms else (None, None)
+        recovery[kind] = {"p50": p50, "p95": p95, "n": len(ms)}
+    count = Counter(r.kind for r in acted)
+    return {
+        "turns": len(results),
+        "turns_completed": sum(r.completed for r in results),
+        "hangs": sum(r.hung for r in results),
+        "words_lost": sum(r.words_lost for r in results),
+        "fillers": sum(r.fillers for r in results),
+        "faults": {k: count[k] for k in kinds},
+        "recovery_ms": recovery,
+    }
+
+
+async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResult:
+    sessions: list[VoiceSession] = []
+    inj = Injection(kind, r) if kind else None
+    hooks = ClipHooks(on_session=sessions.append)
+    if inj is not None and inj.mid_speech:
+        hooks.act, hooks.act_at_s = inj.arm, MID_SPEECH_S
+    elif inj is not None:
+        inj.arm()
+    try:
+        row = await stream_clip(r.providers, config, clip, hooks)
+    finally:
+        end = r.log.now()
+        if inj is not None:
+            await inj.undo()
+    recs = sessions[0].records if sessions else []
+    res = ClipResult(clip.id, kind, hung=row["hung"], heard=row["user_text"])
+    res.completed = row["answer_ms"] is not None and not row["hung"]
+    res.fillers = sum(x.fillers for x in recs)
+    res.retries, res.fallbacks = sum(x.retries for x in recs), sum(x.fallbacks for x in recs)
+    if inj is not None and (t := inj.acted_at()) is not None:
+        res.acted = True
+        took = inj.recovery_s()
+        res.recovered = took is not None
+        res.recovery_ms = round(1000 * (took if took is not None else end - t), 1)
+    return res
+
+
+def _say(res: ClipResult, i: int, n: int) -> str:
+    what = "answered" if res.completed else "HUNG" if res.hung else "NOT answered"
+    line = f"  clip {i}/{n} {res.id}: {what}; heard {len(normalize(res.heard))} words"
+    if res.kind:
+        if not res.acted:
+            line += f"; {res.kind} never met a request"
+        elif res.recovered:
+            line += f"; {res.kind}: the stage worked again after {res.recovery_ms:.0f} ms"
+        else:
+            line += f"; {res.kind}: the stage gave nothing more in {res.recovery_ms:.0f} ms"
+        if res.words_lost:
+            line += f"; {res.words_lost} words lost"
+    if res.retries or res.fallbacks or res.fillers:
+        line += f" ({res.retries} retries, {res.fallbacks} fallbacks, {res.fillers} fillers)"
+    return line
+
+
+async def run(
+    corpus: Path,
+    out: Path,
+    config: AgentConfig,
+    limit: int | None = None,
+    kinds: tuple[str, ...] = KINDS,
+    cpu_load: int = 0,
+) -> dict[str, Any]:
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise VoxloopError(f"unknown fault kind(s): {', '.join(unknown)}", f"choose from {', '.join(KINDS)}")
+    clips = pick_clips(load_corpus(corpus), limit or DEFAULT_CLIPS)
+    cfg = copy.deepcopy(config)
+    cfg.turn.speculate = False  # each reply starts at its turn's end: a fault meets the one it needs
+    print(f"bench faults: {len(clips)} clips, faults {', '.join(kinds)}; starting a local server", flush=True)
+    with CpuLoad(cpu_load):
+        async with rig(config) as r:
+            print("the fault-free run (the reference transcripts):", flush=True)
+            ref: list[ClipResult] = []
+            for i, clip in enumerate(clips, 1):
+                ref.append(await _clip(r, cfg, clip, ""))
+                print(_say(ref[-1], i, len(clips)), flush=True)
+            print("the run with faults:", flush=True)
+            got: list[ClipResult] = []
+            for i, clip in enumerate(clips, 1):
+                res = await _clip(r, cfg, clip, kinds[(i - 1) % len(kinds)])
+                res.reference = ref[i - 1].heard
+                res.words_lost = lost_words(res.reference, res.heard)
+                got.append(res)
+                print(_say(res, i, len(clips)), flush=True)
+    summary = summarise(got, kinds)
+    write_json(out / "faults.json", summary)
+    write_csv(
+        out / "clips.csv",
+        [{"run": "reference", **asdict(x)} for x in ref] + [{"run": "faults", **asdict(x)} for x in got],
+    )
+    print(format_summary(summary))
+    return summary
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"turns completed {s['turns_completed']}/{s['turns']}, hangs {s['hangs']}, "
+        f"words lost {s['words_lost']}, fillers {s['fillers']}",
+        f"{'fault':15s} {'n':>3s} {'p50 ms':>8s} {'p95 ms':>8s}",
+    ]
+    for kind, r in s["recovery_ms"].items():
+        p50 = "-" if r["p50"] is None else f"{r['p50']:.0f}"
+        p95 = "-" if r["p95"] is None else f"{r['p95']:.0f}"
+        lines.append(f"{kind:15s} {r['n']:3d} {p50:>8s} {p95:>8s}")
+    return "\n".join(lines)
