@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,21 @@ if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger("voxloop.deepgram")
+_CREDENTIAL = re.compile(r"\b(Token|Bearer)\s+\S+", re.IGNORECASE)
+
+
+class _NoCredentials(logging.Filter):
+    """The WebSocket library logs the handshake's headers at debug level: not the key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if _CREDENTIAL.search(text):
+            record.msg, record.args = _CREDENTIAL.sub(r"\1 ***", text), ()
+        return True
+
+
+ws_log = logging.getLogger("voxloop.deepgram.websocket")
+ws_log.addFilter(_NoCredentials())
 DEFAULT_BASE = "https://api.deepgram.com"
 PROVIDER = "deepgram"
 T = TypeVar("T")
@@ -143,6 +159,7 @@ async def open_socket(url: str, endpoint: Endpoint, cfg: DeepgramConfig, stage: 
             compression=None,
             proxy=None,
             user_agent_header="voxloop",
+            logger=ws_log,
         )
     except Exception as e:  # every way a handshake fails, as data
         raise as_error(stage, e, endpoint.key, "the connection") from None
