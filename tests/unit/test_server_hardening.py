@@ -100,6 +100,19 @@ def test_a_message_the_server_fails_on_is_an_internal_error_and_the_session_live
     run(main())
 
 
+def test_a_system_prompt_beyond_the_models_budget_is_refused_clearly() -> None:
+    async def main() -> None:
+        async with live_server(make_providers()) as srv, agent_client(srv.ws_url) as c:
+            long = "You are a patient assistant. " * 137  # ~4000 characters: the documented maximum
+            await c.send({"type": "start", "input_sample_rate": 16000, "settings": {"system_prompt": long}})
+            err = await c.error("bad_message")
+            assert "tokens" in err["message"] and "512" in err["message"] and not err["fatal"]
+            started = await c.start(settings={"system_prompt": long[:2000]})  # within it: fine
+            assert started["settings"]["system_prompt"] == long[:2000]
+
+    run(main())
+
+
 # -- DNS rebinding --------------------------------------------------------------------------------
 async def _handshake_status(url: str, **kw: Any) -> int:
     try:

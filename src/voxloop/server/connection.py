@@ -203,6 +203,11 @@ class AgentConnection:
         if self.session is not None:
             self._error(p.ALREADY_STARTED, "this connection already has a session: one per connection")
             return
+        try:
+            p.check_prompt_budget(msg.settings, self.config.llm.context)
+        except p.ProtocolError as e:
+            self._error(e.code, e.message)
+            return
         config = msg.settings.apply(self.config)
         rate = msg.output_sample_rate or self.providers.tts.sample_rate
         self.input_rate = msg.input_sample_rate

@@ -163,6 +163,22 @@ def _start(msg: dict[str, Any]) -> Start:
     return Start(rate, out, SessionSettings(prompt, silence, interruptions))
 
 
+def check_prompt_budget(settings: SessionSettings, context_tokens: int) -> None:
+    """A session's system prompt must leave the model room for the conversation: at most a
+    quarter of its context (estimated at 4 characters a token). A longer one would be prefilled
+    on every turn, holding the model from every other session (the probe: 4000 characters got
+    only the filler, then stage_timeout, and slowed an unrelated conversation by ~7 s)."""
+    if settings.system_prompt is None:
+        return
+    tokens, budget = len(settings.system_prompt) // 4, context_tokens // 4
+    if tokens > budget:
+        raise ProtocolError(
+            BAD_MESSAGE,
+            f"'system_prompt' is about {tokens} tokens: this server's model takes at most {budget} "
+            f"(about {budget * 4} characters), a quarter of its {context_tokens}-token context",
+        )
+
+
 def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
     v = obj.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:

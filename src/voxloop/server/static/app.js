@@ -62,7 +62,9 @@ async function waitUntilReady() {
   phase("loading");
   for (;;) {
     try {
-      const r = await fetch("/readyz", { cache: "no-store" });
+      // with the key, /readyz says why it is not ready (without it: only whether it is)
+      const headers = token ? { Authorization: "Bearer " + token } : {};
+      const r = await fetch("/readyz", { cache: "no-store", headers });
       server = await r.json();
       if (server.ready) break;
       if (server.error) {
