@@ -5,8 +5,11 @@ after each, the server still answers. Waits are on the socket (EOF, an answer), 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+import pytest
 
 from conftest import make_providers
 from live_server import agent_client, http_get, live_server
@@ -95,3 +98,26 @@ def test_headers_too_large_are_answered_431() -> None:
             await _until_healthy(srv.port)
 
     run(main())
+
+
+def test_a_flood_of_malformed_requests_is_a_line_a_second_not_a_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    took: list[float] = []
+
+    async def main() -> None:
+        async with live_server(make_providers()) as srv:
+            t0 = asyncio.get_running_loop().time()
+            for _ in range(30):
+                reader, writer = await _open(srv.port)
+                writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+                answer = await asyncio.wait_for(reader.read(), 10)
+                writer.close()
+                assert answer.startswith(b"HTTP/1.1 400")
+            took.append(asyncio.get_running_loop().time() - t0)
+            await _until_healthy(srv.port)
+
+    run(main())
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 1 <= len(noisy) <= 1 + took[0], [r.getMessage() for r in noisy]  # one a second at most
