@@ -52,6 +52,7 @@ class FaultProxy:
         self._next: list[Fault] = []
         self._first: list[Fault] = []
         self._server: asyncio.Server | None = None
+        self._unbound = False
         self._changed = asyncio.Condition()
 
     @property
@@ -117,13 +118,15 @@ class FaultProxy:
             if self._server is not None:
                 self._server.close()  # the open connections live on
                 self._server = None
+                self._unbound = True
         else:
             self._refusing = how
 
     async def admit(self) -> None:
         """Undo `refuse()`: connections are accepted and forwarded again (on the same port)."""
         self._refusing = ""
-        if self._server is None:
+        if self._unbound:
+            self._unbound = False
             await self.start()
 
     async def until(self, check: Callable[[], bool]) -> None:

@@ -97,7 +97,7 @@ def summarise(results: list[ClipResult], kinds: tuple[str, ...]) -> dict[str, An
 async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResult:
     sessions: list[VoiceSession] = []
     inj = Injection(kind, r) if kind else None
-    hooks = ClipHooks(on_session=sessions.append)
+    hooks = ClipHooks(on_session=sessions.append, whole_reply=True)
     if inj is not None and inj.mid_speech:
         hooks.act, hooks.act_at_s = inj.arm, MID_SPEECH_S
     elif inj is not None:

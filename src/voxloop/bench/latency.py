@@ -56,6 +56,7 @@ class ClipHooks:
     on_session: Callable[[VoiceSession], None] | None = None
     act: Callable[[], None] | None = None
     act_at_s: float = 0.0
+    whole_reply: bool = False  # the clip is over once its reply has been played to the end
 
 
 async def stream_clip(
@@ -78,6 +79,7 @@ async def stream_clip(
     mic = PacedInput(session)
     lead = int(LEAD_S * mic.rate)
     t0 = asyncio.get_running_loop().time()
+    fillers = (config.turn.filler_text, config.turn.retry_filler_text)
     try:
         fed = np.concatenate([np.zeros(lead, np.float32), audio])
         cut = len(fed) if hooks.act is None else lead + int((start_s + hooks.act_at_s) * mic.rate)
@@ -91,11 +93,11 @@ async def stream_clip(
         def answered() -> bool:  # the answer to the whole clip has begun: its latency is known
             cur = session.current_turn
             if cur is not None and cur.marks.get("decided", 0) >= t_end and _answer_began(cur.turn_id):
-                return True
+                return not hooks.whole_reply or (session.idle and not sink.busy())
             return mic.seconds > fed_end + 1.0 and session.idle and not sink.busy()
 
-        def _answer_began(turn_id: int) -> bool:  # its words, not only the filler
-            return any(e.turn_id == turn_id and e.text != config.turn.filler_text for e, _ in speech)
+        def _answer_began(turn_id: int) -> bool:  # its words, not only a filler
+            return any(e.turn_id == turn_id and e.text not in fillers for e, _ in speech)
 
         # a bound against a hang only: a stalled stage ends the turn with an error event sooner
         hung = not await mic.silence_until(answered, max_s=60)
@@ -125,9 +127,7 @@ async def stream_clip(
     row["endpoint_ms"] = _ms(m.get("decided"), t_label)
     row["v2v_ms"] = _ms(m.get("audio_out"), t_label)
     # the answer itself (after the filler, if one was said)
-    words = [
-        t for e, t in speech if answer and e.turn_id == answer.turn_id and e.text != config.turn.filler_text
-    ]
+    words = [t for e, t in speech if answer and e.turn_id == answer.turn_id and e.text not in fillers]
     row["answer_ms"] = _ms(words[0], t_label) if words else None
     for k in ("stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms"):
         row[k] = getattr(answer, k) if answer else None
