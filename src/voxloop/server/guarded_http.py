@@ -48,11 +48,10 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._deadline: asyncio.TimerHandle | None = None
-        self._lingering = 0  # bytes dropped after a refusal; -1: not lingering
+        self._lingering = -1  # bytes dropped since a refusal; -1: not refused
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._lingering = -1
         if len(self.connections) > self.limits.max_connections:
             refusals.log(
                 logging.WARNING, "refused a connection: %d are open already", self.limits.max_connections
