@@ -22,6 +22,7 @@ from fakes import FakeSTT
 from live_server import agent_client, http_get, live_server
 from voxloop.audio.pcm import to_int16
 from voxloop.server import protocol
+from voxloop.server.logs import guard_logs
 from voxloop.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -213,3 +214,13 @@ def test_logs_never_hold_a_key_and_refusals_are_one_throttled_line(caplog: pytes
     assert 1 <= len(refused) < 5 and all(r.levelno == logging.INFO and not r.exc_info for r in refused)
     assert "API key" in refused[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("voxloop")]
+
+
+def test_asyncio_errors_about_sockets_are_throttled_by_their_first_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard_logs()
+    asyncio_log = logging.getLogger("asyncio")
+    for fd in range(50):  # what asyncio logs when accept() fails: the socket named on line two
+        asyncio_log.error("socket.accept() out of system resource\nsocket: <socket fd=%d>", fd)
+    assert len([r for r in caplog.records if r.name == "asyncio"]) == 1

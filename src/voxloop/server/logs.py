@@ -44,7 +44,7 @@ class Throttle(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < self.level:
             return True
-        key = (record.name, str(record.msg))
+        key = (record.name, str(record.msg).partition("\n")[0])  # asyncio's name the socket below
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.every_s:
