@@ -64,21 +64,34 @@ def test_a_connection_that_never_sends_a_request_is_closed() -> None:
     run(main())
 
 
-def test_connections_beyond_the_cap_are_refused_at_once_and_the_server_recovers() -> None:
+def test_at_the_cap_a_silent_connection_makes_room_and_busy_ones_get_503() -> None:
     settings = ServerSettings(port=0, max_connections=4)
 
     async def main() -> None:
         async with live_server(make_providers(), settings) as srv:
-            held = [await _open(srv.port) for _ in range(4)]
-            reader, writer = await _open(srv.port)
-            answer = await asyncio.wait_for(reader.read(), 10)
-            assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer
-            writer.close()
-            for _, w in held:
+            # silent sockets at the cap: a new client takes the place of the one idle longest
+            silent = [await _open(srv.port) for _ in range(4)]
+            assert (await http_get(srv.port, "/healthz"))[0] == 200
+            assert await asyncio.wait_for(silent[0][0].read(), 10) == b""  # the oldest went
+            for _, w in silent:
                 w.close()
             await _until_healthy(srv.port)
-            async with agent_client(srv.ws_url) as c:
-                await c.start()
+            # every connection busy with a session: one more is refused at once, cleanly
+            sessions = [agent_client(srv.ws_url) for _ in range(4)]
+            clients = [await s.__aenter__() for s in sessions]
+            try:
+                for c in clients:
+                    await c.start()
+                reader, writer = await _open(srv.port)
+                answer = await asyncio.wait_for(reader.read(), 10)
+                writer.close()
+                assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer
+                await clients[0].send({"type": "ping"})
+                await clients[0].event("pong")  # the sessions go on
+            finally:
+                for s in sessions:
+                    await s.__aexit__(None, None, None)
+            await _until_healthy(srv.port)
 
     run(main())
 

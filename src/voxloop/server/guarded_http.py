@@ -1,7 +1,9 @@
 """uvicorn's HTTP/1.1 protocol with the limits a server facing the network needs.
 
-- A cap on open connections (`max_connections`, WebSockets included): one more is answered 503
-  and closed at once, so silent sockets cannot use up the process's file descriptors.
+- A cap on open connections (`max_connections`, WebSockets included), so silent sockets cannot use
+  up the process's file descriptors. At the cap, a new connection takes the place of the one that
+  has waited longest for a request (one that says nothing is the likeliest abuser); when every
+  connection is busy with a request or a WebSocket, the new one is answered 503 and closed.
 - A deadline for a request's headers (`handshake_timeout_s`), from the connection's start and
   again after every response: a client that connects and says nothing (or trickles its headers)
   is closed. uvicorn itself only times out a keep-alive connection between requests.
@@ -47,14 +49,14 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None  # armed while a request is awaited
         self._lingering = -1  # bytes dropped since a refusal; -1: not refused
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.limits.max_connections:
+        if len(self.connections) > self.limits.max_connections and not self._make_room():
             refusals.log(
-                logging.WARNING, "refused a connection: %d are open already", self.limits.max_connections
+                logging.WARNING, "refused a connection: %d are open and busy", self.limits.max_connections
             )
             self._refuse(BUSY, linger=False)  # nothing was sent yet: closed at once
             return
@@ -90,6 +92,21 @@ class GuardedH11Protocol(H11Protocol):
             self._arm()  # the next request's headers are due within the deadline too
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a request, if any does."""
+        waiting = [
+            c
+            for c in self.connections
+            if isinstance(c, GuardedH11Protocol) and c is not self and c._deadline is not None
+        ]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c._deadline.when() if c._deadline else 0.0)
+        refusals.log(logging.INFO, "closed the connection idle longest to make room for a new one")
+        oldest._disarm()
+        oldest.transport.close()
+        return True
+
     def _head_too_large(self, data: bytes) -> bool:
         """Whether the request's headers, with `data`, are over the limit. (h11's own limit holds
         only while the headers are incomplete: a large head that arrives whole passes it.)"""

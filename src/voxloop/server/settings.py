@@ -21,7 +21,7 @@ class ServerSettings:
     # client that stalled for a few seconds sends its backlog at once; at the start, how far ahead).
     max_audio_ahead_s: float = 5.0
     idle_timeout_s: float = 60.0  # a connection that sends nothing for this long is closed
-    max_connections: int = 256  # open TCP connections; more are answered 503 and closed at once
+    max_connections: int = 256  # open TCP connections (at the cap the one idle longest is closed)
     handshake_timeout_s: float = 10.0  # a connection must send a request's headers within this
     max_header_bytes: int = 16 * 1024  # a request's headers; larger ones are answered 431
     playback_grace_s: float = 1.0  # wait this long past the expected end for a client's playback report
