@@ -332,3 +332,19 @@ def test_a_request_stalls_its_reply_and_before_holds_the_first_reply_bytes() -> 
             assert drop.fired.is_set()
 
     run(main())
+
+
+def test_close_faulted_closes_only_the_connections_a_fault_acted_on() -> None:
+    async def main() -> None:
+        async with proxied() as (up, proxy):
+            (ar, aw), (asr, asw) = await connect(up, proxy)
+            (br, bw), (bsr, bsw) = await connect(up, proxy)
+            stall = proxy.inject(Fault("stall", "down", on_response=True, before=True, scope="first"))
+            await send(asw, b"held")
+            await stall.fired.wait()
+            proxy.close_faulted()
+            assert await ar.read() == b""  # the held bytes never pass
+            await send(bsw, b"fine")
+            assert await br.readexactly(4) == b"fine"
+
+    run(main())

@@ -112,6 +112,13 @@ class FaultProxy:
         for c in self._conns:
             c.release()
 
+    def close_faulted(self) -> None:
+        """Close every connection a fault acted on (one a stall held is of no use to anyone after:
+        its held bytes must not meet the next fault)."""
+        for c in list(self._conns):
+            if c.faulted:
+                c.close(reset=False)
+
     def refuse(self, how: Literal["reset", "close", "unbind"] = "reset") -> None:
         """New connections are reset, closed at once, or (unbind) not listened for at all."""
         if how == "unbind":

@@ -50,10 +50,12 @@ class Rig:
     tts: FaultProxy
 
     def release(self) -> None:
-        """Every fault not yet over ends (refusals are lifted by `admit`)."""
+        """Every fault not yet over ends, and the connections they acted on are closed
+        (refusals are lifted by `admit`)."""
         self.scripted.clear()
         for proxy in (self.stt, self.llm, self.tts):
             proxy.release()
+            proxy.close_faulted()
 
 
 def local_config(config: AgentConfig) -> AgentConfig:

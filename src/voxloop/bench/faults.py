@@ -24,6 +24,7 @@ lost, recovery p95 under 2 s for every kind.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -70,9 +71,13 @@ def lost_words(reference: str, heard: str) -> int:
 
 
 def pick_clips(clips: list[Clip], limit: int | None) -> list[Clip]:
-    """Clips of MIN_S to MAX_S, in corpus order (all of them when none is that long)."""
+    """Clips of MIN_S to MAX_S (all of them when none is that long), a speaker at a time in turn."""
     fit = [c for c in clips if MIN_S * 16000 <= len(c.audio()) <= MAX_S * 16000] or clips
-    return fit[:limit] if limit else fit
+    by: dict[str, list[Clip]] = {}
+    for c in fit:
+        by.setdefault(c.id.split("-")[0].split("_")[0], []).append(c)
+    mixed = [c for row in itertools.zip_longest(*by.values()) for c in row if c is not None]
+    return mixed[:limit] if limit else mixed
 
 
 def summarise(results: list[ClipResult], kinds: tuple[str, ...]) -> dict[str, Any]:

@@ -84,6 +84,7 @@ class Conn:
         self.timers: list[asyncio.TimerHandle] = []
         self.pumps: list[asyncio.Task[None]] = []
         self.closed = False
+        self.faulted = False  # a fault acted on it
 
     async def run(self) -> None:
         if self.closed:  # a fault for the next connection closed it at once
@@ -162,6 +163,7 @@ class Conn:
                 return
             self.forget(f)
         f.hits += 1
+        self.faulted = True
         if f.fired_at is None:
             f.fired_at = asyncio.get_running_loop().time()
         f.fired.set()
