@@ -20,6 +20,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from voxloop.agent.providers import Providers
 from voxloop.bench.faultproxy import FaultProxy
@@ -27,7 +28,7 @@ from voxloop.bench.observe import StageLog, observed
 from voxloop.bench.scripted import ScriptedFaults
 from voxloop.config import AgentConfig
 from voxloop.errors import VoxloopError
-from voxloop.providers.fallback import FallbackLLM, FallbackTTS
+from voxloop.providers.fallback import Chain, FallbackLLM, FallbackTTS
 from voxloop.providers.fallback_stt import FallbackSTT
 from voxloop.providers.registry import names, provider_class
 from voxloop.server.app import create_app, server_state
@@ -48,6 +49,22 @@ class Rig:
     stt: FaultProxy
     llm: FaultProxy
     tts: FaultProxy
+    chains: tuple[Chain[Any], ...] = ()
+
+    def down(self) -> list[str]:
+        """The chain members that are down now, as "stage provider"."""
+        return [f"{c.stage} {name}" for c in self.chains for name, st in c.state().items() if st == "down"]
+
+    async def settle(self, within_s: float = 30.0) -> float:
+        """Wait (a probe of the chain's own brings a member back) until every member is up again, or
+        `within_s`; the seconds waited."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for _ in range(int(within_s / 0.1)):
+            if not self.down():
+                break
+            await asyncio.sleep(0.1)  # polled: a chain tells of a recovery only as an incident
+        return loop.time() - t0
 
     def release(self) -> None:
         """Every fault not yet over ends, and the connections they acted on are closed
@@ -124,7 +141,7 @@ async def rig(config: AgentConfig) -> AsyncIterator[Rig]:
                 await chain.load()
             stage_log = StageLog()
             session = observed(Providers(local.vad, stt, llm, tts), stage_log)
-            yield Rig(session, stage_log, scripted, stt_p, llm_p, tts_p)
+            yield Rig(session, stage_log, scripted, stt_p, llm_p, tts_p, (stt.chain, llm.chain, tts.chain))
     finally:
         for chain in chains:  # each closes its members, the local models among them
             await chain.aclose()

@@ -113,6 +113,14 @@ async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResul
         end = r.log.now()
         if inj is not None:
             await inj.undo()
+    if down := r.down():  # each clip's fault on its own: the chains back on their first member
+        waited = await r.settle()
+        still = r.down()
+        print(
+            f"    waited {waited:.1f} s for {', '.join(down)} to come back"
+            + (f"; still down: {', '.join(still)}" if still else ""),
+            flush=True,
+        )
     recs = sessions[0].records if sessions else []
     res = ClipResult(clip.id, kind, hung=row["hung"], heard=row["user_text"])
     res.completed = row["answer_ms"] is not None and not row["hung"]
