@@ -28,6 +28,8 @@ class FakeSTTStream(STTStream):
         self.closed = False
         self._paused = False
         self._since_partial = 0
+        self.last_turn: Samples = np.zeros(0, np.float32)  # the last finalized turn's audio
+        self.reheard: Samples = np.zeros(0, np.float32)  # what `rehear` took back this turn
 
     @property
     def pushed(self) -> Samples:
@@ -59,6 +61,18 @@ class FakeSTTStream(STTStream):
     def continues(self, text: str) -> None:
         self.log.append(f"continues: {text}")
 
+    def rehear(self, text: str, gap: Samples) -> int:
+        """With `FakeSTT(rehears=True)`: takes back the whole last turn, as it was pushed, and the gap."""
+        self.log.append(f"rehear: {text}")
+        if not self.stt.rehears or not len(self.last_turn):
+            return 0
+        self.reheard, self.reheard_text = np.concatenate([self.last_turn, gap]), text
+        pushed, cut = self.pushed, len(self.pushed) - self.turn_samples
+        self.audio = [pushed[:cut], self.reheard, pushed[cut:]]  # this turn's audio goes after it
+        self.turn_samples += len(self.reheard)
+        self.last_turn = np.zeros(0, np.float32)
+        return len(self.reheard)
+
     def keywords(self, words: Sequence[str]) -> None:
         self.log.append(f"keywords: {', '.join(words)}")
 
@@ -78,7 +92,10 @@ class FakeSTTStream(STTStream):
         text = self.stt.finals.popleft() if self.stt.finals else ""
         words = self._timed(text)
         n, self.turn_samples, self._paused, self._since_partial = self.turn_samples, 0, False, 0
-        return Transcript(text, True, n / self.stt.sample_rate, words)
+        self.last_turn = self.pushed[len(self.pushed) - n :]
+        revises = self.reheard_text if len(self.reheard) else ""
+        self.reheard = np.zeros(0, np.float32)
+        return Transcript(text, True, n / self.stt.sample_rate, words, revises=revises)
 
     def _timed(self, text: str) -> tuple[Word, ...]:
         every = self.stt.word_every_s
@@ -107,7 +124,9 @@ class FakeSTT(STT):
         pause_delay: float = 0.0,
         finalize_delay: float = 0.0,
         word_every_s: float | None = None,
+        rehears: bool = False,
     ) -> None:
+        self.rehears = rehears
         self.finals: deque[str] = deque(finals)
         self.pauses: deque[str] = deque(pauses)
         self.partial_every_s = partial_every_s

@@ -12,7 +12,7 @@ from conftest import run_virtual, silence, tone
 from voxloop.config import STTConfig
 from voxloop.providers.base import Samples, Transcript, Word
 from voxloop.providers.stt.decoding import Decoding
-from voxloop.providers.stt.stream import DecoderStream
+from voxloop.providers.stt.stream import DecoderStream, heard_again
 
 RATE = 16000
 
@@ -277,3 +277,98 @@ def test_on_a_busy_machine_a_late_partial_is_heard_while_the_pause_decode_runs()
     partials, final = run_virtual(main())
     assert partials == ["P4"]  # the turn's only partial, though it landed in the pause
     assert final == "F5"
+
+
+class WordingDecoder(AligningDecoder):
+    """Says given words for audio of given lengths (tenths of a second), else its label."""
+
+    def __init__(self, words: dict[int, str], **config: float) -> None:
+        super().__init__(**config)
+        self.words = words
+
+    async def decode_async(self, audio: Samples, final: bool = False, context: str = "") -> str:
+        label = await super().decode_async(audio, final, context)
+        return self.words.get(round(len(audio) / RATE * 10), label)
+
+
+async def _two_turns(dec: ScriptedDecoder) -> tuple[Transcript, int, Transcript]:
+    """A turn of a 5 s piece, a pause, 2 s more and its end; then the user goes on after 0.3 s
+    with 1 s of speech, and this turn hears the last one again."""
+    s = DecoderStream(dec)
+    await _push(s, tone(5.0))
+    s.speech_paused()
+    await _push(s, silence(0.2))
+    s.speech_resumed()  # a first piece of 5 s, committed
+    await _push(s, tone(2.0))
+    s.speech_paused()
+    await _push(s, silence(0.5))
+    first = await s.finalize()  # the turn was decided
+    # ... but the user went on: its last piece (2.7 s pushed) again, then the 0.3 s between
+    taken = s.rehear(first.text, silence(0.3))
+    await _push(s, tone(1.0))
+    s.speech_paused()
+    await _push(s, silence(0.5))
+    return first, taken, await s.finalize()
+
+
+def test_a_turn_that_goes_on_from_the_last_hears_its_last_piece_again_and_revises_its_words() -> None:
+    dec = WordingDecoder({22: "tell me a story", 40: "tell me a story about a dragon"}, commit_min_s=4.0)
+    first, taken, second = run_virtual(_two_turns(dec))
+    assert first.text == "F50 tell me a story" and first.revises == ""
+    assert taken == int(3.0 * RATE)  # from the first pause (the second piece's start) to the turn's end
+    # the second piece is decoded again with the new speech (2.7 + 0.3 + 1.0 s, up to the pause), after
+    # the first piece's words as context, and the new transcript holds both turns' words
+    assert dec.finals()[-1] == (4.0, "F50")
+    assert second.text == "F50 tell me a story about a dragon" and second.revises == first.text
+
+
+def test_a_second_hearing_that_lost_the_words_of_the_first_keeps_the_first() -> None:
+    # Whisper skipped the words before the pause: "about a dragon" alone
+    dec = WordingDecoder({22: "tell me a story", 40: "about a dragon"}, commit_min_s=4.0)
+    first, taken, second = run_virtual(_two_turns(dec))
+    # the first hearing's words stay, and what followed them (1.3 s) is decoded after them
+    assert dec.finals()[-1] == (1.3, "F50 tell me a story")
+    assert second.text == "F50 tell me a story F13" and second.revises == first.text
+    assert second.words == ()  # "F50" was not heard again: it has no time on this turn's clock
+
+
+def test_a_second_hearing_is_kept_when_it_has_most_of_the_first_ones_words() -> None:
+    assert heard_again("tell me a story", "tell me the story about a dragon")
+    assert heard_again("Answered he.", "answered he, the same that thou seekest")
+    assert not heard_again("answered he.", "The same that thou seekest")
+    assert not heard_again("tell me a story", "about a big red dragon and then tell me")  # not near its start
+    assert heard_again("", "anything")
+
+
+def test_only_the_turn_the_stream_heard_last_is_heard_again_and_only_once() -> None:
+    async def main() -> tuple[int, int, int, int]:
+        dec = AligningDecoder(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        assert s.rehear("anything", silence(0.1)) == 0  # no turn yet
+        await _push(s, tone(1.0))
+        first = await s.finalize()
+        other = s.rehear("words of another turn", silence(0.1))  # a dropped sound came between
+        await _push(s, tone(5.0))
+        s.speech_paused()
+        await _push(s, silence(0.2))
+        s.speech_resumed()  # a piece of this turn is final: too late to put the last turn first
+        late = s.rehear(first.text, silence(0.1))
+        await _push(s, tone(1.0))
+        second = await s.finalize()
+        once = s.rehear(second.text, silence(0.1))
+        twice = s.rehear(second.text, silence(0.1))
+        return other, late, once, twice
+
+    other, late, once, twice = run_virtual(main())
+    assert (other, late, twice) == (0, 0, 0)
+    assert once == int(1.3 * RATE)  # only the open piece (from the pause on), then the gap
+
+
+def test_a_decoder_that_gives_no_word_times_never_hears_a_turn_again() -> None:
+    async def main() -> int:
+        s = DecoderStream(ScriptedDecoder())
+        await _push(s, tone(1.0))
+        first = await s.finalize()
+        return s.rehear(first.text, silence(0.1))
+
+    assert run_virtual(main()) == 0  # without times, words it skipped could not be put back

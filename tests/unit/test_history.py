@@ -97,3 +97,25 @@ def test_max_turns_zero_keeps_no_past_exchanges() -> None:
         h.add_user(f"u{i}")
         h.add_assistant(f"a{i}")
     assert len(h.prompt_with("now")) <= 2  # the system prompt (and at most the current words)
+
+
+def test_a_revised_turn_replaces_the_words_it_heard_again_and_nothing_before_them() -> None:
+    h = History("s")
+    h.add_user("what is the capital")
+    h.add_assistant("Paris.")
+    h.add_user("tell me a story")
+    h.add_assistant("Once")  # cut off within a reaction time: the user had only paused
+    probe = h.prompt_with("tell me a story about a dragon", revises="tell me a story")
+    h.add_user("tell me a story about a dragon", revises="tell me a story")
+    assert pairs(h.messages) == pairs(probe[1:]) == [
+        ("user", "what is the capital"),
+        ("assistant", "Paris."),
+        ("user", "tell me a story about a dragon"),
+    ]
+    # two turns already joined into one message: only the re-heard words leave it
+    h.add_user("and then")
+    h.add_user("then a dog", revises="and then")
+    assert pairs(h.messages)[-1] == ("user", "tell me a story about a dragon then a dog")
+    # words this history never had (their turn's reply never began): nothing is taken out
+    h.add_user("something else", revises="never added")
+    assert pairs(h.messages)[-1] == ("user", "tell me a story about a dragon then a dog something else")

@@ -258,6 +258,48 @@ def test_speech_soon_after_a_decided_turn_goes_on_from_it() -> None:
     run_virtual(main())
 
 
+def test_a_turn_gone_on_into_hears_the_last_one_again_with_the_pause_between() -> None:
+    async def main() -> None:
+        stt = FakeSTT(["tell me a story", "tell me a story about a dragon"], rehears=True)
+        ear = Listener(FakeVAD(), stt, AgentConfig(), rehear=True)
+        x = audio(("silence", 10), ("speech", 10), ("silence", 22), ("speech", 10), ("silence", 30))
+        out: list[Transcript] = []
+        async for o in ear.listen(x, 16000):
+            if isinstance(o, Transcript):
+                out.append(o)
+                if len(out) == 1:
+                    first_turn_start = ear.turn_start
+            elif o.kind == "speech_start" and out:
+                second_onset = ear.onset
+        assert [(t.text, t.revises) for t in out] == [
+            ("tell me a story", ""),
+            ("tell me a story about a dragon", "tell me a story"),
+        ]
+        s = stt.streams[0]
+        assert [x for x in s.log if x.startswith(("rehear", "continues"))] == ["rehear: tell me a story"]
+        # the second turn's audio is the first's, then every frame after it up to its own end: one
+        # unbroken stretch of the input, from where the first turn's audio began
+        second = s.last_turn
+        assert len(second) > second_onset - first_turn_start
+        assert np.array_equal(second, x[first_turn_start : first_turn_start + len(second)])
+        assert ear.turn_start == first_turn_start  # its words are timed from there
+
+    run_virtual(main())
+
+
+def test_without_rehear_a_turn_gone_on_into_gets_the_last_ones_words_as_context() -> None:
+    async def main() -> None:
+        stt = FakeSTT(["tell me a story", "about a dragon"], rehears=True)
+        ear = Listener(FakeVAD(), stt, AgentConfig())  # a client that cannot take a final back
+        x = audio(("silence", 10), ("speech", 10), ("silence", 22), ("speech", 10), ("silence", 30))
+        out = [o for o in await listened(ear, x) if o.startswith("final")]
+        assert out == ["final: tell me a story", "final: about a dragon"]
+        s = stt.streams[0]
+        assert [x for x in s.log if x.startswith(("rehear", "continues"))] == ["continues: tell me a story"]
+
+    run_virtual(main())
+
+
 def test_speech_long_after_a_decided_turn_is_a_new_one() -> None:
     async def main() -> None:
         stt = FakeSTT(["good morning", "what time is it"])

@@ -225,6 +225,34 @@ def test_resume_after_pause_drops_the_speculative_reply() -> None:
     run_virtual(main())
 
 
+def test_going_on_after_a_decided_turn_rehears_it_and_answers_both_as_one() -> None:
+    """'tell me a story' ... (700 ms: the turn is decided) ... 'about a dragon' before any reply was
+    heard: the recogniser hears the first words again with the rest (after the agent's voice held
+    for the user's: the turn is already open), and the agent answers once."""
+    first, whole = "tell me a story", "tell me a story about a dragon"
+    stt = FakeSTT([first, whole, "ok"], rehears=True)
+    llm = FakeLLM({first: ("Once", " upon", "."), whole: ("A", " dragon", "."), "ok": ("Ok", ".")}, delay=0.3)
+
+    async def main() -> None:
+        async with conversation(make_providers(stt=stt, llm=llm)) as c:
+            await c.mic.silence(0.3)
+            await c.mic.speak(0.8)
+            await c.mic.silence(0.7)  # decided after 512 ms; no token of its reply yet
+            assert len(c.of(ev.TurnDecided)) == 1 and not c.of(ev.AgentSpeech)
+            await c.mic.speak(0.8)
+            assert await c.mic.silence_until(c.completed(2), 10)  # the first turn given up, this answered
+            finals = [(e.text, e.revises) for e in c.of(ev.FinalTranscript)]
+            assert finals == [(first, False), (whole, True)]
+            # the first reply never reached the user's ears: the voice held when they went on
+            assert " ".join(e.text for e in c.of(ev.AgentSpeech) if e.turn_id == 2) == "A dragon."
+            assert roles(c.session.history.messages) == [("user", whole), ("assistant", "A dragon.")]
+            # the next turn is a new one, after the answer: no words of the last are heard again
+            await c.turn(0.5, lead_s=1.6)
+            assert roles(c.session.history.messages)[-2:] == [("user", "ok"), ("assistant", "Ok.")]
+
+    run_virtual(main())
+
+
 def test_reply_to_the_final_words_when_they_differ_from_the_pause_words() -> None:
     stt = FakeSTT(["what is the capital of france"], pauses=["what is the capital"])
     llm = FakeLLM(

@@ -46,6 +46,7 @@ class PartialTranscript(Event):
 class FinalTranscript(Event):
     turn_id: int
     text: str
+    revises: bool = False  # the last turn's words heard again with this one's: this text replaces it
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,18 @@ class History:
         self.max_turns = max_turns
         self._messages: list[Message] = []
 
-    def add_user(self, text: str) -> None:
+    def add_user(self, text: str, revises: str = "") -> None:
+        """`revises`: the last turn's words, which `text` holds heard again (the user had only
+        paused): they leave the last user message (and the message, if nothing else is left, with
+        any words of a reply to it nobody waited for)."""
+        users = [i for i, m in enumerate(self._messages) if m.role == "user"]
+        if revises and users:
+            last = self._messages[users[-1]].content
+            if last == revises:
+                del self._messages[users[-1] :]
+            elif last.endswith(" " + revises):
+                self._messages[users[-1]] = Message("user", last[: -len(revises) - 1])
+                del self._messages[users[-1] + 1 :]
         if self._messages and self._messages[-1].role == "user":
             # Two user messages in a row (the reply to the first was never heard): join them.
             text = f"{self._messages.pop().content} {text}"
@@ -31,11 +42,11 @@ class History:
             msgs = msgs[users[-self.max_turns] :]
         return [Message("system", self.system_prompt), *msgs]
 
-    def prompt_with(self, user_text: str) -> list[Message]:
-        """The prompt as it would be after `add_user(user_text)`, without changing the history."""
+    def prompt_with(self, user_text: str, revises: str = "") -> list[Message]:
+        """The prompt as it would be after `add_user(user_text, revises)`, without changing the history."""
         probe = History(self.system_prompt, self.max_turns)
         probe._messages = list(self._messages)
-        probe.add_user(user_text)
+        probe.add_user(user_text, revises)
         return probe.prompt()
 
     @property

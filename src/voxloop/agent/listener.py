@@ -12,7 +12,8 @@ means to the recogniser: speech_start opens the turn (the pre-roll first), pause
 hints (`speech_paused`, `speech_resumed`), turn_end closes it; `final()` then gives its words.
 A consumer with an agent may instead `skip` a speech start (half duplex) or `drop` a turn (a
 cough over the agent), and calls `went_on` when the user speaks again after a decided turn before
-they could be answering anything. A consumer with no agent uses `listen`, which does all of it.
+they could be answering anything. With `rehear`, such a turn starts with the end of the last one
+heard again (when the recogniser can), and its transcripts replace that turn's (`revises`). A consumer with no agent uses `listen`, which does all of it.
 
 No clock inside: only the `fed_at` times the consumer passes in with each frame.
 """
@@ -43,6 +44,8 @@ class Listener:
     microphone when `config.turn.echo_cancel` is on and the speaker reports what it played.
     `on_partial` hears the recogniser's partial transcripts, only while a turn is open.
     `keywords`: domain terms this stream's recognition is steered toward (a client's keyterms).
+    `rehear`: a turn the user went on into re-hears the end of the last one (`went_on`); off for a
+    consumer that cannot take a final transcript back (a client that already has it).
     `position`, `onset`, `turn_start` and `in_turn` are for reading: samples heard, where the
     latest speech began, where the audio of the latest turn begins (its pre-roll included: the
     origin of its transcript's word times), whether the recogniser is hearing a turn."""
@@ -56,6 +59,7 @@ class Listener:
         speaker: AudioSink | None = None,
         on_partial: PartialCallback | None = None,
         keywords: Sequence[str] = (),
+        rehear: bool = False,
     ) -> None:
         self.config = config
         self.rate, self.frame_samples = vad.sample_rate, vad.frame_samples
@@ -73,6 +77,13 @@ class Listener:
         frame_ms = self.frame_samples * 1000 / self.rate
         keep = int((config.turn.preroll_ms + config.turn.min_speech_ms) / frame_ms) + 2
         self._preroll: deque[Samples] = deque(maxlen=keep)
+        # everything heard since the last turn ended, while it can still be gone on from (`went_on`)
+        self._rehear = rehear
+        gap = int((config.turn.max_end_silence_ms + config.turn.min_speech_ms) / frame_ms) + keep
+        self._since_end: deque[Samples] = deque(maxlen=gap)
+        self._closed_at = 0  # where the recogniser's audio of the last turn ends (sample)
+        self._gap: Samples | None = None  # the turn's audio from there to its pre-roll (None: not known)
+        self._reheard = 0  # samples before its pre-roll the coming turn hears (the last one's end, the gap)
         self._fed: deque[tuple[int, float]] = deque(maxlen=512)  # (frame end sample, fed_at)
         self._heard: tuple[float, int, int] | None = None  # the last frame: (probability, end, length)
         self.position = 0  # samples heard
@@ -115,6 +126,7 @@ class Listener:
             await self._stt.push(frame)
         else:
             self._preroll.append(frame)
+            self._since_end.append(frame)
         self._heard = (prob, self.position, len(frame))
         return prob
 
@@ -148,10 +160,13 @@ class Listener:
         turn, the other boundaries mean nothing."""
         if b.kind == "speech_start":
             self.in_turn = True
-            self.turn_start = self.position - sum(len(f) for f in self._preroll)
+            self._gap = self._gap_audio()
+            self.turn_start = self.position - sum(len(f) for f in self._preroll) - self._reheard
             for f in self._preroll:
                 await self._stt.push(f)
             self._preroll.clear()
+            self._since_end.clear()
+            self._reheard = 0
         elif not self.in_turn:
             return
         elif b.kind == "pause":
@@ -161,6 +176,8 @@ class Listener:
         else:
             self.in_turn = False
             self._last_end, self._last_text, self._turns = b.sample, "", self._turns + 1
+            self._closed_at, self._gap = self.position, None
+            self._since_end.clear()
 
     def skip(self) -> None:
         """Open no turn for the speech that just started (instead of `apply`; half duplex: the
@@ -184,7 +201,15 @@ class Listener:
             return
         gap_ms = (self.onset - self._last_end) * 1000 / self.rate
         if gap_ms <= self.config.turn.max_end_silence_ms and self._last_text:
-            self._stt.continues(self._last_text)  # their words go on
+            # their words go on: heard again with the last turn's end, or at least as its context
+            gap = self._gap if self.in_turn else self._gap_audio()
+            took = self._stt.rehear(self._last_text, gap) if self._rehear and gap is not None else 0
+            if self.in_turn:
+                self.turn_start -= took
+            else:
+                self._reheard = took
+            if not took:
+                self._stt.continues(self._last_text)
         before = self._endpoint.patience_ms
         self._endpoint.went_on(gap_ms)
         if self._endpoint.patience_ms > before:
@@ -193,6 +218,14 @@ class Listener:
                 gap_ms,
                 self._endpoint.patience_ms,
             )
+
+    def _gap_audio(self) -> Samples | None:
+        """Before a turn's pre-roll is pushed: the audio from the last turn's end to that pre-roll,
+        or None if not all of it was kept (a long silence)."""
+        if sum(len(f) for f in self._since_end) != self.position - self._closed_at:
+            return None
+        frames = list(self._since_end)[: len(self._since_end) - len(self._preroll)]
+        return np.concatenate(frames) if frames else np.zeros(0, np.float32)
 
     def relax(self) -> None:
         """The user let the agent answer their turn: ease the end silence back toward the base."""
@@ -232,6 +265,7 @@ class Listener:
         None when no turn was open."""
         end = self._endpoint.last_speech_end
         self._endpoint.reset()
+        self._reheard = 0
         if not self.in_turn:
             return None
         self.in_turn = False

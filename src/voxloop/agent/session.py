@@ -64,7 +64,7 @@ class VoiceSession:
         self.records: list[TurnRecord] = []
         self._subscribers: list[Subscriber] = []
         self._ear = Listener(
-            providers.vad, providers.stt, self.config, speaker=sink, on_partial=self._on_partial
+            providers.vad, providers.stt, self.config, speaker=sink, on_partial=self._on_partial, rehear=True
         )
         self.rate = self._ear.rate
         self._next_id = 1
@@ -248,7 +248,7 @@ class VoiceSession:
                 self._judge = asyncio.get_running_loop().create_task(self._take_turn(reply, tr.text))
             return
         if self.config.turn.prefill_partials and (self._prefill is None or self._prefill.done()):
-            messages = self.history.prompt_with(tr.text)
+            messages = self.history.prompt_with(tr.text, tr.revises)
             self._prefill = asyncio.get_running_loop().create_task(self.providers.llm.prefill(messages))
 
     # -- replies ---------------------------------------------------------------------------------
@@ -260,7 +260,8 @@ class VoiceSession:
             return  # nothing to say, or the user went on / the turn was decided meanwhile
         self._ear.hold_if_unfinished(tr.text)
         reply = self._make_reply(rec, tr.text.strip())
-        task = asyncio.get_running_loop().create_task(reply.run(self.history.prompt_with(reply.user_text)))
+        prompt = self.history.prompt_with(reply.user_text, tr.revises)
+        task = asyncio.get_running_loop().create_task(reply.run(prompt))
         self._spec = (reply, task)
 
     async def _drop_speculation(self) -> None:
@@ -277,8 +278,9 @@ class VoiceSession:
         try:
             final = await self._ear.final()
             rec.mark("final", self._clock())
-            rec.user_text = final.text.strip()
-            self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text)
+            rec.user_text, rec.revises = final.text.strip(), final.revises
+            revises = bool(rec.revises)
+            self._emit(ev.FinalTranscript, turn_id=rec.turn_id, text=rec.user_text, revises=revises)
             spec, self._spec = self._spec, None
             if spec is not None and spec[0].user_text == rec.user_text:
                 reply, task = spec  # the held reply answered exactly these words: let it speak
@@ -296,10 +298,10 @@ class VoiceSession:
                     return
                 reply = self._make_reply(rec, rec.user_text)
                 task = asyncio.get_running_loop().create_task(
-                    reply.run(self.history.prompt_with(rec.user_text))
+                    reply.run(self.history.prompt_with(rec.user_text, rec.revises))
                 )
             self._reply = reply
-            self.history.add_user(rec.user_text)
+            self.history.add_user(rec.user_text, rec.revises)
             reply.commit()
             try:
                 await task

@@ -22,6 +22,7 @@ STAGES = ("endpoint_ms", "stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms", "v
 class TurnRecord:
     turn_id: int
     user_text: str = ""
+    revises: str = ""  # the last turn's words, which `user_text` holds heard again (the user had paused)
     agent_text: str = ""
     speech_end_s: float = 0.0
     endpoint_ms: float | None = None

@@ -26,6 +26,7 @@ from voxloop.agent.session import VoiceSession
 from voxloop.agent.timeline import STAGES, TurnRecord
 from voxloop.bench.corpus import Clip, load_corpus, speech_bounds, wer
 from voxloop.bench.cpuload import CpuLoad
+from voxloop.bench.split import parts_of
 from voxloop.bench.stats import peak_rss_mb, percentiles, write_csv, write_json
 from voxloop.config import AgentConfig
 from voxloop.providers.base import Message
@@ -119,7 +120,7 @@ async def stream_clip(
         # paused speaker, then dropped on interruption, was never heard), and for how long
         "talked_over": _heard_before(recs, sink, t_label),
         "talked_over_s": round(float(np.count_nonzero(sink.played_audio(t0, t_label))) / sink.sample_rate, 2),
-        "user_text": " ".join(r.user_text for r in recs if r.user_text),
+        "user_text": _user_text(recs),
         "agent_text": answer.agent_text if answer else "",
     }
     m = answer.marks if answer else {}
@@ -135,6 +136,18 @@ async def stream_clip(
     for name in PATH:
         row[f"at_{name}_ms"] = _ms(m.get(name), t_label)
     return row
+
+
+def _user_text(recs: list[TurnRecord]) -> str:
+    """What the user said over the turns, each word once (a turn that re-heard the last one's
+    words replaces them)."""
+    texts: list[str] = []
+    for r in recs:
+        if r.revises and texts and texts[-1] == r.revises:
+            texts.pop()
+        if r.user_text:
+            texts.append(r.user_text)
+    return " ".join(texts)
 
 
 def _heard_before(recs: list[TurnRecord], sink: TimelineSink, t_label: float) -> int:
@@ -235,10 +248,26 @@ def summarise(
         }
         res["offline_wer"] = round(wer([c.transcript for c in clips], [b["offline_text"] for b in base]), 4)
         res["speedup_p50"] = round(res["baseline"]["v2v_ms"]["p50"] / res["v2v_ms"]["p50"], 2)
+    # each part of the speaker split (bench/split.py): tuned on one, judged on the other
+    parts = parts_of([r["id"] for r in rows])
+    refs = {c.id: c.transcript for c in clips}
+    res["parts"] = {p: _part(rows, idx, refs) for p, idx in parts.items() if p != "all"}
     res["peak_rss_mb"] = peak_rss_mb()
     res["config"] = asdict(config)
     res["config"]["llm"].pop("system_prompt", None)
     return res
+
+
+def _part(rows: list[dict[str, Any]], idx: list[int], refs: dict[str, str]) -> dict[str, Any]:
+    sel = [rows[i] for i in idx]
+    out: dict[str, Any] = {"n": len(sel)}
+    for k in ("v2v_ms", "answer_ms", "endpoint_ms", "llm_ttft_ms"):
+        out[k] = percentiles([r[k] for r in sel if r.get(k) is not None])
+    for k in ("fillers", "cutoffs"):
+        out[k] = sum(int(r["filler" if k == "fillers" else k]) for r in sel)
+    out["no_reply"] = sum(1 for r in sel if r["v2v_ms"] is None)
+    out["streaming_wer"] = round(wer([refs[r["id"]] for r in sel], [r["user_text"] for r in sel]), 4)
+    return out
 
 
 def format_table(res: dict[str, Any]) -> str:
@@ -250,6 +279,13 @@ def format_table(res: dict[str, Any]) -> str:
         p = res["baseline"]["v2v_ms"]
         lines.append(f"{'baseline v2v_ms':22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
         lines.append(f"speed-up (baseline p50 / v2v p50): {res['speedup_p50']}x")
+    for name, part in res.get("parts", {}).items():
+        v = part["v2v_ms"]
+        lines.append(
+            f"{name + ' part':11s} {part['n']:>3d} clips: v2v p50 {v['p50']:.0f} / p95 {v['p95']:.0f} ms, "
+            f"{part['fillers']} fillers, {part['cutoffs']} decided early, {part['no_reply']} no reply, "
+            f"streaming WER {part['streaming_wer']:.3f}"
+        )
     if res.get("cpu_load", {}).get("processes"):
         c = res["cpu_load"]
         lines.append(f"with {c['processes']} busy process(es) beside it ({c['cores_used']} cores used)")

@@ -41,9 +41,14 @@ async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) ->
     endpointer, pre-roll, recogniser hints, adaptive silence) as fast as it decodes: the final
     transcripts of its turns, joined."""
     audio = np.concatenate([np.zeros(8000, np.float32), clip.audio(), np.zeros(16000, np.float32)])
-    listener = Listener(vad, stt, config)
+    listener = Listener(vad, stt, config, rehear=True)
+    texts: list[str] = []
     try:
-        texts = [x.text async for x in listener.listen(audio, 16000) if isinstance(x, Transcript)]
+        async for x in listener.listen(audio, 16000):
+            if isinstance(x, Transcript):
+                if x.revises and texts and texts[-1] == x.revises:
+                    texts.pop()  # the last turn's words, heard again in this one
+                texts.append(x.text)
     finally:
         await listener.aclose()
     return " ".join(t for t in texts if t)

@@ -53,6 +53,9 @@ class Transcript:
     audio_s: float = 0.0  # seconds of turn audio this transcript covers
     words: tuple[Word, ...] = ()  # with timings, when the recogniser gives them (else empty)
     segments: tuple[Segment, ...] = ()  # likewise
+    # the last turn's final text, when this turn heard its end again (`STTStream.rehear`): `text`
+    # holds those words (perhaps recognised better) and this turn's, and replaces them
+    revises: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,14 @@ class STTStream(ABC):
     def continues(self, text: str) -> None:  # noqa: B027 - optional hint
         """This turn goes on from `text` (the user's words just before it, when they went on after
         a pause that ended their last turn): context for recognising its first words."""
+
+    def rehear(self, text: str, gap: Samples) -> int:
+        """Instead of `continues`: hear the end of the last turn (whose final words were `text`)
+        again, then `gap` (the audio between that turn's end and this turn's first audio pushed),
+        before this turn's audio, so words split by the pause are recognised whole. Returns how
+        many samples the stream put before this turn's audio (0: it could not, and `continues` is
+        the hint to use). When it did, this turn's transcripts have `revises` set. Default: 0."""
+        return 0
 
     def keywords(self, words: Sequence[str]) -> None:  # noqa: B027 - optional hint
         """Domain terms to steer this stream's recognition toward (on top of the provider's own),

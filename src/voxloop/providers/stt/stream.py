@@ -14,7 +14,12 @@ A turn is heard as a row of pieces, each ending where the speaker paused:
 - Speech that goes on for `max_piece_s` without a pause is cut at its quietest moment.
 
 The final transcript is the pieces' texts in order; each piece is decoded with the text before it
-as context. The decoder only needs `sample_rate`, `config` (an `STTConfig`) and `decode_async`.
+as context. A turn that goes on from the last one (the user paused mid-thought and the turn was
+decided too early: `rehear`) starts with the last turn's last piece, so words on both sides of
+that pause are decoded together; its transcripts then hold the last turn's words too (`revises`).
+If that second hearing lost the first one's words (Whisper can skip what comes before a pause),
+the first hearing's words stay and only what follows them is decoded.
+The decoder only needs `sample_rate`, `config` (an `STTConfig`) and `decode_async`.
 A decoder that also has `decode_timed_async` (Whisper) gives its final decodes' word times: the
 transcript's `words`, in seconds from the start of the turn's audio as pushed (each piece's words
 shifted by where it begins); without it (Moonshine) `words` is empty.
@@ -25,14 +30,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from voxloop.config import STTConfig
-from voxloop.providers.base import PartialCallback, Samples, STTStream, Transcript
-from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift
+from voxloop.providers.base import PartialCallback, Samples, STTStream, Transcript, Word
+from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, timed
 from voxloop.providers.stt.pieces import quietest_point
+from voxloop.providers.stt.whisper_text import normalized
 
 CONTEXT_WORDS = 40  # words of what came before, given to a piece's decode as context
 
@@ -49,6 +56,16 @@ class TimedDecoder(Protocol):
     """A decoder whose final decodes tell where each word was said (seconds into `audio`)."""
 
     async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding: ...
+
+
+def heard_again(before: str, after: str) -> bool:
+    """Whether `after`, a decode of audio that begins with a stretch decoded before as `before`,
+    still holds at least half of those words near its start (Whisper can skip what comes before a
+    pause; a second hearing that changes some words is still a hearing of them)."""
+    old = normalized(before)
+    new = normalized(after)[: len(old) + 3]
+    found = sum(b.size for b in SequenceMatcher(a=old, b=new, autojunk=False).get_matching_blocks())
+    return 2 * found >= len(old)
 
 
 class DecoderStream(STTStream):
@@ -69,6 +86,13 @@ class DecoderStream(STTStream):
         self._heard_partial = False  # a partial of this turn reached `on_partial`
         self._context = ""  # the user's words just before this turn (`continues`)
         self._keywords = ""  # this stream's domain terms (`keywords`), ahead of any context
+        self._revising = ""  # the last turn's text, when this turn re-hears its end (`_context` is then
+        # the words before that end, and part of this turn's text)
+        # the last turn: (its last piece's audio, the words before that piece, all its words, that
+        # piece's decode, its words timed from the piece's start)
+        self._last: tuple[Samples, str, str, Decoding] | None = None
+        # re-hearing: the last piece as first decoded, and how much audio it was
+        self._heard: tuple[Decoding, int] | None = None
 
     # -- audio -------------------------------------------------------------------------------------
     def _audio(self) -> Samples:
@@ -107,6 +131,7 @@ class DecoderStream(STTStream):
         before = list(self._pieces)
         audio = self._audio()[start:end]
         stt = self._stt
+        heard = self._heard if start == 0 else None
 
         async def run() -> Decoding:
             context = await self._text_of(before) if self._cfg.piece_context else ""
@@ -114,7 +139,13 @@ class DecoderStream(STTStream):
             if not isinstance(stt, TimedDecoder):
                 return Decoding(await stt.decode_async(audio, final=True, context=context))
             d = await stt.decode_timed_async(audio, context)
-            return Decoding(d.text, shift(d.words, start / self._rate))
+            d = Decoding(d.text, shift(d.words, start / self._rate))
+            if heard is None or heard_again(heard[0].text, d.text):
+                return d
+            # it lost the words heard before: keep those, and hear only what came after them
+            first, k = heard
+            rest = await stt.decode_timed_async(audio[k:], self._with_context(first.text))
+            return joined([first, Decoding(rest.text, shift(rest.words, k / self._rate))])
 
         return asyncio.get_running_loop().create_task(run())
 
@@ -139,17 +170,48 @@ class DecoderStream(STTStream):
         self._last_cost = time.perf_counter() - t0
         if self._on_partial is None or not text:
             return
+        before = self._own(before)
         # A partial that lands during a pause is older than the pause decode: keep it to yourself,
         # unless the turn has had none yet and the pause decode is not ready (a busy machine).
         pause = self._pause
         if self._paused and (self._heard_partial or pause is None or pause[1].done()):
             return
         self._heard_partial = True
-        self._on_partial(Transcript(join_texts([before, text]), False, end / self._rate))
+        self._on_partial(
+            Transcript(join_texts([before, text]), False, end / self._rate, revises=self._revising)
+        )
 
     # -- hints from the VAD ------------------------------------------------------------------------
     def continues(self, text: str) -> None:
         self._context = text.strip()
+
+    def rehear(self, text: str, gap: Samples) -> int:
+        last = self._last
+        if last is None or last[2] != text.strip() or self._pieces:
+            return 0  # not the turn this stream heard last (a dropped sound came between), or too late
+        tail, before, whole, piece = last
+        self._heard = (piece, len(tail))
+        head = np.concatenate([tail, gap.astype(np.float32, copy=False)])
+        k = len(head)
+        self._chunks = [head, *self._chunks]
+        self._n += k
+        self._last_decode_at += k
+        self._context, self._revising, self._last = before, whole, None
+        if self._task is not None:
+            self._task.cancel()  # a partial of this turn's audio alone
+        if self._pause is not None:  # decode the pause again, with what now comes before it
+            self._pause[1].cancel()
+            self.speech_paused()
+        return k
+
+    def _own(self, text: str) -> str:
+        """`text`, after the last turn's words this turn revises."""
+        return join_texts([self._context, text]) if self._revising else text
+
+    def _words(self, d: Decoding) -> tuple[Word, ...]:
+        """`d`'s words, unless the transcript also holds words of the last turn that this one did
+        not hear again (they have no time on this turn's clock): then none."""
+        return () if self._revising and self._context else d.words
 
     def keywords(self, words: Sequence[str]) -> None:
         self._keywords = ", ".join(w.strip() for w in words if w.strip())
@@ -171,7 +233,8 @@ class DecoderStream(STTStream):
             return
         if self._on_partial is not None and not self._heard_partial and task.result().text:
             self._heard_partial = True
-            self._on_partial(Transcript(task.result().text, False, pause[0] / self._rate))
+            text = self._own(task.result().text)
+            self._on_partial(Transcript(text, False, pause[0] / self._rate, revises=self._revising))
 
     def speech_resumed(self) -> None:
         self._paused = False
@@ -200,7 +263,7 @@ class DecoderStream(STTStream):
             raise
         if pause is not self._pause:
             return None  # the user went on while it ran
-        return Transcript(d.text, True, end / self._rate, d.words)
+        return Transcript(self._own(d.text), True, end / self._rate, self._words(d), revises=self._revising)
 
     async def finalize(self) -> Transcript:
         n = self._n
@@ -212,11 +275,19 @@ class DecoderStream(STTStream):
             end, last = n, None
         pieces = [*self._pieces, last] if last is not None else list(self._pieces)
         d = await self._joined(pieces)
-        rest = self._audio()[n:]  # audio pushed while this ran belongs to the next turn
+        text, revises, words = self._own(d.text), self._revising, self._words(d)
+        audio = self._audio()
+        self._last, self._heard = None, None
+        piece = last.result() if last is not None else None
+        if piece is not None and timed([piece]):  # what a turn that goes on from this one hears again
+            before = self._own(await self._text_of(self._pieces))
+            piece = Decoding(piece.text, shift(piece.words, -self._start / self._rate))
+            self._last = (audio[self._start : n].copy(), before, text.strip(), piece)
+        rest = audio[n:]  # audio pushed while this ran belongs to the next turn
         self._chunks, self._n = ([rest] if len(rest) else []), len(rest)
         self._start, self._pieces, self._pause, self._last_decode_at = 0, [], None, 0
-        self._paused, self._context, self._heard_partial = False, "", False
-        return Transcript(d.text, True, end / self._rate, d.words)
+        self._paused, self._context, self._heard_partial, self._revising = False, "", False, ""
+        return Transcript(text, True, end / self._rate, words, revises=revises)
 
     async def aclose(self) -> None:
         tasks = [self._task, *self._pieces, self._pause[1] if self._pause else None]

@@ -424,12 +424,24 @@ function agentBubble(t) {
 function onFinal(m) {
   const t = current || newTurn();
   current = null;
+  if (m.revises) dropRevised(t);
   t.id = m.turn_id;
   turns.set(m.turn_id, t);
   t.fin.textContent = m.text;
   t.part.textContent = "";
   if (m.text) agentBubble(t);
   scrollDown();
+}
+
+// The user had only paused: this turn's words include the last turn's, heard again. That turn's
+// bubble goes, unless the agent had already said something to it.
+function dropRevised(t) {
+  for (const [id, o] of turns) {
+    if (o !== t && o.el === t.el.previousElementSibling && !o.said.length) {
+      o.el.remove();
+      turns.delete(id);
+    }
+  }
 }
 
 function revealDue() {
