@@ -1,7 +1,9 @@
 """The faults of `voxloop bench faults`, one per clip, and when each one acted.
 
-Each kind is armed so that it meets the request (or the stream) the conversation needs next, and
-so that no result of the stage can come through the faulted connection after it acted: then "the
+Each kind is armed so that it meets the request (or the stream) the conversation needs next: the
+recogniser's 1 s into the speech, the others as the clip's speech ends (so they meet the reply to
+its last turn, not one to a pause the user then talks through); and so that no result of the
+stage can come through the faulted connection after it acted: then "the
 stage works again" is simply its next result (bench/observe.py), and recovery runs from the
 moment the fault acted to that result.
 
@@ -41,14 +43,16 @@ CHAT = "/v1/chat/completions"
 
 
 class Injection:
-    """One fault on one clip: `arm()` (mid-speech for the recogniser's kinds, else before the clip),
-    `acted_at()` (loop time, None: it never met a request), `undo()` once the clip is over."""
+    """One fault on one clip: `arm()` (`at_s` after the speech onset for the recogniser's kinds,
+    else as the speech ends), `acted_at()` (loop time; None: it never met a request), `undo()` once
+    the clip is over."""
 
     def __init__(self, kind: str, rig: Rig) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         self.kind, self.rig, self.stage = kind, rig, STAGE[kind]
         self.mid_speech = self.stage == "stt"
+        self.at_s = MID_SPEECH_S if self.mid_speech else 0.0  # after the onset; else the speech's end
         self.fault: Fault | None = None
         self.rule: Rule | None = None
         self.armed_at: float | None = None

@@ -36,7 +36,7 @@ import numpy as np
 from voxloop.agent.session import VoiceSession
 from voxloop.bench.corpus import Clip, alignment, load_corpus, normalize
 from voxloop.bench.cpuload import CpuLoad
-from voxloop.bench.faultplan import KINDS, MID_SPEECH_S, Injection
+from voxloop.bench.faultplan import KINDS, Injection
 from voxloop.bench.faultrig import Rig, rig
 from voxloop.bench.latency import ClipHooks, stream_clip
 from voxloop.bench.stats import write_csv, write_json
@@ -103,10 +103,8 @@ async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResul
     sessions: list[VoiceSession] = []
     inj = Injection(kind, r) if kind else None
     hooks = ClipHooks(on_session=sessions.append, whole_reply=True)
-    if inj is not None and inj.mid_speech:
-        hooks.act, hooks.act_at_s = inj.arm, MID_SPEECH_S
-    elif inj is not None:
-        inj.arm()
+    if inj is not None:  # the recogniser's faults mid-speech, the others as the last turn ends
+        hooks.act, hooks.act_at_s, hooks.act_from_end = inj.arm, inj.at_s, not inj.mid_speech
     try:
         row = await stream_clip(r.providers, config, clip, hooks)
     finally:

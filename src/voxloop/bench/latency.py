@@ -52,11 +52,13 @@ PATH = (
 @dataclass
 class ClipHooks:
     """For benchmarks built on this loop (`bench faults`): each clip's session as it starts, and an
-    action `act_at_s` seconds after the labelled speech onset (fed at real-time pace)."""
+    action `act_at_s` seconds after the labelled speech onset (`act_from_end`: its end), fed at
+    real-time pace."""
 
     on_session: Callable[[VoiceSession], None] | None = None
     act: Callable[[], None] | None = None
     act_at_s: float = 0.0
+    act_from_end: bool = False
     whole_reply: bool = False  # the clip is over once its reply has been played to the end
 
 
@@ -83,7 +85,8 @@ async def stream_clip(
     fillers = (config.turn.filler_text, config.turn.retry_filler_text)
     try:
         fed = np.concatenate([np.zeros(lead, np.float32), audio])
-        cut = len(fed) if hooks.act is None else lead + int((start_s + hooks.act_at_s) * mic.rate)
+        at = (end_s if hooks.act_from_end else start_s) + hooks.act_at_s
+        cut = len(fed) if hooks.act is None else min(len(fed), lead + int(at * mic.rate))
         await mic.feed(fed[:cut])
         if hooks.act is not None:
             hooks.act()
