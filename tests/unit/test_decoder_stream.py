@@ -335,6 +335,7 @@ def test_a_second_hearing_that_lost_the_words_of_the_first_keeps_the_first() -> 
 def test_a_second_hearing_is_kept_when_it_has_most_of_the_first_ones_words() -> None:
     assert heard_again("tell me a story", "tell me the story about a dragon")
     assert heard_again("Answered he.", "answered he, the same that thou seekest")
+    assert heard_again("Reply sheet.", "replied he, of a truth I heard")  # the same sounds
     assert not heard_again("answered he.", "The same that thou seekest")
     assert not heard_again("tell me a story", "about a big red dragon and then tell me")  # not near its start
     assert heard_again("", "anything")

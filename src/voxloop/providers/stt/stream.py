@@ -39,7 +39,6 @@ from voxloop.config import STTConfig
 from voxloop.providers.base import PartialCallback, Samples, STTStream, Transcript, Word
 from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, timed
 from voxloop.providers.stt.pieces import quietest_point
-from voxloop.providers.stt.whisper_text import normalized
 
 CONTEXT_WORDS = 40  # words of what came before, given to a piece's decode as context
 
@@ -60,12 +59,17 @@ class TimedDecoder(Protocol):
 
 def heard_again(before: str, after: str) -> bool:
     """Whether `after`, a decode of audio that begins with a stretch decoded before as `before`,
-    still holds at least half of those words near its start (Whisper can skip what comes before a
-    pause; a second hearing that changes some words is still a hearing of them)."""
-    old = normalized(before)
-    new = normalized(after)[: len(old) + 3]
+    still begins with most of that stretch's sounds (Whisper can skip what comes before a pause).
+    Compared letter by letter: a second hearing that spells the same sounds otherwise ("reply
+    sheet", "replied he") is still a hearing of them."""
+    old, new = _letters(before), _letters(after)
+    new = new[: len(old) + 6]
     found = sum(b.size for b in SequenceMatcher(a=old, b=new, autojunk=False).get_matching_blocks())
     return 2 * found >= len(old)
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 class DecoderStream(STTStream):

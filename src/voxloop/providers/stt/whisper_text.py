@@ -39,11 +39,6 @@ def stitched(parts: Sequence[Decoding]) -> Decoding:
     return Decoding(text, tuple(out))
 
 
-def normalized(text: str) -> list[str]:
-    """The words of `text`, lowercase, without the punctuation around them."""
-    return [w for w in _norm(text.split()) if w]
-
-
 def _norm(words: list[str]) -> list[str]:
     return [w.strip(".,!?;:").lower() for w in words]
 
