@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voxloop.providers.recovery import Incident
 
 
 @dataclass(frozen=True)
@@ -122,3 +125,17 @@ class ProviderFallback(Event):
     to_provider: str
     category: str
     turn_id: int | None = None
+
+
+def incident_event(i: Incident, turn_id: int | None) -> tuple[type[Event], dict[str, Any]] | None:
+    """A provider's failure, retry or move to the next of its chain, as the event that reports it
+    (its type and fields); None for what is not reported as an event (a provider recovered)."""
+    common: dict[str, Any] = {"stage": i.stage, "provider": i.provider, "category": i.category}
+    common["turn_id"] = turn_id
+    if i.kind == "error":
+        return ErrorOccurred, {"code": f"{i.stage}_{i.category or 'error'}", "message": i.message, **common}
+    if i.kind == "retry":
+        return ProviderRetry, {"attempt": i.attempt, "delay_s": i.delay_s, **common}
+    if i.kind == "fallback":
+        return ProviderFallback, {"to_provider": i.to_provider, **common}
+    return None

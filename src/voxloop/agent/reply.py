@@ -124,39 +124,13 @@ class Reply:
         """A provider's failure, retry or move to the next of its chain, in this reply's turn: an
         event, a count in the turn's record, and a filler for a language model retried."""
         self._alive = self._clock()
-        turn_id = self.rec.turn_id
-        if i.kind == "error":
-            code = f"{i.stage}_{i.category or 'error'}"
-            self._emit(
-                ev.ErrorOccurred,
-                code=code,
-                message=i.message,
-                stage=i.stage,
-                provider=i.provider,
-                category=i.category,
-                turn_id=turn_id,
-            )
-        elif i.kind == "retry":
+        event = ev.incident_event(i, self.rec.turn_id)
+        if event is not None:
+            self._emit(event[0], **event[1])
+        if i.kind == "retry":
             self.rec.retries += 1
-            self._emit(
-                ev.ProviderRetry,
-                stage=i.stage,
-                provider=i.provider,
-                category=i.category,
-                attempt=i.attempt,
-                delay_s=i.delay_s,
-                turn_id=turn_id,
-            )
         elif i.kind == "fallback":
             self.rec.fallbacks += 1
-            self._emit(
-                ev.ProviderFallback,
-                stage=i.stage,
-                provider=i.provider,
-                to_provider=i.to_provider,
-                category=i.category,
-                turn_id=turn_id,
-            )
         if i.kind == "retry" and i.stage == "llm":
             self._filler(self.turn.retry_filler_text)
 

@@ -149,37 +149,15 @@ class VoiceSession:
         """The recogniser's failures, retries and fallbacks: events, counted in the turn they
         happen in (the one being heard, else the one being answered, else the next one)."""
         rec = self._pending or (self._answer_rec if self.answering else None)
-        turn_id = rec.turn_id if rec is not None else None
-        if i.kind == "error":
-            self._emit(
-                ev.ErrorOccurred,
-                code=f"{i.stage}_{i.category or 'error'}",
-                message=i.message,
-                stage=i.stage,
-                provider=i.provider,
-                category=i.category,
-                turn_id=turn_id,
-            )
-            return
-        if i.kind not in ("retry", "fallback"):
-            return
-        key = "retries" if i.kind == "retry" else "fallbacks"
-        if rec is not None:
-            setattr(rec, key, getattr(rec, key) + 1)
-        else:
-            self._loose_counts[key] += 1
-        if i.kind == "retry":
-            fields = {"category": i.category, "attempt": i.attempt, "delay_s": i.delay_s}
-            self._emit(ev.ProviderRetry, stage=i.stage, provider=i.provider, turn_id=turn_id, **fields)
-        else:
-            self._emit(
-                ev.ProviderFallback,
-                stage=i.stage,
-                provider=i.provider,
-                to_provider=i.to_provider,
-                category=i.category,
-                turn_id=turn_id,
-            )
+        event = ev.incident_event(i, rec.turn_id if rec is not None else None)
+        if event is not None:
+            self._emit(event[0], **event[1])
+        if i.kind in ("retry", "fallback"):
+            key = "retries" if i.kind == "retry" else "fallbacks"
+            if rec is not None:
+                setattr(rec, key, getattr(rec, key) + 1)
+            else:
+                self._loose_counts[key] += 1
 
     async def _on_frame(self, frame: Samples, fed_at: float) -> None:
         prob = await self._ear.hear(frame, fed_at)  # user speech (the agent's echo out), to the recogniser
