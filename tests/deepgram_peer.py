@@ -59,6 +59,7 @@ class ListenPlan:
     final_every: int | None = None  # an endpointing final (speech_final) every this many words
     answer_finalize: bool = True  # False: Finalize is taken and never answered (a stall)
     deaf: bool = False  # accept, then never read again (the client's sends soon block)
+    mute_after_words: int | None = None  # once it heard this many words: reads on, answers nothing
 
 
 @dataclass
@@ -161,6 +162,8 @@ class FakeDeepgram:
                     if plan.drop_after_words is not None and len(seen.words) >= plan.drop_after_words:
                         await ws.close(1011, "scripted drop")
                         return
+                    if plan.mute_after_words is not None and len(seen.words) >= plan.mute_after_words:
+                        continue  # a stalled server: the audio goes in, nothing comes out
                     if plan.final_every and len(pending) >= plan.final_every:
                         chunk, pending = pending[: plan.final_every], pending[plan.final_every :]
                         end = chunk[-1][2] + GAP // 2
@@ -174,7 +177,9 @@ class FakeDeepgram:
                 seen.texts.append(body)
                 self.changed.set()
                 kind = body.get("type")
-                if kind in ("Finalize", "CloseStream") and (plan.answer_finalize or kind == "CloseStream"):
+                muted = plan.mute_after_words is not None and len(seen.words) >= plan.mute_after_words
+                answer = plan.answer_finalize and not muted
+                if kind in ("Finalize", "CloseStream") and (answer or kind == "CloseStream"):
                     words = pending + _words(np.frombuffer(buf, "<i2"), scan, complete=False)
                     flush = kind == "Finalize"
                     await ws.send_text(_results(words, cursor, n, final=True, from_finalize=flush))

@@ -55,6 +55,12 @@ class DeepgramConfig:
     keepalive_s: float = 4.0  # STT: a KeepAlive after this long without audio (Deepgram closes at 10 s)
     max_replay_s: float = 60.0  # STT: unconfirmed audio kept to replay on a new socket
     first_byte_timeout_s: float = 3.0  # TTS: no audio this long after a Flush (or between chunks): stalled
+    # TTS: no first audio this long after the request: the same text over REST races the socket
+    # (the first to give audio serves); 0: never
+    tts_hedge_after_s: float = 1.0
+    # STT: audio of the user's speech sent and no message back for this long: the socket is
+    # stalled (reconnect, replay); pauses, KeepAlive and the wait after Finalize do not count; 0: off
+    stall_timeout_s: float = 1.2
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 
@@ -102,6 +108,9 @@ class OpenAIConfig:
     connect_timeout_s: float = 3.0  # the TCP/TLS connection
     first_token_timeout_s: float = 5.0  # from the request to the first words
     idle_timeout_s: float = 4.0  # between two pieces of the streamed reply
+    # no first words this long: a second, identical request on a fresh connection races the first
+    # (the first to speak serves, the other is cancelled); 0: never. The deadline above still ends both.
+    hedge_after_s: float = 1.0
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 

@@ -55,7 +55,9 @@ class ProviderError(VoxloopError):
     """A provider failed. `retryable` says whether trying again may help (by default: whether the
     category is one that can pass); `retry_after` is the server's Retry-After in seconds, if any;
     `status` the HTTP status, if any; `reported`: the provider has already reported it as an
-    error incident (providers/recovery.py), so a wrapper need not. The message never holds a key."""
+    error incident (providers/recovery.py), so a wrapper need not; `unreachable`: the endpoint
+    could not be reached at all (refused, no such host, no connection within its deadline, reset
+    before any answer), so a fallback chain need not wait for retries. The message never holds a key."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class ProviderError(VoxloopError):
         retry_after: float | None = None,
         status: int | None = None,
         provider: str = "",
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, hint)
         self.category = category
@@ -75,6 +78,7 @@ class ProviderError(VoxloopError):
         self.status = status
         self.provider = provider
         self.reported = False
+        self.unreachable = unreachable
 
 
 def classify_status(status: int) -> Category:

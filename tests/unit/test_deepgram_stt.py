@@ -288,7 +288,7 @@ def test_no_final_at_all_falls_back_to_the_last_interim() -> None:
 
 def test_a_send_that_blocks_is_detected_and_the_audio_goes_out_on_a_new_socket() -> None:
     async def body(fake: FakeDeepgram) -> tuple[str, DeepgramSTT]:
-        stt = stt_for(fake.url, send_timeout_s=0.2, max_replay_s=3600.0)
+        stt = stt_for(fake.url, send_timeout_s=0.2, max_replay_s=3600.0, stall_timeout_s=0)
         s = stt.stream()
         await push_words(s, words(3))
         await s.push(np.zeros(RATE * 300, np.float32))  # more than the socket buffers hold (~3.6 MB)

@@ -83,6 +83,9 @@ class Provider(ABC):  # noqa: B024 - every hook is optional
     """Lifecycle shared by every provider: load (and warm up) once, close once."""
 
     name: str = "provider"
+    # set by a fallback chain on its members but the last: another member can serve, so an
+    # endpoint that cannot be reached at all is given up on at once rather than retried
+    has_fallback: bool = False
 
     async def load(self) -> None:  # noqa: B027 - optional hook
         """Load weights and warm up. Idempotent."""

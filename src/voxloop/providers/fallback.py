@@ -3,7 +3,10 @@ provider made of several, each the same contract.
 
 The first member that is up serves. A member that fails past its own retries (before it produced
 anything: words already said are not taken back) is marked down, the request goes on with the next
-member at once (an `Incident("fallback")`), and the conversation stays there. After a cool-down,
+member at once (an `Incident("fallback")`), and the conversation stays there. Every member but
+the last knows a fallback stands behind it (`Provider.has_fallback`): it gives an endpoint it
+cannot reach at all (refused, no such host, no connection in time) up at once rather than
+retrying it with back-off. After a cool-down,
 a probe off the conversation's path (a one-word request, in a task of the chain's own) tries the
 member again; when it answers, it is up and serves again from the next request on. A member that
 cannot be loaded (a cloud one without a key, or unreachable) does not stop the start: it is down
@@ -40,6 +43,8 @@ class Chain(Generic[P]):
         if len(members) < 2:
             raise ValueError("a fallback chain needs at least two members")
         self.stage, self.members, self.config, self._probe = stage, list(members), config, probe
+        for member in self.members[:-1]:
+            member.has_fallback = True
         self._down: dict[int, int] = {}  # member index -> failed probes since it went down
         self._probes: dict[int, asyncio.Task[None]] = {}
         self.incidents: deque[Incident] = deque(maxlen=200)

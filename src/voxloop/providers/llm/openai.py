@@ -10,6 +10,17 @@ server's Retry-After (bounded) or a jittered exponential back-off. A reply that 
 first words is not retried (they have been said): it ends with the error. A stream that ends
 without a finish reason was cut off, and counts as a dropped connection.
 
+Hedging: no first words within `hedge_after_s` (1 s), the same request goes again on another
+connection and races the first (`providers/hedge.py`): the first to speak serves, the other is
+cancelled. A stalled connection costs about a second; a slow server is not failed (the first
+request may still win; `first_token_timeout_s` stays the last resort). `counters` says how often
+(hedge, hedge_won).
+
+An endpoint that cannot be reached (refused, no such host, no connection within
+`connect_timeout_s`, or reset before any answer) is `unreachable`: in a fallback chain with a
+member behind it (`has_fallback`) it is tried once more at once (a stale pooled connection) and
+then given up on, so the chain's next member answers without the back-offs.
+
 The key is never in a message: errors name the endpoint's host and the status, and the server's
 own message with any key in it replaced.
 """
@@ -20,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +40,7 @@ from voxloop.config import LLMConfig
 from voxloop.errors import ProviderError, classify, classify_status, redact
 from voxloop.providers._imports import require
 from voxloop.providers.base import LLM, Message, Sampling, Usage
+from voxloop.providers.hedge import hedged
 from voxloop.providers.recovery import Incident, backoff, report, retry_after
 
 log = logging.getLogger("voxloop.llm")
@@ -48,6 +61,7 @@ class OpenAILLM(LLM):
         self.where = f"{parts.hostname or self.base_url}{f':{parts.port}' if parts.port else ''}"
         self._client: Any = None
         self._reachable = False
+        self.counters: Counter[str] = Counter()  # hedge, hedge_won, unreachable
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -103,11 +117,11 @@ class OpenAILLM(LLM):
         if self._client is None:
             raise RuntimeError("OpenAILLM.load() must run before stream()")
         policy = self.settings.retry
-        retries = 0
+        retries = unreachable = 0
         while True:
             said = False
             try:
-                async with contextlib.aclosing(self._attempt(messages, sampling, usage)) as pieces:
+                async with contextlib.aclosing(self._request(messages, sampling, usage)) as pieces:
                     async for piece in pieces:
                         said = True
                         yield piece
@@ -116,13 +130,42 @@ class OpenAILLM(LLM):
                 report(Incident("error", "llm", self.name, e.category, e.message))
                 e.reported = True
                 wait = None
+                unreachable = unreachable + 1 if e.unreachable else 0
                 if not said and e.retryable and retries < policy.max_retries:
                     wait = backoff(retries + 1, policy, e.retry_after)
+                if e.unreachable and self.has_fallback:  # the chain's next member serves
+                    self.counters["unreachable"] += 1
+                    wait = 0.0 if unreachable == 1 and wait is not None else None
                 if wait is None:
                     raise
                 retries += 1
                 report(Incident("retry", "llm", self.name, e.category, e.message, retries, round(wait, 3)))
                 await asyncio.sleep(wait)
+
+    def _request(
+        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None
+    ) -> AsyncGenerator[str, None]:
+        """One request, hedged after `hedge_after_s` without its first words."""
+        first = self._attempt(messages, sampling, usage)
+        if self.settings.hedge_after_s <= 0:
+            return first
+        return hedged(
+            first,
+            lambda: self._attempt(messages, sampling, usage),
+            self.settings.hedge_after_s,
+            self._hedging,
+            self._hedge_won,
+        )
+
+    def _hedging(self) -> None:
+        self.counters["hedge"] += 1
+        log.info(
+            "llm openai: no first words within %g s; a second request races the first",
+            self.settings.hedge_after_s,
+        )
+
+    def _hedge_won(self, i: int) -> None:
+        self.counters["hedge_won"] += i
 
     async def _attempt(
         self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None
@@ -179,7 +222,9 @@ class OpenAILLM(LLM):
         except ProviderError:
             raise
         except Exception as e:
-            raise self._error(e, "chat completion") from None
+            err = self._error(e, "chat completion")
+            err.unreachable = err.unreachable or (stream is None and err.category == "connectivity")
+            raise err from None
         finally:
             if stream is not None:
                 with contextlib.suppress(Exception):
@@ -209,7 +254,22 @@ class OpenAILLM(LLM):
             retry_after=retry_after(headers) if isinstance(status, int) else None,
             status=status if isinstance(status, int) else None,
             provider=self.name,
+            unreachable=_no_connection(e),
         )
+
+
+def _no_connection(e: BaseException) -> bool:
+    """No connection could be made: refused, no such host, or none within the deadline (the
+    client's ConnectError / ConnectTimeout, anywhere in the chain of causes)."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None:
+            return False
+        names = {c.__name__ for c in type(seen).__mro__}
+        if names & {"ConnectError", "ConnectTimeout", "ConnectionRefusedError", "gaierror"}:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 _HINTS = {

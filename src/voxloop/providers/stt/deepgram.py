@@ -12,6 +12,8 @@ Recovery (each shown by a test in tests/unit/test_deepgram_stt.py):
   sample, so no word is lost;
 - a send that blocks past `send_timeout_s` and a handshake past `connect_timeout_s` count as a
   drop; the library's pings close a socket whose peer went silent;
+- speech sent and no message back for `stall_timeout_s` (the user speaking, not paused, no
+  Finalize out yet) counts as a drop too: the stall is found mid-speech (deepgram_link.py);
 - no final within `final_timeout_s` of Finalize: the socket is taken as stalled, reopened and the
   turn replayed once; still none: the finals so far and the last interim result are the turn's
   text (no text at all: the error is raised);
@@ -88,6 +90,12 @@ class DeepgramStream(STTStream):
     # -- STTStream -------------------------------------------------------------------------------
     async def push(self, audio: Samples) -> None:
         self.link.append(to_int16(audio).tobytes())
+
+    def speech_paused(self) -> None:
+        self.link.quiet = True  # no answer is due for silence: the stall clock stops
+
+    def speech_resumed(self) -> None:
+        self.link.quiet = False
 
     def keywords(self, words: Sequence[str]) -> None:
         """Keyterms for this stream (with the configured ones), from its next connection on."""

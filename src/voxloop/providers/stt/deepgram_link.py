@@ -7,6 +7,14 @@ when nothing else went out for `keepalive_s`. One task owns the socket (`_run`):
 it and connects again, the new socket's audio starting at `confirmed` (the replay). A second task
 per socket reads its messages and hands `Results` to the stream with the sample that socket's
 audio began at, so their times can be placed in the stream.
+
+Stall detection while the user speaks: Deepgram answers speech with results about every second.
+Audio of speech sent and no message at all back for `stall_timeout_s` (1.2 s) means the socket is
+stalled: it is dropped and the audio replayed on a new one, without waiting for the turn's end.
+The clock starts at the first audio sent after the last message; it stops while the user pauses
+(`quiet`: the stream's pause hint; KeepAlive periods carry no audio) and once Finalize is out (its
+own deadline rules then). After `retry.max_retries` stalls with no message between them, stall
+detection rests until a message comes (a server that answers only at Finalize still works).
 """
 
 from __future__ import annotations
@@ -77,6 +85,9 @@ class Link:
         self._closing = False
         self._last_sent = 0.0
         self._connections = 0
+        self.quiet = False  # the user paused: audio sent now does not wait for an answer
+        self._unanswered_since: float | None = None  # first speech audio sent after the last message
+        self._stalls = 0  # stalls detected since the last message
 
     # -- for the stream ----------------------------------------------------------------------------
     def append(self, pcm: bytes) -> None:
@@ -101,6 +112,7 @@ class Link:
         next turn gets a fresh retry budget."""
         self._forget(mark)
         self._finalize_at, self.finalize_sent_at, self.error = None, None, None
+        self.quiet, self._unanswered_since = False, None
         self._wake.set()
 
     def recycle(self, reason: str) -> None:
@@ -170,6 +182,7 @@ class Link:
         self._connections += 1
         self.socket, self._drop, self.finalize_sent_at = ws, None, None
         self._last_sent = asyncio.get_running_loop().time()
+        self._unanswered_since = None
         self._reader = asyncio.get_running_loop().create_task(self._read(ws, self._origin))
         self.changed.set()
 
@@ -190,12 +203,15 @@ class Link:
             limit = self.pushed
             if self._finalize_at is not None and self.finalize_sent_at is None:
                 limit = min(limit, max(self._finalize_at, self._sent))
+            self._check_stall(loop.time())
             if self._sent < limit:
                 n = min(limit - self._sent, int(CHUNK_S * self.rate))
                 i = (self._sent - self.confirmed) * 2
                 await send(ws, bytes(self._audio[i : i + 2 * n]), timeout, "stt", key)
                 self._sent += n
                 self._last_sent = loop.time()
+                if self._unanswered_since is None and not self.quiet and self.finalize_sent_at is None:
+                    self._unanswered_since = self._last_sent
             elif self._finalize_at is not None and self.finalize_sent_at is None:
                 await send(ws, FINALIZE, timeout, "stt", key)
                 self.finalize_sent_at = loop.time()
@@ -206,7 +222,29 @@ class Link:
                 self._last_sent = loop.time()
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle)
+                    await asyncio.wait_for(self._wake.wait(), min(idle, self._stall_in(loop.time())))
+
+    def _stall_in(self, now: float) -> float:
+        """Seconds until the socket counts as stalled (inf: the clock is not running)."""
+        since, limit = self._unanswered_since, self.cfg.stall_timeout_s
+        if self.quiet or self.finalize_sent_at is not None:
+            self._unanswered_since = since = None
+        if since is None or limit <= 0 or self._stalls >= self.cfg.retry.max_retries:
+            return float("inf")
+        return max(0.0, since + limit - now)
+
+    def _check_stall(self, now: float) -> None:
+        if self._stall_in(now) > 0:
+            return
+        self._stalls += 1
+        self.counters["stall"] += 1
+        self.counters["stall_speech"] += 1
+        raise ProviderError(
+            f"Deepgram stt: no message for {self.cfg.stall_timeout_s:g} s while speech was sent"
+            " (the socket is stalled)",
+            category="timeout",
+            provider=PROVIDER,
+        )
 
     async def _dropped(self, e: ProviderError) -> None:
         ws, reader = self.socket, self._reader
@@ -235,6 +273,7 @@ class Link:
         """Hands each message on until the socket closes; returns why it closed."""
         try:
             async for message in ws:
+                self._unanswered_since, self._stalls = None, 0  # any message: the socket lives
                 if isinstance(message, bytes):
                     continue
                 m = parse(message)

@@ -14,7 +14,11 @@ Recovery (each shown by a test in tests/unit/test_deepgram_tts.py):
   more tries with jittered back-off, or the server's Retry-After on 429;
 - a retry resumes where the audio stopped: the samples already yielded are skipped from the
   new audio (the same text, voice and rate give the same audio);
-- after a socket failure, requests go over REST first for `REST_FIRST_S`.
+- after a socket failure, requests go over REST first for `REST_FIRST_S`;
+- hedging: no first audio within `tts_hedge_after_s` (1 s) of the request, the same text goes
+  over REST as well and the first to give audio serves (`providers/hedge.py`); the socket that
+  lost is cleared, or closed when it does not answer the Clear within `first_byte_timeout_s`.
+  A REST win counts as a socket failure for `REST_FIRST_S`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from voxloop.providers.deepgram_net import (
     send,
     status_error,
 )
+from voxloop.providers.hedge import hedged
 from voxloop.providers.recovery import Incident, backoff, report
 
 if TYPE_CHECKING:
@@ -63,11 +68,12 @@ class DeepgramTTS(TTS):
         self.dg = self.config.deepgram
         self.sample_rate = self.dg.tts_sample_rate
         # what recovery did, for benchmarks and tests: connect, retry, retry_<category>, rest,
-        # stall, cleared, gave_up
+        # stall, cleared, gave_up, hedge, hedge_won (REST won a race)
         self.counters: Counter[str] = Counter()
         self._endpoint: Endpoint | None = None
         self._idle: list[tuple[ClientConnection, float]] = []  # (socket, loop time it went idle)
         self._tasks: set[asyncio.Task[None]] = set()  # Clear-and-drain tasks, owned here
+        self._clearing: set[ClientConnection] = set()  # their sockets (aborted on aclose)
         self._http: httpx.AsyncClient | None = None
         self._rest_until = 0.0
 
@@ -82,6 +88,8 @@ class DeepgramTTS(TTS):
         _ = self.endpoint
 
     async def aclose(self) -> None:
+        for ws in list(self._clearing):  # a cancel can be lost in a send that just completed:
+            ws.transport.abort()  # the socket's end ends the task's wait whatever happens to it
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -100,7 +108,7 @@ class DeepgramTTS(TTS):
         yielded, tries = 0, 0
         use_rest = loop.time() < self._rest_until
         while True:
-            source = self._rest_speech(text) if use_rest else self._socket_speech(text)
+            source = self._rest_speech(text) if use_rest else self._hedged_speech(text)
             skip = yielded  # a retry resumes where the audio stopped
             try:
                 async with contextlib.aclosing(source) as chunks:
@@ -133,6 +141,27 @@ class DeepgramTTS(TTS):
                 report(Incident("retry", "tts", PROVIDER, e.category, message, attempt=tries, delay_s=delay))
                 use_rest = not use_rest
                 await asyncio.sleep(delay)  # the back-off itself
+
+    def _hedged_speech(self, text: str) -> AsyncGenerator[Samples, None]:
+        """Over the socket, raced by REST after `tts_hedge_after_s` without audio."""
+        if self.dg.tts_hedge_after_s <= 0:
+            return self._socket_speech(text)
+        return hedged(
+            self._socket_speech(text),
+            lambda: self._rest_speech(text),
+            self.dg.tts_hedge_after_s,
+            self._hedging,
+            self._hedge_won,
+        )
+
+    def _hedging(self) -> None:
+        self.counters["hedge"] += 1
+        log.info("Deepgram tts: no audio within %g s; REST races the socket", self.dg.tts_hedge_after_s)
+
+    def _hedge_won(self, i: int) -> None:
+        if i == 1:
+            self.counters["hedge_won"] += 1
+            self._rest_until = asyncio.get_running_loop().time() + REST_FIRST_S
 
     # -- over the socket ---------------------------------------------------------------------------
     async def _socket_speech(self, text: str) -> AsyncGenerator[Samples, None]:
@@ -209,6 +238,7 @@ class DeepgramTTS(TTS):
         """A request given up mid-way: `Clear`, then everything up to `Cleared` is dropped and the
         socket goes back to the pool (closed if the server does not confirm in time)."""
         self.counters["cleared"] += 1
+        self._clearing.add(ws)
         try:
             await send(ws, CLEAR, self.dg.send_timeout_s, "tts", self.endpoint.key)
             while True:
@@ -219,6 +249,8 @@ class DeepgramTTS(TTS):
             log.info("Deepgram tts: a cleared socket is closed: %s", e.message)
             await close_quietly(ws)
             return
+        finally:
+            self._clearing.discard(ws)
         self._pool(ws)
 
     def _spawn(self, work: Any) -> None:

@@ -1,0 +1,98 @@
+"""Deepgram's fast recovery against the scripted Deepgram on loopback (tests/deepgram_peer.py):
+the recogniser finds a socket that stopped answering while the user speaks (no need to wait for
+the turn's end), and the voice races REST against a socket that gives no first audio. The slow
+deadlines are set past the hang guard, so each test finishes only through its mechanism; waits
+are on what the fake or the provider saw, and nothing is timed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import numpy as np
+
+from deepgram_peer import FakeDeepgram, ListenPlan, SpeakPlan, speech_for, words_audio
+from voxloop.config import DeepgramConfig, RetryConfig, STTConfig, TTSConfig
+from voxloop.providers.recovery import Incident, reporting
+from voxloop.providers.stt.deepgram import DeepgramStream, DeepgramSTT
+from voxloop.providers.tts.deepgram import DeepgramTTS
+
+T = TypeVar("T")
+NEVER = 120.0  # past the guard
+RETRY = RetryConfig(max_retries=3, backoff_s=0.01, backoff_max_s=0.05)
+TEXT = "Hello there, this is the voice speaking a whole sentence."
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    async def guard() -> T:
+        async with asyncio.timeout(60):  # only against a hang
+            return await coro
+
+    return asyncio.run(guard())
+
+
+def config(url: str, **dg: Any) -> DeepgramConfig:
+    return DeepgramConfig(base_url=url, api_key="k", retry=RETRY, **dg)
+
+
+async def push_words(stream: DeepgramStream, ks: list[int], frame: int = 512) -> None:
+    audio = words_audio(ks)
+    for i in range(0, len(audio), frame):
+        await stream.push(audio[i : i + frame])
+
+
+def test_a_socket_that_stops_answering_mid_speech_is_replaced_before_the_turn_ends() -> None:
+    async def main() -> tuple[str, DeepgramSTT, list[Incident]]:
+        incidents: list[Incident] = []
+        async with FakeDeepgram(listen=[ListenPlan(mute_after_words=3)]).running() as fake:
+            cfg = config(fake.url, stall_timeout_s=0.2, final_timeout_s=NEVER, connect_timeout_s=5.0)
+            stt = DeepgramSTT(STTConfig(provider="deepgram", deepgram=cfg))
+            s = stt.stream()
+            with reporting(incidents.append):
+                await push_words(s, list(range(1, 7)))  # the user speaks on; no Finalize yet
+                await fake.until(lambda: len(fake.of("/v1/listen")) == 2, "a new socket mid-speech")
+                await push_words(s, [7, 8])
+                text = (await s.finalize()).text
+            await s.aclose()
+        return text, stt, incidents
+
+    text, stt, incidents = run(main())
+    assert text == " ".join(f"w{k}" for k in range(1, 9))  # replayed: no word lost, none doubled
+    assert stt.counters["stall_speech"] == 1 and stt.counters["replay"] == 1
+    assert any(i.kind == "retry" and "while speech was sent" in i.message for i in incidents)
+
+
+def test_a_pause_stops_the_stall_clock() -> None:
+    async def main() -> float:
+        async with FakeDeepgram(listen=[ListenPlan(mute_after_words=1)]).running() as fake:
+            stt = DeepgramSTT(STTConfig(provider="deepgram", deepgram=config(fake.url, stall_timeout_s=0.2)))
+            s = stt.stream()
+            await push_words(s, [1, 2])
+            await fake.until(lambda: fake.of("/v1/listen") and fake.of("/v1/listen")[0].words, "words")
+            s.speech_paused()
+            waiting = s.link._stall_in(asyncio.get_running_loop().time())
+            s.speech_resumed()
+            await s.aclose()
+            return waiting
+
+    assert run(main()) == float("inf")
+
+
+def test_a_socket_without_first_audio_is_raced_by_rest_which_serves() -> None:
+    async def main() -> tuple[np.ndarray, DeepgramTTS, list[Incident], int]:
+        incidents: list[Incident] = []
+        async with FakeDeepgram(speak=[SpeakPlan(chunks_then_stall=0)]).running() as fake:
+            cfg = config(fake.url, first_byte_timeout_s=NEVER, tts_hedge_after_s=0.05)
+            tts = DeepgramTTS(TTSConfig(provider="deepgram", deepgram=cfg))
+            with reporting(incidents.append):
+                chunks = [c async for c in tts.synthesize(TEXT)]
+            posts = len(fake.of("POST /v1/speak"))
+            await tts.aclose()
+        audio = np.round(np.concatenate(chunks) * 32768.0).astype("<i2")
+        return audio, tts, incidents, posts
+
+    audio, tts, incidents, posts = run(main())
+    assert np.array_equal(audio, speech_for(TEXT))  # the whole audio, once
+    assert tts.counters["hedge"] == 1 and tts.counters["hedge_won"] == 1 and posts == 1
+    assert incidents == [] and tts.counters["cleared"] == 1  # the stalled socket was cleared
