@@ -7,13 +7,16 @@ are on what the fake or the provider saw, and nothing is timed."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import numpy as np
+import pytest
 
 from deepgram_peer import FakeDeepgram, ListenPlan, SpeakPlan, speech_for, words_audio
 from voxloop.config import DeepgramConfig, RetryConfig, STTConfig, TTSConfig
+from voxloop.errors import ProviderError
 from voxloop.providers.recovery import Incident, reporting
 from voxloop.providers.stt.deepgram import DeepgramStream, DeepgramSTT
 from voxloop.providers.tts.deepgram import DeepgramTTS
@@ -96,3 +99,46 @@ def test_a_socket_without_first_audio_is_raced_by_rest_which_serves() -> None:
     assert np.array_equal(audio, speech_for(TEXT))  # the whole audio, once
     assert tts.counters["hedge"] == 1 and tts.counters["hedge_won"] == 1 and posts == 1
     assert incidents == [] and tts.counters["cleared"] == 1  # the stalled socket was cleared
+
+
+def refused_url() -> str:
+    """A loopback port nobody listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("has_fallback", [True, False])
+def test_an_unreachable_recogniser_is_given_up_on_at_once_in_a_chain(has_fallback: bool) -> None:
+    async def main() -> tuple[list[Incident], ProviderError]:
+        stt = DeepgramSTT(STTConfig(provider="deepgram", deepgram=config(refused_url())))
+        stt.has_fallback = has_fallback  # what a chain sets on every member but its last
+        s = stt.stream()
+        incidents: list[Incident] = []
+        with reporting(incidents.append):
+            await push_words(s, [1, 2])
+            with pytest.raises(ProviderError) as e:
+                await s.finalize()
+        await s.aclose()
+        return incidents, e.value
+
+    incidents, error = run(main())
+    assert error.unreachable and error.category == "connectivity"
+    delays = [i.delay_s for i in incidents if i.kind == "retry"]
+    assert delays == [0.0] if has_fallback else len(delays) == RETRY.max_retries
+
+
+@pytest.mark.parametrize("has_fallback", [True, False])
+def test_an_unreachable_voice_is_given_up_on_after_both_paths_in_a_chain(has_fallback: bool) -> None:
+    async def main() -> list[Incident]:
+        tts = DeepgramTTS(TTSConfig(provider="deepgram", deepgram=config(refused_url())))
+        tts.has_fallback = has_fallback
+        incidents: list[Incident] = []
+        with reporting(incidents.append), pytest.raises(ProviderError) as e:
+            _ = [c async for c in tts.synthesize(TEXT)]
+        await tts.aclose()
+        assert e.value.unreachable
+        return incidents
+
+    retries = [i for i in run(main()) if i.kind == "retry"]
+    assert len(retries) == (1 if has_fallback else RETRY.max_retries)  # the socket, then REST once

@@ -162,7 +162,10 @@ async def open_socket(url: str, endpoint: Endpoint, cfg: DeepgramConfig, stage: 
             logger=ws_log,
         )
     except Exception as e:  # every way a handshake fails, as data
-        raise as_error(stage, e, endpoint.key, "the connection") from None
+        err = as_error(stage, e, endpoint.key, "the connection")
+        # no HTTP answer at all: refused, no such host, no connection in time, reset
+        err.unreachable = err.status is None and err.category in ("connectivity", "timeout")
+        raise err from None
 
 
 async def send(ws: ClientConnection, message: str | bytes, deadline_s: float, stage: str, key: str) -> None:
@@ -196,11 +199,13 @@ async def with_retries(
     counters: Counter[str],
     *,
     label: str = "retry",
+    has_fallback: bool = False,
 ) -> T:
     """`attempt()` until it succeeds, at most `cfg.retry.max_retries` more times after a retryable
     ProviderError: jittered exponential back-off, or the server's Retry-After (429/503) when it
     gave one. Each retry is reported (`Incident`) and counted (`counters[label]`); the last
-    failure is reported and raised."""
+    failure is reported and raised. `has_fallback` (another provider can serve): an unreachable
+    server is tried once more at once, then given up on."""
     tries = 0
     while True:
         try:
@@ -210,6 +215,8 @@ async def with_retries(
             delay = None
             if e.retryable and tries <= cfg.retry.max_retries:
                 delay = backoff(tries, cfg.retry, e.retry_after)
+            if e.unreachable and has_fallback:
+                delay = 0.0 if tries == 1 and delay is not None else None
             if delay is None:
                 counters["gave_up"] += 1
                 report(Incident("error", stage, PROVIDER, e.category, e.message))

@@ -79,6 +79,7 @@ class DeepgramStream(STTStream):
         self.rate, self.cfg, self.counters = stt.sample_rate, stt.dg, stt.counters
         self.link = Link(stt.endpoint, stt.dg, stt.sample_rate, stt.counters, self._on_results)
         self.link.terms = list(stt.config.keywords)
+        self.link.has_fallback = stt.has_fallback
         self._on_partial = on_partial
         self._finals: list[str] = []  # this turn's final results
         self._interim = ""  # the latest interim result since the last final

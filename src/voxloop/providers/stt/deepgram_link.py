@@ -85,6 +85,7 @@ class Link:
         self._closing = False
         self._last_sent = 0.0
         self._connections = 0
+        self.has_fallback = False  # a chain's next member can serve: do not retry an unreachable server
         self.quiet = False  # the user paused: audio sent now does not wait for an answer
         self._unanswered_since: float | None = None  # first speech audio sent after the last message
         self._stalls = 0  # stalls detected since the last message
@@ -161,7 +162,9 @@ class Link:
                         await self._dropped(e)
                 elif self.error is None and self._has_work():
                     try:
-                        await with_retries(self._connect, self.cfg, "stt", self.counters)
+                        await with_retries(
+                            self._connect, self.cfg, "stt", self.counters, has_fallback=self.has_fallback
+                        )
                     except ProviderError as e:
                         self.error = e
                         self.changed.set()

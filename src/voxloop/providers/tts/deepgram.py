@@ -125,6 +125,8 @@ class DeepgramTTS(TTS):
                 delay = backoff(tries, self.dg.retry, e.retry_after) if e.retryable else None
                 if delay is not None and not use_rest and e.retry_after is None and tries == 1:
                     delay = 0.0  # the other path at once: the failure may be the socket's alone
+                if e.unreachable and self.has_fallback and tries > 1:
+                    delay = None  # neither path reaches the server: the chain's next member speaks
                 if delay is None or tries > self.dg.retry.max_retries:
                     self.counters["gave_up"] += 1
                     report(Incident("error", "tts", PROVIDER, e.category, e.message))
@@ -291,7 +293,9 @@ class DeepgramTTS(TTS):
         except ProviderError:
             raise
         except Exception as e:  # httpx's timeouts and transport errors, as data
-            raise as_error("tts", e, self.endpoint.key, "speech over REST") from None
+            err = as_error("tts", e, self.endpoint.key, "speech over REST")
+            err.unreachable = type(e).__name__ in ("ConnectError", "ConnectTimeout")
+            raise err from None
 
 
 class _Pcm:
