@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from voxloop.agent.listener import Listener
 from voxloop.bench.corpus import normalize, speech_bounds, word_errors, words_lost
 from voxloop.bench.long_turns import LongTurn, build_long_turns
 from voxloop.bench.wer import streaming_text
 from voxloop.config import AgentConfig
-from voxloop.providers.base import STT, VAD, Word
+from voxloop.providers.base import STT, VAD, Transcript, Word
 
 from .conftest import Arun, Corpus
 
@@ -71,6 +72,37 @@ def test_the_streaming_recogniser_keeps_every_word_of_a_long_turn(
     assert words_lost(turn.transcript, streamed, offline) == 0, (turn.id, streamed)
     # and it is about as accurate as the offline path overall (tiny.en misses ~10-20% here)
     assert word_errors(ref, normalize(streamed)) <= max(8, 0.25 * len(ref)), streamed
+
+
+def test_a_turn_decided_at_a_mid_turn_pause_is_heard_again_whole(
+    arun: Arun[Any], vad: VAD, stt: STT, long_turns: list[LongTurn]
+) -> None:
+    """The speaker stops 0.6-1.0 s to think: the turn is decided there (500 ms), they go on, and the
+    next turn hears the end of that one again. Its final transcript revises the first: the words
+    before the pause are in it once, none lost."""
+    turn = _pick(long_turns, with_pause=True)
+    audio = np.concatenate([np.zeros(8000, np.float32), turn.audio(), np.zeros(16000, np.float32)])
+
+    async def finals() -> list[Transcript]:
+        ear = Listener(vad, stt, AgentConfig(), rehear=True)
+        try:
+            return [x async for x in ear.listen(audio, 16000) if isinstance(x, Transcript)]
+        finally:
+            await ear.aclose()
+
+    got = arun(finals())
+    revising = [i for i, t in enumerate(got) if t.revises]
+    assert revising, [t.text for t in got]  # the pause ended a turn, and the next one went on from it
+    for i in revising:
+        assert got[i].revises == got[i - 1].text.strip()
+        first, whole = normalize(got[i - 1].text), normalize(got[i].text)
+        # the first turn's words begin the revised text (heard again, perhaps better), then more
+        assert len(whole) > len(first) and word_errors(first, whole[: len(first)]) <= len(first) // 2, whole
+    streamed = arun(streaming_text(vad, stt, AgentConfig(), turn))
+    offline = arun(stt.transcribe(turn.audio())).text
+    assert words_lost(turn.transcript, streamed, offline) == 0, streamed
+    ref = normalize(turn.transcript)
+    assert len(normalize(streamed)) <= len(ref) + 8, streamed  # nothing said twice
 
 
 def test_the_loops_decoder_covers_a_whole_long_turn(
