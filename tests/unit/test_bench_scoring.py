@@ -118,3 +118,54 @@ def test_a_decode_that_skipped_speech_is_cut_before_the_skip() -> None:
     paused = np.concatenate([tone(1.0), silence(2.0), tone(0.5)])  # a real pause: nothing skipped
     assert covered(paused, "One two five.", words) == ("One two five.", 3.5, words)
     assert covered(paused, "", []) == ("", None, [])
+
+
+def test_bench_turns_and_latency_report_each_part_of_the_speaker_split() -> None:
+    from voxloop.bench.latency import _part
+    from voxloop.bench.turns import Trial, summarise
+
+    tuning, validation = "1688-142285-0000", "1998-15444-0000"
+    assert (part_of(tuning), part_of(validation)) == ("tuning", "validation")
+    trials = [
+        Trial("interrupt", tuning, 0.5, playing=True, interrupted=True, barge_in_ms=40.0),
+        Trial("interrupt", tuning, 0.5, playing=True, interrupted=True, barge_in_ms=60.0),
+        Trial("echo_interrupt", validation, 0.5, playing=True, interrupted=False),
+        Trial("noise", "cough", 0.5, playing=True),
+    ]
+    parts = summarise(trials, 0)["parts"]
+    assert parts["tuning"]["n"] == 2 and parts["tuning"]["missed"] == 0
+    assert parts["tuning"]["barge_in_ms"]["p50"] == 50.0
+    assert (parts["validation"]["n"], parts["validation"]["missed"]) == (1, 1)
+    rows = [
+        {
+            "id": tuning,
+            "v2v_ms": 900.0,
+            "answer_ms": 900.0,
+            "endpoint_ms": 500.0,
+            "llm_ttft_ms": 300.0,
+            "filler": False,
+            "cutoffs": 1,
+            "user_text": "a b c",
+        },
+        {
+            "id": validation,
+            "v2v_ms": None,
+            "answer_ms": None,
+            "endpoint_ms": 510.0,
+            "llm_ttft_ms": None,
+            "filler": True,
+            "cutoffs": 0,
+            "user_text": "x",
+        },
+    ]
+    refs = {tuning: "a b c", validation: "x y"}
+    t = _part(rows, [0], refs)
+    assert (t["n"], t["v2v_ms"]["p50"], t["cutoffs"], t["fillers"], t["streaming_wer"]) == (
+        1,
+        900.0,
+        1,
+        0,
+        0.0,
+    )
+    v = _part(rows, [1], refs)
+    assert (v["no_reply"], v["fillers"], v["streaming_wer"]) == (1, 1, 0.5)

@@ -31,6 +31,7 @@ from voxloop.audio.pcm import resample
 from voxloop.bench.corpus import Clip, load_corpus, speech_bounds
 from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.noises import NOISES
+from voxloop.bench.split import part_of
 from voxloop.bench.stats import percentiles, write_csv, write_json
 from voxloop.config import AgentConfig
 from voxloop.errors import VoxloopError
@@ -255,6 +256,16 @@ def summarise(results: list[Trial], seed: int) -> dict[str, Any]:
         "rate": _rate(len(false), len(by["noise"])),
         "by_kind": {k: sum(1 for t in false if t.event == k) for k in sorted({t.event for t in by["noise"]})},
     }
+    # the interrupting speech by part of the speaker split (bench/split.py)
+    res["parts"] = {
+        part: {
+            "n": len(sel),
+            "barge_in_ms": percentiles([t.barge_in_ms for t in sel if t.barge_in_ms is not None]),
+            "missed": sum(1 for t in sel if not t.interrupted),
+        }
+        for part in ("tuning", "validation")
+        if (sel := [t for t in talk if part_of(t.event) == part])
+    }
     for s in SCENARIOS:
         miss = sum(1 for t in by[s] if not t.interrupted) if s.endswith("interrupt") else None
         res[s] = {
@@ -280,6 +291,11 @@ def format_table(res: dict[str, Any]) -> str:
             f"missed interruptions: {m['count']}/{m['n']}",
             f"self-interruptions under echo: {s['count']}/{s['n']} (voice paused for its echo {s['pauses']} times)",
             f"false interruptions under noise: {f['count']}/{f['n']} {f['by_kind']}",
+            *(
+                f"  {name} speakers: barge-in p50 {p['barge_in_ms']['p50']:.0f} ms, "
+                f"p95 {p['barge_in_ms']['p95']:.0f} ms, missed {p['missed']}/{p['n']}"
+                for name, p in res.get("parts", {}).items()
+            ),
             f"trials skipped (the reply had ended before the event): {res['skipped']}",
             *(
                 [f"with {c['processes']} busy process(es) beside it ({c['cores_used']} cores used)"]
