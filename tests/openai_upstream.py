@@ -44,12 +44,20 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Busy:
+    """Answers at once (headers, the role), then its words only once `go` is set."""
+
+    go: asyncio.Event
+    pieces: tuple[str, ...] = ("Hello", " there", ".")
+
+
+@dataclass(frozen=True)
 class Cut:
     after: int = 1
     clean: bool = False
 
 
-Step = Reply | Status | Stall | Cut
+Step = Reply | Status | Stall | Cut | Busy
 REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -150,6 +158,11 @@ class Upstream:
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
             b"transfer-encoding: chunked\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
         )
+        if isinstance(step, Busy):
+            writer.write(_http_chunk(_chunk(model, {"role": "assistant", "content": ""})))
+            await writer.drain()
+            await step.go.wait()
+            step = Reply(step.pieces)
         pieces = step.pieces if isinstance(step, Reply) else tuple(f"w{i} " for i in range(step.after))
         events = [_chunk(model, {"role": "assistant", "content": ""})]
         events += [_chunk(model, {"content": p}) for p in pieces]

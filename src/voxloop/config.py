@@ -111,6 +111,9 @@ class OpenAIConfig:
     # no first words this long: a second, identical request on a fresh connection races the first
     # (the first to speak serves, the other is cancelled); 0: never. The deadline above still ends both.
     hedge_after_s: float = 1.0
+    # ... unless the server has answered the request (its headers, no words yet): it is working on
+    # it, so the second request waits until this long after the first (a busy server is not loaded more)
+    hedge_after_answer_s: float = 3.0
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 

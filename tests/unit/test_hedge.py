@@ -132,3 +132,18 @@ def test_closing_the_hedged_stream_early_closes_both() -> None:
         assert first.closed and backup.closed
 
     run(main())
+
+
+def test_patience_asked_when_the_wait_is_over_can_put_the_backup_off() -> None:
+    async def main() -> None:
+        first, backup = Script(("a",), go=asyncio.Event()), Script(("x",))
+
+        def patience() -> float:  # the first one has visibly started: it is given more time
+            assert first.go is not None
+            first.go.set()
+            return 30.0
+
+        got = await collect(hedged(first.stream(), backup.stream, 0.01, patience=patience))
+        assert got == ["a"] and not backup.started.is_set()
+
+    run(main())

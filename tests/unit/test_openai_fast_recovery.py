@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from fakes import FakeLLM
-from openai_upstream import Reply, Stall, upstream
+from openai_upstream import Busy, Reply, Stall, upstream
 from voxloop.config import FallbackConfig, LLMConfig, OpenAIConfig, RetryConfig
 from voxloop.errors import ProviderError
 from voxloop.providers.base import Message
@@ -78,6 +78,21 @@ def test_a_stalled_request_is_hedged_and_the_second_one_answers() -> None:
         assert text == "Hello there." and len(up.chats) == 2
         assert incidents == []  # a hedge is no failure: no error, no retry, no filler
         assert llm.counters["hedge"] == 1 and llm.counters["hedge_won"] == 1
+
+    run(main())
+
+
+def test_a_server_that_answered_but_has_no_words_yet_is_hedged_only_later() -> None:
+    async def main() -> None:
+        go = asyncio.Event()
+        async with upstream(Busy(go), Reply(("Hello", " there."))) as up:
+            llm = make(up.url, hedge_after_s=0.01, hedge_after_answer_s=0.05)
+            await llm.load()
+            text = await say(llm, [])
+            go.set()  # the busy one's words are no longer wanted
+            await llm.aclose()
+        assert text == "Hello there." and len(up.chats) == 2
+        assert llm.counters["hedge_deferred"] == 1 and llm.counters["hedge_won"] == 1
 
     run(main())
 

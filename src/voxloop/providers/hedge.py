@@ -3,7 +3,10 @@
 first to produce an item serves; the other is cancelled and closed.
 
 A stalled connection then costs `after_s` plus the backup's own first item, not a whole deadline,
-and a slow but alive provider does not fail: the first request goes on and may still win. Each
+and a slow but alive provider does not fail: the first request goes on and may still win.
+`patience()`, asked once when `after_s` passes, may ask for more time before the backup starts
+(a server that has visibly started on the request is busy, not stalled: a second request would
+only add to its load). Each
 stream keeps its own deadlines; a failure of one while the other runs is waited out (the other
 may still answer); when both fail, the first request's error is raised. A failure of the first
 request before the backup started is raised at once (its caller retries as it would have).
@@ -29,6 +32,7 @@ async def hedged(
     after_s: float,
     on_hedge: Callable[[], None] | None = None,
     on_win: Won | None = None,
+    patience: Callable[[], float] | None = None,
 ) -> AsyncGenerator[T, None]:
     """The items of whichever of `first` and (after `after_s` without an item) `backup()`
     produces an item first."""
@@ -44,6 +48,9 @@ async def hedged(
         while winner < 0:
             timeout = None if hedge_at is None else max(0.0, hedge_at - loop.time())
             done, _ = await asyncio.wait(steps.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not done and patience is not None and (extra := patience()) > 0:
+                hedge_at, patience = loop.time() + extra, None  # busy, not stalled: wait longer
+                continue
             if not done:  # nothing yet: the backup starts
                 hedge_at = None
                 streams.append(backup())

@@ -10,11 +10,13 @@ server's Retry-After (bounded) or a jittered exponential back-off. A reply that 
 first words is not retried (they have been said): it ends with the error. A stream that ends
 without a finish reason was cut off, and counts as a dropped connection.
 
-Hedging: no first words within `hedge_after_s` (1 s), the same request goes again on another
+Hedging: no answer within `hedge_after_s` (1 s), the same request goes again on another
 connection and races the first (`providers/hedge.py`): the first to speak serves, the other is
-cancelled. A stalled connection costs about a second; a slow server is not failed (the first
-request may still win; `first_token_timeout_s` stays the last resort). `counters` says how often
-(hedge, hedge_won).
+cancelled. A stalled connection costs about a second. A server that has answered (its headers
+came) but has no words yet is busy, not stalled: the second request waits until
+`hedge_after_answer_s` (3 s) so as not to add to its load; a slow server is never failed for
+being slow (`first_token_timeout_s` stays the last resort). `counters` says how often (hedge,
+hedge_won, hedge_deferred).
 
 An endpoint that cannot be reached (refused, no such host, no connection within
 `connect_timeout_s`, or reset before any answer) is `unreachable`: in a fallback chain with a
@@ -145,32 +147,45 @@ class OpenAILLM(LLM):
     def _request(
         self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None
     ) -> AsyncGenerator[str, None]:
-        """One request, hedged after `hedge_after_s` without its first words."""
-        first = self._attempt(messages, sampling, usage)
-        if self.settings.hedge_after_s <= 0:
+        """One request, hedged after `hedge_after_s` without an answer (`hedge_after_answer_s`
+        without words once it answered)."""
+        answered: list[bool] = []
+        first = self._attempt(messages, sampling, usage, answered)
+        s = self.settings
+        if s.hedge_after_s <= 0:
             return first
+
+        def patience() -> float:
+            if not answered:
+                return 0.0
+            self.counters["hedge_deferred"] += 1
+            return max(0.0, s.hedge_after_answer_s - s.hedge_after_s)
+
         return hedged(
             first,
             lambda: self._attempt(messages, sampling, usage),
-            self.settings.hedge_after_s,
+            s.hedge_after_s,
             self._hedging,
             self._hedge_won,
+            patience,
         )
 
     def _hedging(self) -> None:
         self.counters["hedge"] += 1
-        log.info(
-            "llm openai: no first words within %g s; a second request races the first",
-            self.settings.hedge_after_s,
-        )
+        log.info("llm openai: no first words yet; a second request races the first")
 
     def _hedge_won(self, i: int) -> None:
         self.counters["hedge_won"] += i
 
     async def _attempt(
-        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None
+        self,
+        messages: Sequence[Message],
+        sampling: Sampling,
+        usage: Usage | None,
+        answered: list[bool] | None = None,
     ) -> AsyncGenerator[str, None]:
-        """One request: its pieces, or a ProviderError (with its category) for any failure."""
+        """One request: its pieces, or a ProviderError (with its category) for any failure;
+        `answered` gets True once the server's response has begun."""
         s, cfg = self.settings, self.config
         body: dict[str, Any] = {
             "model": s.model,
@@ -191,6 +206,8 @@ class OpenAILLM(LLM):
         try:
             async with asyncio.timeout_at(deadline):
                 stream = await self._client.chat.completions.create(**body)
+            if answered is not None:
+                answered.append(True)
             chunks = aiter(stream)
             while True:
                 # a deadline per wait, never across a yield: the consumer may step this generator
