@@ -86,7 +86,8 @@ def test_a_server_that_answered_but_has_no_words_yet_is_hedged_only_later() -> N
     async def main() -> None:
         go = asyncio.Event()
         async with upstream(Busy(go), Reply(("Hello", " there."))) as up:
-            llm = make(up.url, hedge_after_s=0.01, hedge_after_answer_s=0.05)
+            # the first wait is far longer than a loopback answer takes: the server has answered
+            llm = make(up.url, hedge_after_s=1.0, hedge_after_answer_s=1.1)
             await llm.load()
             text = await say(llm, [])
             go.set()  # the busy one's words are no longer wanted

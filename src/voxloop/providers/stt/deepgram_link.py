@@ -9,11 +9,11 @@ per socket reads its messages and hands `Results` to the stream with the sample 
 audio began at, so their times can be placed in the stream.
 
 Stall detection while the user speaks: Deepgram answers speech with results about every second.
-Audio of speech sent and no message at all back for `stall_timeout_s` (1.2 s) means the socket is
-stalled: it is dropped and the audio replayed on a new one, without waiting for the turn's end.
-The clock starts at the first audio sent after the last message; it stops while the user pauses
-(`quiet`: the stream's pause hint; KeepAlive periods carry no audio) and once Finalize is out (its
-own deadline rules then). After `retry.max_retries` stalls with no message between them, stall
+`stall_timeout_s` (1.2 s) of speech sent since the last message, and as long without any message,
+means the socket is stalled: it is dropped and the audio replayed on a new one, without waiting
+for the turn's end. Only speech counts: audio sent while the user pauses (`quiet`: the stream's
+pause hint) is not added (a pause holds the count, it does not reset it), KeepAlive periods carry
+no audio, and once Finalize is out its own deadline rules. After `retry.max_retries` stalls with no message between them, stall
 detection rests until a message comes (a server that answers only at Finalize still works).
 """
 
@@ -87,7 +87,8 @@ class Link:
         self._connections = 0
         self.has_fallback = False  # a chain's next member can serve: do not retry an unreachable server
         self.quiet = False  # the user paused: audio sent now does not wait for an answer
-        self._unanswered_since: float | None = None  # first speech audio sent after the last message
+        self._heard_at = 0.0  # loop time of the current socket's last message (or its opening)
+        self._unanswered = 0  # samples of speech sent since then
         self._stalls = 0  # stalls detected since the last message
 
     # -- for the stream ----------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class Link:
         next turn gets a fresh retry budget."""
         self._forget(mark)
         self._finalize_at, self.finalize_sent_at, self.error = None, None, None
-        self.quiet, self._unanswered_since = False, None
+        self.quiet, self._unanswered = False, 0
         self._wake.set()
 
     def recycle(self, reason: str) -> None:
@@ -185,7 +186,7 @@ class Link:
         self._connections += 1
         self.socket, self._drop, self.finalize_sent_at = ws, None, None
         self._last_sent = asyncio.get_running_loop().time()
-        self._unanswered_since = None
+        self._heard_at, self._unanswered = self._last_sent, 0
         self._reader = asyncio.get_running_loop().create_task(self._read(ws, self._origin))
         self.changed.set()
 
@@ -213,8 +214,8 @@ class Link:
                 await send(ws, bytes(self._audio[i : i + 2 * n]), timeout, "stt", key)
                 self._sent += n
                 self._last_sent = loop.time()
-                if self._unanswered_since is None and not self.quiet and self.finalize_sent_at is None:
-                    self._unanswered_since = self._last_sent
+                if not self.quiet and self.finalize_sent_at is None:
+                    self._unanswered += n
             elif self._finalize_at is not None and self.finalize_sent_at is None:
                 await send(ws, FINALIZE, timeout, "stt", key)
                 self.finalize_sent_at = loop.time()
@@ -229,12 +230,12 @@ class Link:
 
     def _stall_in(self, now: float) -> float:
         """Seconds until the socket counts as stalled (inf: the clock is not running)."""
-        since, limit = self._unanswered_since, self.cfg.stall_timeout_s
-        if self.quiet or self.finalize_sent_at is not None:
-            self._unanswered_since = since = None
-        if since is None or limit <= 0 or self._stalls >= self.cfg.retry.max_retries:
+        limit = self.cfg.stall_timeout_s
+        if self.quiet or self.finalize_sent_at is not None or limit <= 0:
             return float("inf")
-        return max(0.0, since + limit - now)
+        if self._unanswered < limit * self.rate or self._stalls >= self.cfg.retry.max_retries:
+            return float("inf")  # (each push wakes the pump: the count is checked again then)
+        return max(0.0, self._heard_at + limit - now)
 
     def _check_stall(self, now: float) -> None:
         if self._stall_in(now) > 0:
@@ -276,7 +277,7 @@ class Link:
         """Hands each message on until the socket closes; returns why it closed."""
         try:
             async for message in ws:
-                self._unanswered_since, self._stalls = None, 0  # any message: the socket lives
+                self._heard_at, self._unanswered, self._stalls = asyncio.get_running_loop().time(), 0, 0
                 if isinstance(message, bytes):
                     continue
                 m = parse(message)
