@@ -93,20 +93,26 @@ def test_the_deepgram_recogniser_hears_a_clip_and_loses_no_word_when_its_socket_
     clean, faulted, stt = arun(go())
     print(f"{cid}: clean {clean!r}\n{cid}: faulted {faulted!r}\n{dict(stt.counters)}")
     assert len(clean.split()) >= 6
-    assert stt.counters["reconnect"] == 1 and stt.counters["replay"] == 1
+    # the drop was recovered from; a busy machine may add a reconnect of its own (a slow socket
+    # taken for stalled), which must lose nothing either
+    assert stt.counters["reconnect"] >= 1 and stt.counters["replay"] >= 1
     assert missing_words(faulted, [clean]) == []
 
 
+@pytest.mark.parametrize("hedge_s", [1.0, 60.0], ids=["hedged", "deadline"])
 def test_the_deepgram_voice_speaks_over_its_socket_and_over_rest_when_the_socket_stalls(
-    arun: Arun[Any], dg_providers: Providers, stt: STT
+    arun: Arun[Any], dg_providers: Providers, stt: STT, hedge_s: float
 ) -> None:
+    """A socket that gives no audio: REST races it after `tts_hedge_after_s` (hedged), or takes
+    over when the 3 s first-audio deadline closes it (deadline)."""
+
     async def speak(tts: DeepgramTTS) -> Samples:
         chunks = [c async for c in tts.synthesize(SENTENCE)]
         return np.concatenate(chunks)
 
     async def go() -> tuple[Samples, Samples, DeepgramTTS]:
         async with live_server(dg_providers) as srv, FaultProxy(("127.0.0.1", srv.port)) as proxy:
-            cfg = dg_config(proxy.url(), first_byte_timeout_s=3.0)
+            cfg = dg_config(proxy.url(), first_byte_timeout_s=3.0, tts_hedge_after_s=hedge_s)
             tts = DeepgramTTS(TTSConfig(provider="deepgram", deepgram=cfg))
             try:
                 over_socket = await speak(tts)
@@ -120,7 +126,10 @@ def test_the_deepgram_voice_speaks_over_its_socket_and_over_rest_when_the_socket
                 await tts.aclose()
 
     over_socket, over_rest, tts = arun(go())
-    assert tts.counters["stall"] == 1 and tts.counters["rest"] == 1
+    if hedge_s < 3.0:
+        assert tts.counters["hedge_won"] >= 1 and tts.counters["rest"] >= 1  # REST won the race
+    else:
+        assert tts.counters["stall"] == 1 and tts.counters["rest"] == 1
     for audio in (over_socket, over_rest):
         heard = arun(stt.transcribe(resample(audio, tts.sample_rate, stt.sample_rate))).text
         print(f"heard {heard!r}")
