@@ -160,7 +160,7 @@ class Listener:
         turn, the other boundaries mean nothing."""
         if b.kind == "speech_start":
             self.in_turn = True
-            self._gap = self._gap_audio()
+            self._gap = self._gap_audio() if self._rehear else None
             self.turn_start = self.position - sum(len(f) for f in self._preroll) - self._reheard
             for f in self._preroll:
                 await self._stt.push(f)
@@ -202,8 +202,10 @@ class Listener:
         gap_ms = (self.onset - self._last_end) * 1000 / self.rate
         if gap_ms <= self.config.turn.max_end_silence_ms and self._last_text:
             # their words go on: heard again with the last turn's end, or at least as its context
-            gap = self._gap if self.in_turn else self._gap_audio()
-            took = self._stt.rehear(self._last_text, gap) if self._rehear and gap is not None else 0
+            took = 0
+            if self._rehear:
+                gap = self._gap if self.in_turn else self._gap_audio()
+                took = self._stt.rehear(self._last_text, gap) if gap is not None else 0
             if self.in_turn:
                 self.turn_start -= took
             else:

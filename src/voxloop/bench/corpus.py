@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,3 +121,15 @@ def wer(refs: list[str], hyps: list[str]) -> float:
     errors = sum(word_errors(normalize(r), normalize(h)) for r, h in zip(refs, hyps, strict=True))
     words = sum(len(normalize(r)) for r in refs)
     return errors / max(1, words)
+
+
+def said_once(turns: Iterable[tuple[str, str]]) -> str:
+    """What the user said over turns given as (final text, the last turn's text it `revises`),
+    each word once: a turn that heard the last one's words again replaces them."""
+    texts: list[str] = []
+    for text, revises in turns:
+        if revises and texts and texts[-1] == revises:
+            texts.pop()
+        if text:
+            texts.append(text)
+    return " ".join(texts)

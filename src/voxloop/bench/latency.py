@@ -24,7 +24,7 @@ from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.agent.timeline import STAGES, TurnRecord
-from voxloop.bench.corpus import Clip, load_corpus, speech_bounds, wer
+from voxloop.bench.corpus import Clip, load_corpus, said_once, speech_bounds, wer
 from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.split import parts_of
 from voxloop.bench.stats import peak_rss_mb, percentiles, write_csv, write_json
@@ -123,7 +123,7 @@ async def stream_clip(
         # paused speaker, then dropped on interruption, was never heard), and for how long
         "talked_over": _heard_before(recs, sink, t_label),
         "talked_over_s": round(float(np.count_nonzero(sink.played_audio(t0, t_label))) / sink.sample_rate, 2),
-        "user_text": _user_text(recs),
+        "user_text": said_once((r.user_text, r.revises) for r in recs),
         "agent_text": answer.agent_text if answer else "",
     }
     m = answer.marks if answer else {}
@@ -139,18 +139,6 @@ async def stream_clip(
     for name in PATH:
         row[f"at_{name}_ms"] = _ms(m.get(name), t_label)
     return row
-
-
-def _user_text(recs: list[TurnRecord]) -> str:
-    """What the user said over the turns, each word once (a turn that re-heard the last one's
-    words replaces them)."""
-    texts: list[str] = []
-    for r in recs:
-        if r.revises and texts and texts[-1] == r.revises:
-            texts.pop()
-        if r.user_text:
-            texts.append(r.user_text)
-    return " ".join(texts)
 
 
 def _heard_before(recs: list[TurnRecord], sink: TimelineSink, t_label: float) -> int:

@@ -24,7 +24,16 @@ import numpy as np
 from tqdm import tqdm
 
 from voxloop.agent.listener import Listener
-from voxloop.bench.corpus import LOST_RUN, Clip, load_corpus, normalize, wer, word_errors, words_lost
+from voxloop.bench.corpus import (
+    LOST_RUN,
+    Clip,
+    load_corpus,
+    normalize,
+    said_once,
+    wer,
+    word_errors,
+    words_lost,
+)
 from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.long_turns import build_long_turns
 from voxloop.bench.split import part_of, parts_of
@@ -42,16 +51,13 @@ async def streaming_text(vad: VAD, stt: STT, config: AgentConfig, clip: Clip) ->
     transcripts of its turns, joined."""
     audio = np.concatenate([np.zeros(8000, np.float32), clip.audio(), np.zeros(16000, np.float32)])
     listener = Listener(vad, stt, config, rehear=True)
-    texts: list[str] = []
     try:
-        async for x in listener.listen(audio, 16000):
-            if isinstance(x, Transcript):
-                if x.revises and texts and texts[-1] == x.revises:
-                    texts.pop()  # the last turn's words, heard again in this one
-                texts.append(x.text)
+        finals = [
+            (x.text, x.revises) async for x in listener.listen(audio, 16000) if isinstance(x, Transcript)
+        ]
     finally:
         await listener.aclose()
-    return " ".join(t for t in texts if t)
+    return said_once(finals)
 
 
 def _summary(rows: list[dict[str, Any]], idx: list[int]) -> dict[str, Any]:

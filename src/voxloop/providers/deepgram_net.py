@@ -9,6 +9,7 @@ The key goes only into the `Authorization: Token <key>` header; every message th
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -87,6 +88,17 @@ class Endpoint:
 
     def http_url(self, path: str, params: Sequence[tuple[str, str]]) -> str:
         return f"{self.http}{path}?{urlencode(list(params))}"
+
+
+class DeepgramClient:
+    """A provider that talks to Deepgram (or a compatible server) as set in `self.dg`: where and
+    with which key, worked out once, when first needed (`load` checks it)."""
+
+    dg: DeepgramConfig
+
+    @functools.cached_property
+    def endpoint(self) -> Endpoint:
+        return Endpoint.of(self.dg)
 
 
 def flag(value: bool) -> str:

@@ -36,7 +36,7 @@ from voxloop.audio.pcm import to_int16
 from voxloop.config import STTConfig
 from voxloop.errors import ProviderError
 from voxloop.providers.base import STT, PartialCallback, Samples, STTCapabilities, STTStream, Transcript
-from voxloop.providers.deepgram_net import PROVIDER, Endpoint
+from voxloop.providers.deepgram_net import PROVIDER, DeepgramClient
 from voxloop.providers.recovery import Incident, report
 from voxloop.providers.stt.deepgram_link import Link
 from voxloop.providers.stt.deepgram_wire import Results
@@ -44,7 +44,7 @@ from voxloop.providers.stt.deepgram_wire import Results
 log = logging.getLogger("voxloop.stt.deepgram")
 
 
-class DeepgramSTT(STT):
+class DeepgramSTT(DeepgramClient, STT):
     name = "deepgram"
     sample_rate = 16000
     capabilities = STTCapabilities(streaming=True, interim_results=True)
@@ -55,13 +55,6 @@ class DeepgramSTT(STT):
         # what recovery did, for benchmarks and tests: reconnect, replay, replayed_s, retry,
         # retry_<category>, stall, interim_fallback, gave_up, keepalive
         self.counters: Counter[str] = Counter()
-        self._endpoint: Endpoint | None = None
-
-    @property
-    def endpoint(self) -> Endpoint:
-        if self._endpoint is None:
-            self._endpoint = Endpoint.of(self.dg)
-        return self._endpoint
 
     async def load(self) -> None:
         """Checks the URL and the key; connects nothing (each stream opens its own socket)."""

@@ -39,7 +39,7 @@ from voxloop.providers._imports import require
 from voxloop.providers.base import TTS, Samples
 from voxloop.providers.deepgram_net import (
     PROVIDER,
-    Endpoint,
+    DeepgramClient,
     as_error,
     close_quietly,
     open_socket,
@@ -60,7 +60,7 @@ MAX_IDLE_SOCKETS = 4
 POOL_IDLE_S = 30.0  # an idle socket older than this is closed rather than reused
 
 
-class DeepgramTTS(TTS):
+class DeepgramTTS(DeepgramClient, TTS):
     name = "deepgram"
 
     def __init__(self, config: TTSConfig | None = None) -> None:
@@ -70,18 +70,11 @@ class DeepgramTTS(TTS):
         # what recovery did, for benchmarks and tests: connect, retry, retry_<category>, rest,
         # stall, cleared, gave_up, hedge, hedge_won (REST won a race)
         self.counters: Counter[str] = Counter()
-        self._endpoint: Endpoint | None = None
         self._idle: list[tuple[ClientConnection, float]] = []  # (socket, loop time it went idle)
         self._tasks: set[asyncio.Task[None]] = set()  # Clear-and-drain tasks, owned here
         self._clearing: set[ClientConnection] = set()  # their sockets (aborted on aclose)
         self._http: httpx.AsyncClient | None = None
         self._rest_until = 0.0
-
-    @property
-    def endpoint(self) -> Endpoint:
-        if self._endpoint is None:
-            self._endpoint = Endpoint.of(self.dg)
-        return self._endpoint
 
     async def load(self) -> None:
         """Checks the URL and the key; connects nothing (sockets open on the first request)."""
