@@ -176,6 +176,19 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="a Host name the server answers to besides loopback names and IP addresses (repeatable; *: any)",
     )
     g.add_argument("--max-sessions", type=int, default=d.max_sessions, help="concurrent voice sessions")
+    g.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=d.latency_budget_ms,
+        help="refuse new sessions (server_busy) while recent turns' p95 end-of-speech-to-answer at the "
+        "present load is over this (0: only --max-sessions limits them)",
+    )
+    g.add_argument(
+        "--busy-503",
+        action="store_true",
+        help="refuse a session the server cannot take with HTTP 503 at the handshake (behind a load "
+        "balancer, which then tries another worker) instead of a server_busy error on an open socket",
+    )
     g.add_argument("--max-frame-bytes", type=int, default=d.max_frame_bytes)
     g.add_argument("--max-frames-per-s", type=float, default=d.max_frames_per_s)
     g.add_argument("--idle-timeout-s", type=float, default=d.idle_timeout_s)
@@ -203,6 +216,7 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         or a.max_body_bytes < 1024
         or a.max_connections < a.max_sessions
         or a.handshake_timeout_s <= 0
+        or a.latency_budget_ms < 0
     ):
         raise VoxloopError(
             "a server limit is out of range",
@@ -222,6 +236,8 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         max_body_bytes=a.max_body_bytes,
         max_connections=a.max_connections,
         handshake_timeout_s=a.handshake_timeout_s,
+        latency_budget_ms=a.latency_budget_ms,
+        busy_503=a.busy_503,
     )
 
 

@@ -106,6 +106,10 @@ def test_the_slow_first_token_filler_is_counted() -> None:
     async def main() -> None:
         async with conversation(make_providers(stt=FakeSTT(["hi"]), llm=llm)) as c:
             await c.turn(1.0, max_s=20)
-            assert c.session.records[0].fillers == 1
+            rec = c.session.records[0]
+            assert rec.fillers == 1
+            # v2v_ms times the filler ("One moment." after 2.5 s); v2v_answer_ms the answer (3 s on)
+            assert rec.v2v_ms is not None and rec.v2v_answer_ms is not None
+            assert rec.v2v_ms < 3000 < rec.v2v_answer_ms
 
     run_virtual(main())

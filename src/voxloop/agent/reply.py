@@ -173,6 +173,7 @@ class Reply:
     async def _play(self, audio: asyncio.Queue[tuple[str, Samples | None] | None]) -> None:
         await self._gate.wait()
         start: int | None = None
+        texts, filler = 0, False
         while (item := await audio.get()) is not None:
             text, samples = item
             queued = self.sink.queued_samples() - self._base[1]
@@ -184,9 +185,13 @@ class Reply:
                 continue
             if start is None:
                 start = queued
+                # a filler is said before any of the model's words, so only ever as the first text
+                filler, texts = texts == 0 and self._filler_said, texts + 1
                 self._emit(ev.AgentSpeech, turn_id=self.rec.turn_id, text=text)
             self.sink.play(samples)
             self.rec.mark("audio_out", self._clock())
+            if not filler:
+                self.rec.mark("answer_out", self._clock())
 
     def heard_text(self) -> str:
         """The part of this reply that has actually been played."""

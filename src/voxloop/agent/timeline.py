@@ -7,6 +7,7 @@ All stage times are measured on the session clock:
   -> first LLM token         llm_ttft_ms (from the request to the LLM)
   -> first TTS audio         tts_first_audio_ms (from the first text sent to TTS)
   -> first sample out        v2v_ms (from speech end)
+  -> the answer's first sample  v2v_answer_ms (from speech end; a filler said first is not the answer)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class TurnRecord:
     llm_ttft_ms: float | None = None
     tts_first_audio_ms: float | None = None
     v2v_ms: float | None = None
+    v2v_answer_ms: float | None = None  # to the first audio of the answer itself (a filler does not count)
     interrupted: bool = False
     # recovery in this turn: provider requests tried again, moves to the next provider of a
     # fallback chain, fillers said while waiting ("One moment.", "Give me a second.")
@@ -59,6 +61,7 @@ class TurnRecord:
         self.llm_ttft_ms = span("llm_request", "first_token")
         self.tts_first_audio_ms = span("tts_request", "tts_audio")
         self.v2v_ms = span("speech_end", "audio_out")
+        self.v2v_answer_ms = span("speech_end", "answer_out")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -2,8 +2,9 @@
 
     GET  /          the browser page (served from the package, nothing external)
     GET  /healthz   200 while the process is serving
-    GET  /readyz    200 once the models are loaded and a session is free, else 503 (with the key:
-                    why, and the sessions in use)
+    GET  /readyz    200 once the models are loaded and a new session would be admitted (a slot is
+                    free and the measured load allows it: admission.py), else 503 (with the key:
+                    why, the sessions in use and the load)
     WS   /v1/agent  a voice session (docs/protocol.md)
 
 The models are loaded once, in the background after start-up, and shared by every session; each
@@ -28,9 +29,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.server import protocol as p
+from voxloop.server.admission import Admission
 from voxloop.server.compat.auth import authorized, key_valid
 from voxloop.server.compat.deepgram_routes import deepgram_routes
 from voxloop.server.compat.openai_routes import openai_routes
@@ -51,6 +54,12 @@ class ServerState:
         self.settled = asyncio.Event()  # loading finished, one way or the other
         self.load_error: Exception | None = None
         self.active = 0  # sessions open now
+        self.admission = Admission(settings.max_sessions, settings.latency_budget_ms)
+
+    def observe(self, event: ev.Event) -> None:
+        """Every session's events: finished turns teach admission control the load it can serve."""
+        if isinstance(event, ev.TurnCompleted):
+            self.admission.note_turn(event.record, self.active)
 
     async def load(self) -> None:
         try:
@@ -104,12 +113,13 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
     async def readyz(request: Request) -> Response:
         """Ready: the models are loaded and a session is free (a load balancer sends callers
         elsewhere otherwise). The details only to a caller with the key, if the server has one."""
-        ready = state.ready.is_set() and state.active < settings.max_sessions
+        ready = state.ready.is_set() and state.admission.decide(state.active).admit
         body: dict[str, Any] = {"ready": ready, "auth_required": settings.auth_required}
         if authorized(request, settings):
             body["protocol"] = p.VERSION
             body["loaded"] = state.ready.is_set()
             body["sessions"] = {"active": state.active, "max": settings.max_sessions}
+            body["load"] = state.admission.report(state.active)
             if state.load_error is not None:
                 body["error"] = str(state.load_error)
         return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
@@ -132,10 +142,11 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         if not state.ready.is_set():
             await _refuse(ws, p.NOT_READY, "the models are still loading: try again shortly")
             return
-        if state.active >= settings.max_sessions:
-            await _refuse(
-                ws, p.SERVER_BUSY, f"all {settings.max_sessions} sessions are in use: try again later"
-            )
+        if not (admitted := state.admission.decide(state.active)).admit:
+            if settings.busy_503:  # a balancer in front tries another worker (nginx: http_503)
+                await _deny(ws, 503, p.SERVER_BUSY, admitted.reason)
+            else:
+                await _refuse(ws, p.SERVER_BUSY, admitted.reason)
             return
         state.active += 1
         held = True
@@ -150,6 +161,7 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
             await ws.accept()
             client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
             conn = AgentConnection(ws, providers, config, settings, uuid.uuid4().hex[:12], release)
+            conn.observers.append(state.observe)
             log.info("session %s: connection from %s", conn.session_id, client)
             await conn.run()
         finally:

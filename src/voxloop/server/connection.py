@@ -49,6 +49,7 @@ class AgentConnection:
         self._stopping = False
         self._client_gone = False
         self._close = (p.CLOSE_NORMAL, "")
+        self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -214,6 +215,8 @@ class AgentConnection:
         self.sink = SocketSink(rate, self.send, grace_s=self.settings.playback_grace_s)
         self.session = VoiceSession(self.providers, self.sink, config)
         self.session.subscribe(self._on_event)
+        for observer in self.observers:
+            self.session.subscribe(observer)
         s = self.settings
         self.send(
             {

@@ -15,6 +15,13 @@ class ServerSettings:
     # A web page that rebinds its own name to this machine sends that name: it is refused.
     allowed_hosts: tuple[str, ...] = ()
     max_sessions: int = 4  # concurrent voice sessions (one per WebSocket connection)
+    # New sessions are refused while recent turns' p95 end-of-speech-to-answer latency at the
+    # present load is over this (server/admission.py); 0: only max_sessions limits them.
+    latency_budget_ms: float = 1500.0
+    # Refuse such a session at the handshake with HTTP 503 (behind a load balancer, which then
+    # tries another worker: nginx's proxy_next_upstream http_503) instead of accepting the socket
+    # and sending a server_busy error.
+    busy_503: bool = False
     max_frame_bytes: int = 64 * 1024  # largest frame a client may send (binary or text)
     max_frames_per_s: float = 100.0  # control (text) messages a client may send a second (burst: 1 s)
     # Audio is limited by its length, not its frames: real time on average, plus this burst (a
