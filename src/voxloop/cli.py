@@ -152,6 +152,18 @@ def _llm_choice(cfg: LLMConfig, provider: str, model: str, base_url: str) -> Non
         )
 
 
+def _add_ops_options(p: argparse.ArgumentParser, *, metrics_port: bool) -> None:
+    g = p.add_argument_group("operations")
+    g.add_argument("--log-json", action="store_true", help="log lines as JSON, with session and turn ids")
+    if metrics_port:
+        g.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics while the session runs",
+        )
+
+
 def _add_server_options(p: argparse.ArgumentParser) -> None:
     d = ServerSettings()
     g = p.add_argument_group("server")
@@ -256,13 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--in", dest="inp", type=Path, required=True, help="the user's side, any rate")
     r.add_argument("--out", type=Path, default=Path("run-out"))
     _add_stack_options(r)
+    _add_ops_options(r, metrics_port=True)
 
     t = sub.add_parser("talk", help="talk to the agent with your microphone and speaker")
     _add_stack_options(t)
+    _add_ops_options(t, metrics_port=True)
 
     sv = sub.add_parser("serve", help="the voice server: a browser page, and a WebSocket API at /v1/agent")
     _add_server_options(sv)
     _add_stack_options(sv)
+    _add_ops_options(sv, metrics_port=False)  # its metrics are at GET /metrics
 
     tr = sub.add_parser("transcribe", help="transcribe an audio file (batch)")
     tr.add_argument("file", type=Path)
@@ -334,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    if getattr(a, "log_json", False):
+        from voxloop.metrics.logctx import use_json_logs
+
+        use_json_logs()
     try:
         return asyncio.run(_dispatch(a))
     except VoxloopError as e:
@@ -353,9 +372,9 @@ async def _dispatch(a: argparse.Namespace) -> int:
         await commands.demo(a.out, _config(a))
         log.info("demo finished in %.0f s; wrote %s", time.perf_counter() - t0, a.out)
     elif a.cmd == "run":
-        await commands.run_wav(a.inp, a.out, _config(a))
+        await commands.run_wav(a.inp, a.out, _config(a), metrics_port=a.metrics_port)
     elif a.cmd == "talk":
-        await commands.talk(_config(a))
+        await commands.talk(_config(a), metrics_port=a.metrics_port)
     elif a.cmd == "serve":
         await commands.serve(_config(a), _server_settings(a), a.ssl_certfile, a.ssl_keyfile)
     elif a.cmd == "transcribe":

@@ -12,6 +12,7 @@ from voxloop.agent.session import VoiceSession
 from voxloop.audio.wav import read_wav, write_wav
 from voxloop.config import AgentConfig, STTConfig, TTSConfig
 from voxloop.errors import MissingExtra, VoxloopError
+from voxloop.metrics.standalone import observed
 from voxloop.providers.registry import provider_class
 from voxloop.server.settings import ServerSettings
 from voxloop.transports.timeline import TimelineSink
@@ -26,7 +27,9 @@ async def demo(out_dir: Path, config: AgentConfig) -> None:
     await run_demo(out_dir, config)
 
 
-async def run_wav(inp: Path, out_dir: Path, config: AgentConfig, tail_s: float = 30.0) -> VoiceSession:
+async def run_wav(
+    inp: Path, out_dir: Path, config: AgentConfig, tail_s: float = 30.0, metrics_port: int | None = None
+) -> VoiceSession:
     audio, rate = read_wav(inp)
     providers = Providers.from_config(config)
     await providers.load()
@@ -34,17 +37,18 @@ async def run_wav(inp: Path, out_dir: Path, config: AgentConfig, tail_s: float =
     session = VoiceSession(providers, sink, config)
     mic = PacedInput(session, rate)
     try:
-        log.info("feeding %s (%.1f s) at real-time pace", inp, len(audio) / rate)
-        await mic.feed(audio)
-        await mic.silence_until(lambda: session.idle and not sink.busy(), max_s=tail_s)
-        print(write_outputs(out_dir, session, mic, sink))
+        async with observed(session, providers, metrics_port):
+            log.info("feeding %s (%.1f s) at real-time pace", inp, len(audio) / rate)
+            await mic.feed(audio)
+            await mic.silence_until(lambda: session.idle and not sink.busy(), max_s=tail_s)
+            print(write_outputs(out_dir, session, mic, sink))
     finally:
         await session.aclose()
         await providers.aclose()
     return session
 
 
-async def talk(config: AgentConfig) -> None:
+async def talk(config: AgentConfig, metrics_port: int | None = None) -> None:
     from voxloop.transports.device import Microphone, SpeakerSink, check_devices
 
     check_devices()  # before loading models: say at once if there is no microphone or speaker
@@ -55,9 +59,10 @@ async def talk(config: AgentConfig) -> None:
     session = VoiceSession(providers, sink, config)
     print("Listening. Speak to the agent; Ctrl+C to stop.")
     try:
-        while True:
-            frame = await mic.frames.get()
-            await session.push_audio(frame, mic.rate)
+        async with observed(session, providers, metrics_port):
+            while True:
+                frame = await mic.frames.get()
+                await session.push_audio(frame, mic.rate)
     finally:
         mic.close()
         sink.close()

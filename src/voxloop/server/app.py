@@ -2,6 +2,7 @@
 
     GET  /          the browser page (served from the package, nothing external)
     GET  /healthz   200 while the process is serving
+    GET  /metrics   Prometheus metrics (voxloop.metrics; the key, if the server has one)
     GET  /readyz    200 once the models are loaded and a new session would be admitted (a slot is
                     free and the measured load allows it: admission.py), else 503 (with the key:
                     why, the sessions in use and the load)
@@ -32,6 +33,7 @@ from starlette.websockets import WebSocket
 from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
+from voxloop.metrics.serving import SessionObserver, metrics_routes
 from voxloop.server import protocol as p
 from voxloop.server.admission import Admission
 from voxloop.server.compat.auth import authorized, key_valid
@@ -54,6 +56,7 @@ class ServerState:
         self.settled = asyncio.Event()  # loading finished, one way or the other
         self.load_error: Exception | None = None
         self.active = 0  # sessions open now
+        self.observers: list[SessionObserver] = []  # made for each session: metrics, log ids
         self.admission = Admission(settings.max_sessions, settings.latency_budget_ms)
 
     def observe(self, event: ev.Event) -> None:
@@ -162,6 +165,7 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
             client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
             conn = AgentConnection(ws, providers, config, settings, uuid.uuid4().hex[:12], release)
             conn.observers.append(state.observe)
+            conn.observers += [make(conn.session_id) for make in state.observers]
             log.info("session %s: connection from %s", conn.session_id, client)
             await conn.run()
         finally:
@@ -176,6 +180,7 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         WebSocketRoute("/v1/agent", agent),
         *openai_routes(state),  # OpenAI-compatible (docs/compatible-apis.md)
         *deepgram_routes(state),  # Deepgram-compatible (docs/compatible-apis.md)
+        *metrics_routes(state, state.observers),  # GET /metrics (voxloop.metrics)
     ]
     guard = Middleware(HostGuard, allowed_hosts=settings.allowed_hosts)  # before any route
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
