@@ -214,6 +214,12 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--max-body-bytes", type=int, default=d.max_body_bytes, help="largest HTTP request body (uploads)"
     )
+    g.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=d.drain_s,
+        help="on SIGTERM, the most time live sessions get to finish their replies before the server exits",
+    )
     g.add_argument("--ssl-certfile", default="", help="serve https/wss (browsers on other machines need it)")
     g.add_argument("--ssl-keyfile", default="")
 
@@ -229,6 +235,7 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         or a.max_connections < a.max_sessions
         or a.handshake_timeout_s <= 0
         or a.latency_budget_ms < 0
+        or a.drain_seconds < 0
     ):
         raise VoxloopError(
             "a server limit is out of range",
@@ -250,6 +257,7 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         handshake_timeout_s=a.handshake_timeout_s,
         latency_budget_ms=a.latency_budget_ms,
         busy_503=a.busy_503,
+        drain_s=a.drain_seconds,
     )
 
 

@@ -4,8 +4,8 @@
     GET  /healthz   200 while the process is serving
     GET  /metrics   Prometheus metrics (voxloop.metrics; the key, if the server has one)
     GET  /readyz    200 once the models are loaded and a new session would be admitted (a slot is
-                    free and the measured load allows it: admission.py), else 503 (with the key:
-                    why, the sessions in use and the load)
+                    free and the measured load allows it: admission.py), else 503 (also while
+                    shutting down: drain.py; with the key: why, the sessions in use and the load)
     WS   /v1/agent  a voice session (docs/protocol.md)
 
 The models are loaded once, in the background after start-up, and shared by every session; each
@@ -40,6 +40,7 @@ from voxloop.server.compat.auth import authorized, key_valid
 from voxloop.server.compat.deepgram_routes import deepgram_routes
 from voxloop.server.compat.openai_routes import openai_routes
 from voxloop.server.connection import AgentConnection
+from voxloop.server.drain import GOODBYE, Sessions
 from voxloop.server.hosts import HostGuard, host_allowed
 from voxloop.server.logs import refusals
 from voxloop.server.settings import ServerSettings
@@ -56,6 +57,7 @@ class ServerState:
         self.settled = asyncio.Event()  # loading finished, one way or the other
         self.load_error: Exception | None = None
         self.active = 0  # sessions open now
+        self.sessions = Sessions()  # the live voice sessions, drained on SIGTERM (drain.py)
         self.observers: list[SessionObserver] = []  # made for each session: metrics, log ids
         self.admission = Admission(settings.max_sessions, settings.latency_budget_ms)
 
@@ -116,11 +118,16 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
     async def readyz(request: Request) -> Response:
         """Ready: the models are loaded and a session is free (a load balancer sends callers
         elsewhere otherwise). The details only to a caller with the key, if the server has one."""
-        ready = state.ready.is_set() and state.admission.decide(state.active).admit
+        ready = (
+            state.ready.is_set()
+            and not state.sessions.draining
+            and state.admission.decide(state.active).admit
+        )
         body: dict[str, Any] = {"ready": ready, "auth_required": settings.auth_required}
         if authorized(request, settings):
             body["protocol"] = p.VERSION
             body["loaded"] = state.ready.is_set()
+            body["draining"] = state.sessions.draining
             body["sessions"] = {"active": state.active, "max": settings.max_sessions}
             body["load"] = state.admission.report(state.active)
             if state.load_error is not None:
@@ -141,6 +148,12 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
                 "unauthorized",
                 "a valid API key is needed (Authorization: Bearer KEY, or ?token=KEY)",
             )
+            return
+        if state.sessions.draining:  # (with --busy-503 a balancer in front tries another worker)
+            if settings.busy_503:
+                await _deny(ws, 503, p.SHUTTING_DOWN, GOODBYE)
+            else:
+                await _refuse(ws, p.SHUTTING_DOWN, GOODBYE, p.CLOSE_RESTART)
             return
         if not state.ready.is_set():
             await _refuse(ws, p.NOT_READY, "the models are still loading: try again shortly")
@@ -167,7 +180,11 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
             conn.observers.append(state.observe)
             conn.observers += [make(conn.session_id) for make in state.observers]
             log.info("session %s: connection from %s", conn.session_id, client)
-            await conn.run()
+            state.sessions.add(conn)
+            try:
+                await conn.run()
+            finally:
+                state.sessions.discard(conn)
         finally:
             release()
 
@@ -222,12 +239,12 @@ async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
         await ws.close(code=1008)
 
 
-async def _refuse(ws: WebSocket, code: str, message: str) -> None:
+async def _refuse(ws: WebSocket, code: str, message: str, close: int = p.CLOSE_TRY_LATER) -> None:
     """Accept, say why in an error event, and close: a browser can show the reason."""
     refusals.log(logging.INFO, "refused a session: %s", message)
     try:
         await ws.accept()
         await ws.send_text(p.dumps(p.error_message(code, message, fatal=True)))
-        await ws.close(p.CLOSE_TRY_LATER, code)
+        await ws.close(close, code)
     except Exception:  # the client did not wait for the answer
         log.debug("the refused client left first", exc_info=True)

@@ -20,12 +20,14 @@ from voxloop.audio.pcm import to_float32
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError
 from voxloop.server import protocol as p
+from voxloop.server.drain import GOODBYE
 from voxloop.server.limits import RateLimiter
 from voxloop.server.settings import ServerSettings
 from voxloop.server.sink import SocketSink
 
 log = logging.getLogger("voxloop.server")
 Outgoing = bytes | str | None  # None: nothing more to send
+SHUTTING_DOWN = "the server is shutting down"
 
 
 class AgentConnection:
@@ -50,21 +52,34 @@ class AgentConnection:
         self._client_gone = False
         self._close = (p.CLOSE_NORMAL, "")
         self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
+        self._drain_asked = asyncio.Event()  # the server is shutting down (drain.py)
+        self._wake = asyncio.Event()  # something happened that may have left the session idle
+        self._cutting = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Serve the connection until the client leaves, stops, or idles out."""
-        sender = asyncio.get_running_loop().create_task(self._send_loop())
+        """Serve the connection until the client leaves, stops, or idles out, or the server drains."""
+        loop = asyncio.get_running_loop()
+        sender = loop.create_task(self._send_loop())
+        receiving = loop.create_task(self._receive_loop())
+        drained = loop.create_task(self._until_drained())
         why = "client left"
         try:
-            why = await self._receive_loop()
+            await asyncio.wait({receiving, drained}, return_when=asyncio.FIRST_COMPLETED)
+            why = receiving.result() if receiving.done() else SHUTTING_DOWN
         finally:
+            for task in (receiving, drained):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
             turns = await self._end_session()
             self._on_end()
             if not self._client_gone:
-                self._report_drops(asyncio.get_running_loop().time(), passed=True, final=True)
+                self._report_drops(loop.time(), passed=True, final=True)
             if self._stopping:
                 self.send({"type": "stopped", "turns": turns})
+            elif why == SHUTTING_DOWN:
+                self.send(p.error_message(p.SHUTTING_DOWN, GOODBYE, fatal=True))
+                self._close = (p.CLOSE_RESTART, p.SHUTTING_DOWN)
             self._out.put_nowait(None)
             try:
                 await asyncio.wait_for(sender, timeout=5.0)
@@ -76,6 +91,23 @@ class AgentConnection:
                 except Exception:  # the client went away meanwhile
                     log.debug("session %s: close failed", self.session_id, exc_info=True)
             log.info("session %s ended (%s) after %d turn(s)", self.session_id, why, turns)
+
+    # -- shutdown (drain.py) -----------------------------------------------------------------------
+    def drain(self) -> None:
+        """End once the session is idle: no reply under way, no user turn open."""
+        self._drain_asked.set()
+
+    def cut(self) -> None:
+        """End now: a reply under way is cut off and recorded like an interruption."""
+        self._cutting = True
+        self._drain_asked.set()
+        self._wake.set()
+
+    async def _until_drained(self) -> None:
+        await self._drain_asked.wait()
+        while not self._cutting and (session := self.session) is not None and not session.idle:
+            self._wake.clear()  # set by the session's events and the user's audio
+            await self._wake.wait()
 
     async def _end_session(self) -> int:
         session, self.session = self.session, None
@@ -106,6 +138,7 @@ class AgentConnection:
                 self._client_gone = True
 
     def _on_event(self, event: ev.Event) -> None:
+        self._wake.set()
         msg = p.event_message(event)
         if msg is None:
             return
@@ -172,6 +205,7 @@ class AgentConnection:
             return
         try:
             await self.session.push_audio(to_float32(data), self.input_rate)
+            self._wake.set()
         except AudioFormatError as e:
             self._error(p.BAD_AUDIO, e.message)
         except Exception:

@@ -22,6 +22,7 @@ MAX_PROMPT_CHARS = 4000
 
 # WebSocket close codes the server uses (besides 1009, message too big, from the WebSocket layer).
 CLOSE_NORMAL = 1000  # after `stop`
+CLOSE_RESTART = 1012  # the server is shutting down: connect again (a load balancer picks another)
 CLOSE_TRY_LATER = 1013  # server busy, or models still loading
 CLOSE_IDLE = 4008  # nothing received for `idle_timeout_s`
 
@@ -39,6 +40,7 @@ IDLE_TIMEOUT = "idle_timeout"
 SERVER_BUSY = "server_busy"
 NOT_READY = "not_ready"
 INTERNAL_ERROR = "internal_error"
+SHUTTING_DOWN = "shutting_down"
 
 
 class ProtocolError(Exception):

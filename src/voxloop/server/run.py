@@ -6,12 +6,14 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
 from voxloop.errors import MissingExtra, VoxloopError
 from voxloop.server.app import create_app, server_state
+from voxloop.server.drain import GracefulServer, Shutdown
 from voxloop.server.guarded_http import guarded_protocol
 from voxloop.server.logs import guard_logs
 from voxloop.server.settings import ServerSettings
@@ -19,8 +21,15 @@ from voxloop.server.settings import ServerSettings
 log = logging.getLogger("voxloop.server")
 
 
-def uvicorn_server(app: Any, settings: ServerSettings, ssl_certfile: str = "", ssl_keyfile: str = "") -> Any:
-    """A uvicorn server for `app` with voxloop's WebSocket settings (it logs through voxloop's logging)."""
+def uvicorn_server(
+    app: Any,
+    settings: ServerSettings,
+    ssl_certfile: str = "",
+    ssl_keyfile: str = "",
+    on_term: Callable[[], None] | None = None,
+) -> Any:
+    """A uvicorn server for `app` with voxloop's WebSocket settings (it logs through voxloop's logging);
+    with `on_term`, SIGTERM calls it instead of stopping the server (drain.py)."""
     try:
         import uvicorn
     except ImportError:
@@ -40,7 +49,7 @@ def uvicorn_server(app: Any, settings: ServerSettings, ssl_certfile: str = "", s
         ssl_certfile=ssl_certfile or None,
         ssl_keyfile=ssl_keyfile or None,
     )
-    return uvicorn.Server(config)
+    return uvicorn.Server(config) if on_term is None else GracefulServer(config, on_term)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -91,8 +100,14 @@ def is_loopback(host: str) -> bool:
 
 
 async def serve(
-    config: AgentConfig, settings: ServerSettings, ssl_certfile: str = "", ssl_keyfile: str = ""
+    config: AgentConfig,
+    settings: ServerSettings,
+    ssl_certfile: str = "",
+    ssl_keyfile: str = "",
+    providers: Providers | None = None,
 ) -> None:
+    """Serve until Ctrl+C, or SIGTERM and the drain of the live sessions (drain.py); `providers`:
+    instead of the ones `config` names (a test's fakes)."""
     sock = bind(settings.host, settings.port)
     if (limit := descriptors_for(settings.max_connections)) < settings.max_connections + 256:
         log.warning(
@@ -100,10 +115,11 @@ async def serve(
         )
     if not log.isEnabledFor(logging.DEBUG):  # uvicorn's start-up chatter only with -v
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    providers = Providers.from_config(config)
+    providers = providers or Providers.from_config(config)
     app = create_app(providers, config, settings)
     state = server_state(app)
-    server = uvicorn_server(app, settings, ssl_certfile, ssl_keyfile)
+    shutdown = Shutdown(state.sessions, settings.drain_s)
+    server = shutdown.server = uvicorn_server(app, settings, ssl_certfile, ssl_keyfile, shutdown)
     url = browser_url(settings.host, sock.getsockname()[1], "https" if ssl_certfile else "http")
     if not is_loopback(settings.host):
         if not settings.auth_required:
@@ -129,6 +145,7 @@ async def serve(
         await serving
     finally:
         settled.cancel()
+        await shutdown.aclose()
         if not serving.done():
             server.should_exit = True
             await asyncio.gather(serving, return_exceptions=True)

@@ -33,6 +33,7 @@ class ServerSettings:
     max_header_bytes: int = 16 * 1024  # a request's headers; larger ones are answered 431
     playback_grace_s: float = 1.0  # wait this long past the expected end for a client's playback report
     max_body_bytes: int = 25 * 1024 * 1024  # largest HTTP request body (OpenAI's upload limit)
+    drain_s: float = 20.0  # on SIGTERM, how long live sessions may take to finish their replies
 
     @property
     def auth_required(self) -> bool:
