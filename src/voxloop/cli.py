@@ -14,6 +14,7 @@ from pathlib import Path
 from voxloop.config import AgentConfig, LLMConfig, OpenAIConfig, STTConfig, TTSConfig, TurnConfig
 from voxloop.errors import UnknownProvider, VoxloopError
 from voxloop.providers.registry import names
+from voxloop.providers.tts.cache import options as tts_cache_options
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
@@ -130,6 +131,7 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     cfg.tts.deepgram = cfg.stt.deepgram  # one Deepgram account and server for both
     cfg.turn.end_silence_ms = a.end_silence_ms
     cfg.turn.interruptions = not a.half_duplex
+    cfg.tts.cache = tts_cache_options.from_args(a)
     return cfg
 
 
@@ -271,21 +273,25 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="a short spoken conversation through the full local stack")
     d.add_argument("--out", type=Path, default=Path("demo-out"))
     _add_stack_options(d)
+    tts_cache_options.add_options(d)
 
     r = sub.add_parser("run", help="talk to the agent through a WAV file, fed at real-time pace")
     r.add_argument("--in", dest="inp", type=Path, required=True, help="the user's side, any rate")
     r.add_argument("--out", type=Path, default=Path("run-out"))
     _add_stack_options(r)
     _add_ops_options(r, metrics_port=True)
+    tts_cache_options.add_options(r)
 
     t = sub.add_parser("talk", help="talk to the agent with your microphone and speaker")
     _add_stack_options(t)
     _add_ops_options(t, metrics_port=True)
+    tts_cache_options.add_options(t)
 
     sv = sub.add_parser("serve", help="the voice server: a browser page, and a WebSocket API at /v1/agent")
     _add_server_options(sv)
     _add_stack_options(sv)
     _add_ops_options(sv, metrics_port=False)  # its metrics are at GET /metrics
+    tts_cache_options.add_options(sv)
 
     tr = sub.add_parser("transcribe", help="transcribe an audio file (batch)")
     tr.add_argument("file", type=Path)

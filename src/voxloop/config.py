@@ -143,6 +143,20 @@ class LLMConfig:
 
 
 @dataclass
+class TTSCacheConfig:
+    """The TTS cache (providers/tts/cache): `location` "off", "disk" (the folder
+    $XDG_CACHE_HOME/voxloop/tts, else ~/.cache/voxloop/tts), a folder, or redis://host:port/db.
+    Off unless asked for; the speaking commands ask for "disk" by default (--tts-cache)."""
+
+    location: str = "off"
+    max_bytes: int = 256 * 1024 * 1024  # the disk backend's bound (Redis: its own maxmemory)
+    replies: str = "repeated"  # reply lines: "off", "repeated" (stored when said again) or "all"
+    max_chars: int = 200  # longer reply lines are not cached
+    fixed_lines: tuple[str, ...] = ()  # always cached, ready from the start (beside the fillers)
+    redis_ttl_s: int = 30 * 24 * 3600
+
+
+@dataclass
 class TTSConfig:
     provider: str = "hibari"
     voice: str = "heart"  # hibari: heart; piper: joe
@@ -151,6 +165,7 @@ class TTSConfig:
     loudness_dbfs: float = -20.0  # every chunk is brought to this speech level
     threads: int = 1
     deepgram: DeepgramConfig = field(default_factory=DeepgramConfig)  # --tts deepgram
+    cache: TTSCacheConfig = field(default_factory=TTSCacheConfig)
 
 
 @dataclass

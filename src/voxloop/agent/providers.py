@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from voxloop.config import AgentConfig
 from voxloop.providers import registry
 from voxloop.providers.base import LLM, STT, TTS, VAD
+from voxloop.providers.tts.cache import with_cache
 
 log = logging.getLogger("voxloop")
 
@@ -26,7 +27,7 @@ class Providers:
             registry.create_vad(config),
             registry.create_stt(config),
             registry.create_llm(config),
-            registry.create_tts(config),
+            with_cache(registry.create_tts(config), config),
         )
 
     async def load(self) -> None:

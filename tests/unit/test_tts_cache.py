@@ -1,0 +1,227 @@
+"""CachedTTS (providers/tts/cache/cached.py) over a fake voice and a real disk store: a hit is the
+stored audio at once without the voice; a miss streams from the voice and is stored only when the
+voice finished the line; the policy keeps personal data and one-off replies out; fixed lines are
+ready from the load; a fallback chain's fallback voice is not stored under the chain's key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_virtual
+from fakes import FakeTTS
+from voxloop.config import FallbackConfig
+from voxloop.providers.base import Samples
+from voxloop.providers.fallback import FallbackTTS
+from voxloop.providers.tts.cache import CachedTTS, DiskStore, LinePolicy, looks_personal, subscribe
+
+LINE = "Is there anything else I can help you with?"
+
+
+class Voice(FakeTTS):
+    """A fake voice that can fail before its first chunk ("start") or after it ("mid")."""
+
+    def __init__(self, fail: str = "", **kw: float) -> None:
+        super().__init__(**kw)
+        self.fail = fail
+
+    async def synthesize(self, text: str) -> AsyncGenerator[Samples, None]:
+        if self.fail == "start":
+            raise ConnectionError("the voice cannot be reached")
+        async for chunk in super().synthesize(text):
+            yield chunk
+            if self.fail == "mid":
+                raise ConnectionError("the voice went away mid-line")
+
+    def synthesize_with(self, text: str, speed: float = 1.0) -> AsyncGenerator[Samples, None]:
+        return self.synthesize(text)
+
+
+def cached(tmp: Path, voice: FakeTTS | None = None, **policy: object) -> CachedTTS:
+    fixed = policy.pop("fixed", ("One moment.",))
+    return CachedTTS(voice or Voice(), DiskStore(tmp, 10_000_000), LinePolicy(fixed, **policy))  # type: ignore[arg-type]
+
+
+async def say(tts: CachedTTS, text: str) -> Samples:
+    chunks = [c async for c in tts.synthesize(text)]
+    await tts.flush()  # the write of a miss is a task of the cache's own
+    return np.concatenate(chunks)
+
+
+def test_a_fixed_line_is_ready_from_the_load_and_then_comes_without_the_voice(tmp_path: Path) -> None:
+    voice = Voice()
+
+    async def main() -> None:
+        tts = cached(tmp_path, voice)
+        await tts.load()
+        assert voice.texts == ["One moment."] and tts.stats.counts["prewarmed"] == 1
+        audio = await say(tts, "One moment.")
+        assert voice.texts == ["One moment."]  # not synthesized again
+        assert tts.stats.hits == 1 and tts.stats.misses == 0
+        assert np.max(np.abs(audio - voice.tone_for("One moment."))) < 1e-4
+        await tts.aclose()
+        again = cached(tmp_path, voice)  # a restart: the line is on disk already
+        await again.load()
+        assert voice.texts == ["One moment."]
+        await again.aclose()
+
+    run_virtual(main())
+
+
+def test_a_hit_is_one_chunk_of_the_whole_line_a_miss_streams_chunk_by_chunk(tmp_path: Path) -> None:
+    voice = Voice(chunk_s=0.1)
+
+    async def main() -> None:
+        tts = cached(tmp_path, voice, replies="all")
+        await tts.load()
+        miss = [c async for c in tts.synthesize(LINE)]
+        await tts.flush()
+        hit = [c async for c in tts.synthesize(LINE)]
+        assert len(miss) > 1 and len(hit) == 1
+        assert len(hit[0]) == sum(len(c) for c in miss)
+        assert (tts.stats.misses, tts.stats.hits, tts.stats.counts["stored"]) == (1, 1, 1)
+        assert voice.texts.count(LINE) == 1
+        await tts.aclose()
+
+    run_virtual(main())
+
+
+def test_a_line_cut_short_by_a_barge_in_or_a_failure_is_not_stored(tmp_path: Path) -> None:
+    async def main() -> None:
+        tts = cached(tmp_path, Voice(chunk_s=0.1), replies="all")
+        await tts.load()
+        async with aclosing(tts.synthesize(LINE)) as chunks:
+            async for _ in chunks:
+                break  # the caller spoke over the agent: the reply closes the stream
+        await tts.flush()
+        assert tts.stats.counts["stored"] == 0
+        failing = cached(tmp_path, Voice(fail="mid"), replies="all")
+        with pytest.raises(ConnectionError):
+            await say(failing, LINE)
+        assert failing.stats.counts["stored"] == 0
+        await say(tts, LINE)  # said whole: now it is stored
+        assert tts.stats.counts["stored"] == 1
+        await tts.aclose()
+        await failing.aclose()
+
+    run_virtual(main())
+
+
+def test_replies_are_stored_the_second_time_they_are_said(tmp_path: Path) -> None:
+    voice = Voice()
+
+    async def main() -> None:
+        tts = cached(tmp_path, voice)  # replies="repeated", the default
+        await tts.load()
+        for _ in range(3):
+            await say(tts, LINE)
+        assert voice.texts.count(LINE) == 2  # heard once, stored the second time, a hit the third
+        assert (tts.stats.misses, tts.stats.hits, tts.stats.counts["stored"]) == (2, 1, 1)
+        await say(tts, "A line said once.")
+        assert tts.stats.counts["stored"] == 1
+        await tts.aclose()
+
+    run_virtual(main())
+
+
+def test_replies_off_caches_only_the_fixed_lines(tmp_path: Path) -> None:
+    voice = Voice()
+
+    async def main() -> None:
+        tts = cached(tmp_path, voice, replies="off")
+        await tts.load()
+        for _ in range(3):
+            await say(tts, LINE)
+        await say(tts, "One  moment.")
+        assert voice.texts.count(LINE) == 3 and tts.stats.counts["bypass"] == 3
+        assert tts.stats.hits == 1 and tts.stats.counts["stored"] == 0
+        await tts.aclose()
+
+    run_virtual(main())
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Your callback number is 415 555 0100.",
+        "I have you at jane.doe@example.com.",
+        "That is four one five, five five five, zero one.",
+        "Your card ending 4242 is on file.",
+    ],
+)
+def test_a_reply_that_may_hold_personal_data_is_never_looked_up_or_stored(tmp_path: Path, line: str) -> None:
+    assert looks_personal(line)
+
+    async def main() -> None:
+        tts = cached(tmp_path, replies="all")
+        await tts.load()
+        await say(tts, line)
+        await say(tts, line)
+        assert tts.stats.counts["bypass"] == 2 and tts.stats.hits + tts.stats.misses == 0
+        await tts.aclose()
+
+    run_virtual(main())
+    assert len(list(tmp_path.rglob("*.pcm"))) == 1  # only the fixed line is on disk
+
+
+def test_ordinary_lines_are_not_taken_for_personal_data() -> None:
+    for line in ("One moment.", LINE, "I can help with one or two things.", "Sure, let me check."):
+        assert not looks_personal(line)
+
+
+def test_the_personal_data_test_is_a_hook(tmp_path: Path) -> None:
+    async def main() -> None:
+        tts = cached(tmp_path, replies="all", personal=lambda text: "Jane" in text)
+        await tts.load()
+        await say(tts, "Thanks, Jane.")
+        await say(tts, "Thanks, Jane.")
+        assert tts.stats.counts["bypass"] == 2
+        await tts.aclose()
+
+    run_virtual(main())
+
+
+def test_listeners_see_each_hit_and_miss(tmp_path: Path) -> None:
+    seen: list[str] = []
+    unsubscribe = subscribe(seen.append)
+
+    async def main() -> None:
+        tts = cached(tmp_path, replies="all")
+        await tts.load()
+        await say(tts, LINE)
+        await say(tts, LINE)
+        await tts.aclose()
+
+    try:
+        run_virtual(main())
+    finally:
+        unsubscribe()
+    assert [r for r in seen if r in ("hit", "miss")] == ["miss", "hit"]
+
+
+def test_a_fallback_chains_fallback_voice_is_not_stored_under_the_chains_key(tmp_path: Path) -> None:
+    primary, local = Voice(fail="start"), Voice(freq=330.0)
+    primary.name, local.name = "deepgram", "hibari"
+
+    async def main() -> None:
+        chain = FallbackTTS([primary, local], FallbackConfig(cooldown_s=60.0))
+        tts = cached(tmp_path, chain, replies="all", fixed=())
+        await tts.load()
+        assert tts.name == "deepgram,hibari" and tts.sample_rate == 24000
+        await say(tts, LINE)  # the primary cannot be reached: the local voice speaks it
+        await say(tts, LINE)  # ... again: it is not kept as the chain's own voice
+        assert local.texts == [LINE, LINE] and tts.stats.counts["stored"] == 0
+        assert tts.stats.misses == 2
+        await tts.aclose()
+
+    run_virtual(main())
+
+
+def test_a_voice_with_one_pace_still_refuses_another_at_once(tmp_path: Path) -> None:
+    tts = cached(tmp_path, FakeTTS())
+    with pytest.raises(ValueError, match="one speed"):
+        tts.synthesize_with(LINE, 1.5)
