@@ -225,3 +225,21 @@ def test_a_voice_with_one_pace_still_refuses_another_at_once(tmp_path: Path) -> 
     tts = cached(tmp_path, FakeTTS())
     with pytest.raises(ValueError, match="one speed"):
         tts.synthesize_with(LINE, 1.5)
+
+
+def test_hits_and_misses_reach_the_prometheus_counter(tmp_path: Path) -> None:
+    registry = pytest.importorskip("voxloop.metrics.registry", reason="needs prometheus_client (ops extra)")
+    before = registry.tts_cache_counts()
+
+    async def main() -> None:
+        tts = cached(tmp_path, replies="all")
+        await tts.load()  # the fixed line is prepared: not a lookup
+        for line in (LINE, LINE, "One moment.", "Call 415 555 0100."):  # the last: bypassed
+            await say(tts, line)
+        await tts.aclose()
+
+    run_virtual(main())
+    after = registry.tts_cache_counts()
+    assert (after["hit"] - before["hit"], after["miss"] - before["miss"]) == (2, 1)
+    text = registry.Metrics().exposition().decode()
+    assert f'voxloop_tts_cache_requests_total{{result="hit"}} {float(after["hit"])}' in text

@@ -3,10 +3,14 @@
 Results: "hit" and "miss" are lookups (a line the policy lets the cache serve, found or not);
 "bypass" a line the policy keeps out (a reply with personal data, too long, replies off);
 "stored" a line written; "prewarmed" a fixed line synthesized into the cache at load.
+
+Hits and misses also go to `voxloop_tts_cache_requests_total{result}` (voxloop.metrics'
+process-wide `tts_cache_lookup`), when prometheus_client (the `ops` extra) is installed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +33,15 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     return unsubscribe
 
 
+@functools.cache
+def _metrics() -> Callable[[bool], None] | None:
+    try:
+        from voxloop.metrics.registry import tts_cache_lookup
+    except ImportError:  # no prometheus_client: no metrics to feed
+        return None
+    return tts_cache_lookup
+
+
 class CacheStats:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -43,6 +56,8 @@ class CacheStats:
 
     def count(self, result: str) -> None:
         self.counts[result] += 1
+        if result in ("hit", "miss") and (lookup := _metrics()) is not None:
+            lookup(result == "hit")
         for listener in list(_listeners):
             try:
                 listener(result)
