@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_deepgram_url(s)
     s.add_argument("--speed", type=float, default=1.0)
 
-    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns, faults")
+    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns, faults, load")
     bsub = b.add_subparsers(dest="bench", required=True)
     for name, what in (
         ("latency", "every stage of every turn, and a sequential baseline"),
@@ -351,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--kinds", default="", help="comma-separated fault kinds, one per clip (default: all)"
             )
         _add_stack_options(bp)
+
+    from voxloop.bench.load_cli import add_parser as add_load
+
+    add_load(bsub)
 
     m = sub.add_parser("models", help="list the local models and prepare them (join parts, check sha256)")
     m.add_argument("--prepare", action="store_true")
@@ -403,6 +407,10 @@ async def _dispatch(a: argparse.Namespace) -> int:
         voice.deepgram.base_url = a.deepgram_url
         path, seconds = await commands.say(a.text, a.out, voice)
         print(f"wrote {path} ({seconds:.2f} s of audio)")
+    elif a.cmd == "bench" and a.bench == "load":
+        from voxloop.bench.load_cli import dispatch
+
+        await dispatch(a)
     elif a.cmd == "bench" and a.cpu_load < 0:
         raise VoxloopError(f"--cpu-load {a.cpu_load} is out of range", "use 0 or more busy processes")
     elif a.cmd == "bench" and a.bench == "latency":
