@@ -29,6 +29,7 @@ from voxloop.errors import (
     VoxloopError,
 )
 from voxloop.providers.base import LLM, STT, TTS, VAD, Message, STTStream, Transcript, VADStream
+from voxloop.tools import Toolbox, Transfer, tool
 from voxloop.transports.base import AudioSink
 
 __version__ = "0.1.0"
@@ -50,6 +51,8 @@ __all__ = [
     "STTConfig",
     "STTStream",
     "TTSConfig",
+    "Toolbox",
+    "Transfer",
     "Transcript",
     "TurnConfig",
     "TurnRecord",
@@ -59,4 +62,5 @@ __all__ = [
     "VoiceSession",
     "VoxloopError",
     "__version__",
+    "tool",
 ]

@@ -112,6 +112,10 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
         help="never lengthen the end silence for a user who pauses mid-thought",
     )
     t.add_argument("--half-duplex", action="store_true", help="ignore the microphone while the agent speaks")
+    p.add_argument(
+        "--tools", default="", help="tools the agent may call: demo, a dotted module or a .py file"
+    )
+    p.add_argument("--kb", default="", help="--tools demo: a folder of .txt files for its knowledge base")
 
 
 def _config(a: argparse.Namespace) -> AgentConfig:
@@ -132,6 +136,7 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     cfg.turn.end_silence_ms = a.end_silence_ms
     cfg.turn.interruptions = not a.half_duplex
     cfg.tts.cache = tts_cache_options.from_args(a)
+    cfg.tools.module, cfg.tools.kb_dir = a.tools, a.kb
     return cfg
 
 

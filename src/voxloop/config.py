@@ -209,6 +209,20 @@ class TurnConfig:
 
 
 @dataclass
+class ToolsConfig:
+    """Tool calling (`--tools`): which tools, and how long the agent waits for them."""
+
+    module: str = ""  # "demo", a dotted module or a .py file; empty: no tools
+    kb_dir: str = ""  # the demo's knowledge base (empty: the built-in one)
+    timeout_s: float = 5.0  # a tool still running after this is abandoned: the agent apologises
+    filler_after_s: float = 0.7  # a tool still running after this: the agent says a filler
+    filler_text: str = "Let me check."  # unless the tool has its own
+    max_rounds: int = 3  # tool calls in a row in one turn before the agent gives up
+    apology_text: str = "Sorry, I couldn't get that for you just now."
+    give_up_text: str = "Sorry, I couldn't finish that."  # after `max_rounds`
+
+
+@dataclass
 class AgentConfig:
     vad: VADConfig = field(default_factory=VADConfig)
     stt: STTConfig = field(default_factory=STTConfig)
@@ -216,3 +230,4 @@ class AgentConfig:
     tts: TTSConfig = field(default_factory=TTSConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)

@@ -87,6 +87,38 @@ class TurnDropped(Event):
 
 
 @dataclass(frozen=True)
+class ToolStarted(Event):
+    """The language model called a tool (`arguments`: its JSON object as text)."""
+
+    turn_id: int
+    name: str
+    arguments: str
+    call_id: str = ""
+
+
+@dataclass(frozen=True)
+class ToolFinished(Event):
+    """A tool call ended: `result` is what the model read; `error` "timeout" or the failure."""
+
+    turn_id: int
+    name: str
+    ok: bool
+    result: str
+    error: str = ""
+    ms: float = 0.0
+    call_id: str = ""
+
+
+@dataclass(frozen=True)
+class Transfer(Event):
+    """The caller is to be handed to a person (`transfer_to_human`), for `reason`. A telephony
+    transport ends the call's stream with a transfer hint once the agent has said so."""
+
+    turn_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class TurnCompleted(Event):
     record: dict[str, Any] = field(default_factory=dict)
 

@@ -28,6 +28,10 @@ class History:
             text = f"{self._messages.pop().content} {text}"
         self._messages.append(Message("user", text))
 
+    def add_tools(self, messages: list[Message]) -> None:
+        """A reply's tool calls (assistant messages) and their results (tool messages), in order."""
+        self._messages += messages
+
     def add_assistant(self, text: str) -> None:
         if text.strip():
             self._messages.append(Message("assistant", text.strip()))

@@ -10,6 +10,7 @@ from voxloop.config import AgentConfig
 from voxloop.providers import registry
 from voxloop.providers.base import LLM, STT, TTS, VAD
 from voxloop.providers.tts.cache import with_cache
+from voxloop.tools.toolbox import Toolbox
 
 log = logging.getLogger("voxloop")
 
@@ -20,15 +21,21 @@ class Providers:
     stt: STT
     llm: LLM
     tts: TTS
+    tools: Toolbox | None = None  # what the language model may call (`--tools`)
 
     @classmethod
     def from_config(cls, config: AgentConfig) -> Providers:
-        return cls(
+        providers = cls(
             registry.create_vad(config),
             registry.create_stt(config),
             registry.create_llm(config),
             with_cache(registry.create_tts(config), config),
         )
+        if config.tools.module:
+            from voxloop.agent.toolcall import use_tools
+
+            providers.tools = use_tools(config, providers.llm)
+        return providers
 
     async def load(self) -> None:
         t0 = time.perf_counter()

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 
 from voxloop.agent import events as ev
 from voxloop.agent.chunker import SentenceChunker
 from voxloop.agent.providers import Providers
 from voxloop.agent.timeline import TurnRecord
+from voxloop.agent.toolcall import ToolRounds
 from voxloop.agent.watchdog import played_out, watched
 from voxloop.audio.pcm import resample
-from voxloop.config import TurnConfig
+from voxloop.config import ToolsConfig, TurnConfig
 from voxloop.providers.base import Message, Samples
 from voxloop.providers.recovery import Incident, reporting
 from voxloop.transports.base import AudioSink
@@ -34,6 +35,7 @@ class Reply:
         user_text: str,
         turn: TurnConfig,
         emit: Emit,
+        tools: ToolsConfig | None = None,
     ) -> None:
         self.providers, self.sink, self.rec, self.user_text = providers, sink, rec, user_text
         self.turn = turn
@@ -47,6 +49,19 @@ class Reply:
         self._filler_said = False  # at most one filler per reply
         self._alive = 0.0  # loop time of the providers' last retry or fallback (agent/watchdog.py)
         self._chunks: asyncio.Queue[str | None] | None = None
+        self.tools: ToolRounds | None = None
+        if providers.tools:
+            self.tools = ToolRounds(
+                providers.llm,
+                providers.tools,
+                tools or ToolsConfig(),
+                turn_id=rec.turn_id,
+                emit=emit,
+                say=self._filler,
+                touch=self._touch,
+                committed=self._gate.wait,
+                records=rec.tools,
+            )
 
     @staticmethod
     def _clock() -> float:
@@ -81,7 +96,7 @@ class Reply:
             chunker = SentenceChunker(self.turn.first_clause_words, self.turn.first_words)
             self.rec.mark("llm_request", self._clock())
             async with (
-                contextlib.aclosing(self.providers.llm.stream(messages)) as stream,
+                contextlib.aclosing(self._stream(messages)) as stream,
                 contextlib.aclosing(
                     watched(
                         stream,
@@ -110,6 +125,17 @@ class Reply:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
+        return self.tools.stream(messages) if self.tools else self.providers.llm.stream(messages)
+
+    @property
+    def tool_messages(self) -> list[Message]:
+        """The tools this reply called and their results, in order, for the history."""
+        return list(self.tools.messages) if self.tools else []
+
+    def _touch(self) -> None:
+        self._alive = self._clock()  # a tool round began or ended: the watchdog counts from now
 
     def _filler(self, text: str) -> None:
         """Say `text` while the reply is on its way: once per reply, and only before its words."""

@@ -28,6 +28,7 @@ from voxloop.agent.listener import Listener
 from voxloop.agent.providers import Providers
 from voxloop.agent.reply import Reply
 from voxloop.agent.timeline import TurnRecord
+from voxloop.agent.toolcall import tool_prompt
 from voxloop.config import AgentConfig
 from voxloop.errors import StageTimeout, classify
 from voxloop.providers.base import Samples, Transcript
@@ -52,6 +53,9 @@ _TURN_LOG = (
     ev.ErrorOccurred,
     ev.ProviderRetry,
     ev.ProviderFallback,
+    ev.ToolStarted,
+    ev.ToolFinished,
+    ev.Transfer,
 )
 
 
@@ -60,7 +64,7 @@ class VoiceSession:
         self.providers = providers
         self.sink = sink
         self.config = config or AgentConfig()
-        self.history = History(self.config.llm.system_prompt, self.config.llm.history_turns)
+        self.history = History(tool_prompt(self.config, providers), self.config.llm.history_turns)
         self.records: list[TurnRecord] = []
         self._subscribers: list[Subscriber] = []
         self._ear = Listener(
@@ -249,7 +253,7 @@ class VoiceSession:
             await asyncio.gather(spec[1], return_exceptions=True)
 
     def _make_reply(self, rec: TurnRecord, text: str) -> Reply:
-        return Reply(self.providers, self.sink, rec, text, self.config.turn, self._emit)
+        return Reply(self.providers, self.sink, rec, text, self.config.turn, self._emit, self.config.tools)
 
     async def _answer_turn(self, rec: TurnRecord) -> None:
         self._reply = None
@@ -289,6 +293,7 @@ class VoiceSession:
                     await asyncio.gather(task, return_exceptions=True)
             self._emit(ev.PlaybackFinished, turn_id=rec.turn_id)
             # Heard in full: keep the text as generated, which the LLM's KV cache already holds.
+            self.history.add_tools(reply.tool_messages)
             self.history.add_assistant(reply.generated.strip() or reply.text)
             self._complete(rec)
         except asyncio.CancelledError:
@@ -415,6 +420,7 @@ class VoiceSession:
         rec = reply.rec
         rec.interrupted = True
         rec.agent_text = heard
+        self.history.add_tools(reply.tool_messages)
         self.history.add_assistant(heard)
         log.info("turn %d interrupted by the user; they heard %r", rec.turn_id, heard)
         self._emit(ev.Interrupted, turn_id=rec.turn_id, heard_text=heard)

@@ -38,6 +38,8 @@ class TurnRecord:
     retries: int = 0
     fallbacks: int = 0
     fillers: int = 0
+    # the tools called in this turn, in order: {name, arguments, ok, result, error, ms}
+    tools: list[dict[str, Any]] = field(default_factory=list)
     # what happened in this turn, in order: {"type", "t" (session seconds), and the event's fields}
     events: list[dict[str, Any]] = field(default_factory=list)
     # session-clock stamps the figures above are derived from (not written to turns.jsonl)

@@ -19,7 +19,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,9 +68,20 @@ class BatchOptions:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """The model asks for a tool: `arguments` is its JSON object as text (OpenAI's wire form)."""
+
+    name: str
+    arguments: str = "{}"
+    id: str = ""
+
+
+@dataclass(frozen=True)
 class Message:
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message: the tools it called
+    tool_call_id: str = ""  # a tool message: the id of the call whose result `content` is
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,10 @@ class Usage:
 
 
 class LLM(Provider):
+    # takes tool schemas and returns calls as data (OpenAI's `tools`); else `stream_tools` writes
+    # them into the prompt in Qwen2.5's text format and reads the calls out of the reply
+    native_tools: bool = False
+
     @abstractmethod
     def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         """Text pieces of the reply as they are generated. Closing the iterator stops generation."""
@@ -222,6 +237,16 @@ class LLM(Provider):
                 yield piece
         if usage is not None:
             usage.finish_reason = "stop"
+
+    def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """`stream` that may call `tools` (JSON schemas, OpenAI's `{"type": "function", ...}`):
+        text pieces to speak, or `ToolCall`s (never spoken). Default: the tools in the system
+        message and the calls parsed from the text (`providers/llm/tooltext.py`)."""
+        from voxloop.providers.llm import tooltext
+
+        return tooltext.stream(self, messages, tools)
 
     async def prefill(self, messages: Sequence[Message]) -> None:  # noqa: B027 - optional hint
         """A hint: a prompt starting with these messages is likely next (the last user message

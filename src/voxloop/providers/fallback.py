@@ -23,12 +23,12 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from voxloop.audio.pcm import resample
 from voxloop.config import FallbackConfig
 from voxloop.errors import ProviderError, classify
-from voxloop.providers.base import LLM, TTS, Message, Provider, Samples, Sampling, Usage
+from voxloop.providers.base import LLM, TTS, Message, Provider, Samples, Sampling, ToolCall, Usage
 from voxloop.providers.recovery import Incident, report
 
 log = logging.getLogger("voxloop.fallback")
@@ -194,6 +194,11 @@ class FallbackLLM(LLM):
         self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None = None
     ) -> AsyncGenerator[str, None]:
         return self.chain.serve(lambda m: m.stream_with(messages, sampling, usage))
+
+    def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        return self.chain.serve(lambda m: m.stream_tools(messages, tools))  # each in its own format
 
     async def prefill(self, messages: Sequence[Message]) -> None:
         await self.chain.active().prefill(messages)

@@ -207,6 +207,9 @@ WIRE_TYPES: dict[type[ev.Event], str] = {
     ev.ErrorOccurred: "error",
     ev.ProviderRetry: "provider_retry",
     ev.ProviderFallback: "provider_fallback",
+    ev.ToolStarted: "tool_started",
+    ev.ToolFinished: "tool_finished",
+    ev.Transfer: "transfer",
 }
 
 

@@ -35,14 +35,15 @@ import logging
 import os
 from collections import Counter
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from voxloop.config import LLMConfig
 from voxloop.errors import ProviderError, classify, classify_status, redact
 from voxloop.providers._imports import require
-from voxloop.providers.base import LLM, Message, Sampling, Usage
+from voxloop.providers.base import LLM, Message, Sampling, ToolCall, Usage
 from voxloop.providers.hedge import hedged
+from voxloop.providers.llm.openai_tools import ToolCallDeltas, wire_message
 from voxloop.providers.recovery import Incident, backoff, report, retry_after
 
 log = logging.getLogger("voxloop.llm")
@@ -51,6 +52,7 @@ OPENAI_URL = "https://api.openai.com/v1"
 
 class OpenAILLM(LLM):
     name = "openai"
+    native_tools = True  # `tools` in the request, `tool_calls` deltas in the reply
 
     def __init__(self, config: LLMConfig | None = None) -> None:
         self.config = config or LLMConfig()
@@ -106,16 +108,25 @@ class OpenAILLM(LLM):
 
     # -- streaming ---------------------------------------------------------------------------------
     def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
-        return self._pieces(messages, Sampling(), None)
+        return cast(AsyncGenerator[str, None], self._pieces(messages, Sampling(), None))
 
     def stream_with(
         self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None = None
     ) -> AsyncGenerator[str, None]:
-        return self._pieces(messages, sampling, usage)
+        return cast(AsyncGenerator[str, None], self._pieces(messages, sampling, usage))
+
+    def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        return self._pieces(messages, Sampling(), None, tools)
 
     async def _pieces(
-        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None
-    ) -> AsyncGenerator[str, None]:
+        self,
+        messages: Sequence[Message],
+        sampling: Sampling,
+        usage: Usage | None,
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> AsyncGenerator[str | ToolCall, None]:
         if self._client is None:
             raise RuntimeError("OpenAILLM.load() must run before stream()")
         policy = self.settings.retry
@@ -123,7 +134,7 @@ class OpenAILLM(LLM):
         while True:
             said = False
             try:
-                async with contextlib.aclosing(self._request(messages, sampling, usage)) as pieces:
+                async with contextlib.aclosing(self._request(messages, sampling, usage, tools)) as pieces:
                     async for piece in pieces:
                         said = True
                         yield piece
@@ -145,12 +156,16 @@ class OpenAILLM(LLM):
                 await asyncio.sleep(wait)
 
     def _request(
-        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None
-    ) -> AsyncGenerator[str, None]:
+        self,
+        messages: Sequence[Message],
+        sampling: Sampling,
+        usage: Usage | None,
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> AsyncGenerator[str | ToolCall, None]:
         """One request, hedged after `hedge_after_s` without an answer (`hedge_after_answer_s`
         without words once it answered)."""
         answered: list[bool] = []
-        first = self._attempt(messages, sampling, usage, answered)
+        first = self._attempt(messages, sampling, usage, tools, answered)
         s = self.settings
         if s.hedge_after_s <= 0:
             return first
@@ -163,7 +178,7 @@ class OpenAILLM(LLM):
 
         return hedged(
             first,
-            lambda: self._attempt(messages, sampling, usage),
+            lambda: self._attempt(messages, sampling, usage, tools),
             s.hedge_after_s,
             self._hedging,
             self._hedge_won,
@@ -182,20 +197,25 @@ class OpenAILLM(LLM):
         messages: Sequence[Message],
         sampling: Sampling,
         usage: Usage | None,
+        tools: Sequence[dict[str, Any]] = (),
         answered: list[bool] | None = None,
-    ) -> AsyncGenerator[str, None]:
-        """One request: its pieces, or a ProviderError (with its category) for any failure;
-        `answered` gets True once the server's response has begun."""
+    ) -> AsyncGenerator[str | ToolCall, None]:
+        """One request: its pieces (and, with `tools`, the calls once the reply ends), or a
+        ProviderError (with its category) for any failure; `answered` gets True once the
+        server's response has begun."""
         s, cfg = self.settings, self.config
         body: dict[str, Any] = {
             "model": s.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [wire_message(m) for m in messages],
             "stream": True,
             "max_tokens": sampling.max_tokens or cfg.max_tokens,
             "temperature": cfg.temperature if sampling.temperature is None else sampling.temperature,
         }
         if sampling.top_p is not None:
             body["top_p"] = sampling.top_p
+        if tools:
+            body["tools"] = list(tools)
+        calls = ToolCallDeltas()
         if usage is not None:
             body["stream_options"] = {"include_usage": True}
             usage.prompt_tokens = sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
@@ -221,6 +241,8 @@ class OpenAILLM(LLM):
                     usage.completion_tokens = chunk.usage.completion_tokens or usage.completion_tokens
                 for choice in chunk.choices or ():
                     finish = choice.finish_reason or finish
+                    if choice.delta is not None and calls.add(getattr(choice.delta, "tool_calls", None)):
+                        said = True  # the reply has begun (a call is never spoken)
                     text = choice.delta.content if choice.delta is not None else None
                     if text:
                         said = True
@@ -254,6 +276,8 @@ class OpenAILLM(LLM):
             )
         if usage is not None:
             usage.finish_reason = "length" if finish == "length" else "stop"
+        for call in calls.done():
+            yield call
 
     def _error(self, e: BaseException, what: str) -> ProviderError:
         """Any failure of the client as a ProviderError: its category, the status and Retry-After

@@ -1,0 +1,195 @@
+"""One reply's tool calls: the model calls, the tools run, the model answers from their results.
+
+    round 1: the model's reply (`LLM.stream_tools`): text is spoken; calls are collected
+    the calls run (only once the reply is committed: a speculative reply must not act), together;
+      after `filler_after_s` still running: a filler ("Let me check."), once per reply
+      after `timeout_s`: abandoned
+    any call failed or timed out: a spoken apology, and the reply ends (never a hang)
+    else round 2 with the calls and their results in the prompt, ... at most `max_rounds` rounds
+      of calls; a model still calling after that gets `give_up_text` spoken
+
+The calls and results are kept as messages (`messages`, for the history) and reported as
+`tool_started` / `tool_finished` events and in the turn's record; `transfer_to_human` (a tool
+returning `Transfer`) emits a `transfer` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any
+
+from voxloop.agent import events as ev
+from voxloop.agent.providers import Providers
+from voxloop.config import DEFAULT_SYSTEM_PROMPT, AgentConfig, ToolsConfig
+from voxloop.providers.base import LLM, Message, ToolCall
+from voxloop.providers.llm.tooltext import tools_block
+from voxloop.tools.toolbox import Outcome, Toolbox, load
+
+log = logging.getLogger("voxloop.tools")
+
+TOOLS_SYSTEM_PROMPT = (
+    "You are Vox, a friendly voice assistant answering callers for a business. "
+    "Your words are spoken aloud, so answer in one or two short, plain sentences: "
+    "no lists, no markdown, no emoji, no code. Be direct and warm. If you don't know, say so."
+)
+GUIDE = (
+    "You have tools. When the caller asks for something a tool can answer or do, call the tool "
+    "first and never guess: the time or the date, facts about the business (opening hours, "
+    "address, returns, delivery), or a person to talk to. Then answer from the tool's result in "
+    "one or two short spoken sentences."
+)
+
+
+def system_prompt(base: str, box: Toolbox, text_format: bool) -> str:
+    """The system prompt for a session with tools: the guidance, and for a model without a tools
+    API the tools themselves in its text format. Unchanged if `base` has them already."""
+    suffix = GUIDE + (tools_block(box.schemas) if text_format else "")
+    if base.endswith(suffix):
+        return base
+    return f"{TOOLS_SYSTEM_PROMPT if base == DEFAULT_SYSTEM_PROMPT else base}\n\n{suffix}"
+
+
+def use_tools(config: AgentConfig, llm: LLM) -> Toolbox:
+    """Load `config.tools.module` and put the tools into the configured system prompt (so a local
+    model's warm-up caches it)."""
+    box = load(config.tools.module, config.tools.kb_dir)
+    config.llm.system_prompt = system_prompt(config.llm.system_prompt, box, not llm.native_tools)
+    how = "its tools API" if llm.native_tools else "Qwen2.5's text format in the system prompt"
+    log.info("tools: %s, offered to the language model through %s", ", ".join(box.tools), how)
+    return box
+
+
+def tool_prompt(config: AgentConfig, providers: Providers) -> str:
+    """A session's system prompt: the configured one, with the tools if it has any (a session's
+    own prompt, set by a client, gets them too)."""
+    base = config.llm.system_prompt
+    if not providers.tools:
+        return base
+    return system_prompt(base, providers.tools, not providers.llm.native_tools)
+
+
+Emit = Callable[..., None]
+
+
+class ToolRounds:
+    """The tool rounds of one reply. `say` speaks a filler (once per reply: the reply decides);
+    `touch` tells the reply's watchdog the stage is alive; `committed` waits for the reply to be
+    let through to the speaker."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        box: Toolbox,
+        config: ToolsConfig,
+        *,
+        turn_id: int,
+        emit: Emit,
+        say: Callable[[str], None],
+        touch: Callable[[], None],
+        committed: Callable[[], Awaitable[object]],
+        records: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.llm, self.box, self.config = llm, box, config
+        self.turn_id, self._emit, self._say, self._touch, self._committed = (
+            turn_id,
+            emit,
+            say,
+            touch,
+            committed,
+        )
+        self.messages: list[Message] = []  # the calls and their results, in order, for the history
+        self.outcomes: list[Outcome] = []
+        self._records = records if records is not None else []  # the turn record's `tools`
+
+    async def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
+        """The text to speak, through as many rounds as the model calls tools."""
+        before = ""  # what earlier rounds said: the next round's words are a new sentence
+        for n in range(self.config.max_rounds + 1):
+            calls: list[ToolCall] = []
+            said = ""
+            self._touch()
+            async with contextlib.aclosing(
+                self.llm.stream_tools([*messages, *self.messages], self.box.schemas)
+            ) as items:
+                async for item in items:
+                    if isinstance(item, ToolCall):
+                        calls.append(item)
+                    elif not calls:  # text after a call in the same message is not said
+                        if before and not said and not item[:1].isspace():
+                            item = " " + item
+                        said += item
+                        yield item
+            if not calls:
+                return
+            if n == self.config.max_rounds:
+                log.warning("turn %d: the model still calls tools after %d rounds", self.turn_id, n)
+                yield (" " if before or said else "") + self.config.give_up_text
+                return
+            self.messages.append(Message("assistant", said.strip(), tool_calls=tuple(calls)))
+            before += said
+            await self._committed()  # a speculative reply does not act until the turn is its own
+            outcomes = await self._run(calls)
+            self.messages += [Message("tool", o.result, tool_call_id=o.call.id) for o in outcomes]
+            if not all(o.ok for o in outcomes):
+                yield (" " if before else "") + self.config.apology_text
+                return
+
+    async def _run(self, calls: list[ToolCall]) -> list[Outcome]:
+        """Run the calls together: a filler once one is slow, abandoned at the deadline."""
+        cfg, loop = self.config, asyncio.get_running_loop()
+        for c in calls:
+            self._emit(ev.ToolStarted, turn_id=self.turn_id, name=c.name, arguments=c.arguments, call_id=c.id)
+            log.info("turn %d: calling %s(%s)", self.turn_id, c.name, c.arguments)
+        tasks = [loop.create_task(self.box.invoke(c)) for c in calls]
+        try:
+            pending: set[asyncio.Task[Outcome]] = set(tasks)
+            if 0 < cfg.filler_after_s < cfg.timeout_s:
+                _, pending = await asyncio.wait(pending, timeout=cfg.filler_after_s)
+                if pending:
+                    slow = next(calls[i] for i, t in enumerate(tasks) if t in pending)
+                    tool = self.box.tools.get(slow.name)
+                    self._say(tool.filler if tool is not None and tool.filler else cfg.filler_text)
+            if pending:
+                _, pending = await asyncio.wait(pending, timeout=max(0.0, cfg.timeout_s - cfg.filler_after_s))
+        finally:
+            for t in tasks:
+                t.cancel()  # those still running: abandoned (a sync tool's thread runs to its end)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._touch()
+        outcomes = [self._outcome(c, t) for c, t in zip(calls, tasks, strict=True)]
+        for o in outcomes:
+            self._report(o)
+        return outcomes
+
+    def _outcome(self, call: ToolCall, task: asyncio.Task[Outcome]) -> Outcome:
+        if task.cancelled():
+            s = self.config.timeout_s
+            return Outcome(
+                call, False, f"error: {call.name} gave no answer within {s:g} s", "timeout", s * 1000
+            )
+        return task.result()
+
+    def _report(self, o: Outcome) -> None:
+        self.outcomes.append(o)
+        record: dict[str, Any] = o.record()
+        self._records.append(record)
+        if o.ok:
+            log.info("turn %d: %s answered in %.0f ms: %s", self.turn_id, o.call.name, o.ms, o.result[:200])
+        else:
+            log.warning("turn %d: %s failed (%s); the agent apologises", self.turn_id, o.call.name, o.error)
+        self._emit(
+            ev.ToolFinished,
+            turn_id=self.turn_id,
+            name=o.call.name,
+            ok=o.ok,
+            result=record["result"],
+            error=o.error,
+            ms=record["ms"],
+            call_id=o.call.id,
+        )
+        if o.transfer is not None:
+            log.info("turn %d: transfer to a person requested (%s)", self.turn_id, o.transfer.reason)
+            self._emit(ev.Transfer, turn_id=self.turn_id, reason=o.transfer.reason)

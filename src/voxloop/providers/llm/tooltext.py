@@ -1,0 +1,177 @@
+"""Tool calling in text, in Qwen2.5's format, for a model served without a `tools` API (llama.cpp).
+
+This is what Qwen2.5's own chat template (in the GGUF's `tokenizer.chat_template`) writes:
+
+- the tools' JSON schemas go at the end of the system message, one per line inside
+  `<tools></tools>`, with the instruction to answer a call as
+  `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`;
+- an assistant message that called tools holds those `<tool_call>` blocks as its text;
+- tool results become one user message of `<tool_response>\\n...\\n</tool_response>` blocks
+  (consecutive results share it).
+
+`Parser` reads the streamed reply: one that begins with `<tool_call>` is a call (never spoken);
+any other text is spoken, up to a `<tool_call>` that starts later in it (a model that says
+"Let me check." first). The template of the Coder build doubles the braces of its example
+(`{{"name": ...}}`); the single braces of Qwen2.5's are written here, and a doubled pair is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from voxloop.providers.base import Message, ToolCall
+
+if TYPE_CHECKING:
+    from voxloop.providers.base import LLM
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_HEAD = (
+    "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+_TAIL = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments "
+    'within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, '
+    '"arguments": <args-json-object>}\n</tool_call>'
+)
+
+
+def tools_block(tools: Sequence[dict[str, Any]]) -> str:
+    """The text the template appends to the system message."""
+    return _HEAD + "".join("\n" + json.dumps(t, ensure_ascii=False) for t in tools) + _TAIL
+
+
+def with_tools(system: str, tools: Sequence[dict[str, Any]]) -> str:
+    """`system` with the tools block at its end (unchanged if it has it already)."""
+    block = tools_block(tools)
+    return system if system.endswith(block) else system + block
+
+
+def call_text(call: ToolCall) -> str:
+    """A call as the model writes it."""
+    try:
+        args = json.dumps(json.loads(call.arguments or "{}"), ensure_ascii=False)
+    except ValueError:
+        args = call.arguments
+    return f'{OPEN}\n{{"name": "{call.name}", "arguments": {args}}}\n{CLOSE}'
+
+
+def render(messages: Sequence[Message], tools: Sequence[dict[str, Any]]) -> list[Message]:
+    """The messages as plain ChatML ones: tools in the system message, calls and results as text."""
+    out: list[Message] = []
+    if not messages or messages[0].role != "system":
+        out.append(Message("system", tools_block(tools).lstrip()))
+    after_tool = False
+    for i, m in enumerate(messages):
+        if i == 0 and m.role == "system":
+            out.append(Message("system", with_tools(m.content, tools)))
+        elif m.role == "assistant" and m.tool_calls:
+            parts = ([m.content] if m.content else []) + [call_text(c) for c in m.tool_calls]
+            out.append(Message("assistant", "\n".join(parts)))
+        elif m.role == "tool":
+            block = f"<tool_response>\n{m.content}\n</tool_response>"
+            if after_tool:
+                out[-1] = Message("user", f"{out[-1].content}\n{block}")
+            else:
+                out.append(Message("user", block))
+        else:
+            out.append(Message(m.role, m.content))
+        after_tool = m.role == "tool"
+    return out
+
+
+def parse_call(body: str) -> ToolCall:
+    """The JSON inside one `<tool_call>` block; a call with no name when it cannot be read."""
+    text = body.strip()
+    for candidate in (text, text[1:-1].strip() if text.startswith("{{") and text.endswith("}}") else ""):
+        if not candidate:
+            continue
+        with contextlib.suppress(ValueError):
+            obj = json.loads(candidate)
+            if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+                args = obj.get("arguments", {})
+                if isinstance(args, str):  # some models write the arguments as a JSON string
+                    with contextlib.suppress(ValueError):
+                        args = json.loads(args)
+                arguments = json.dumps(args, ensure_ascii=False)
+                return ToolCall(obj["name"], arguments, f"call_{secrets.token_hex(4)}")
+    return ToolCall("", text, f"call_{secrets.token_hex(4)}")
+
+
+class Parser:
+    """Streamed reply text in; text to speak and `ToolCall`s out, as soon as each is known."""
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._mode = "start"  # start (not known yet), text, call (inside a block), after (calls made)
+
+    def feed(self, piece: str) -> list[str | ToolCall]:
+        self._buf += piece
+        out: list[str | ToolCall] = []
+        while True:
+            if self._mode == "start":
+                head = self._buf.lstrip()
+                if head.startswith(OPEN):
+                    self._buf, self._mode = head[len(OPEN) :], "call"
+                elif head and not OPEN.startswith(head):
+                    self._mode = "text"
+                else:
+                    return out  # whitespace or the beginning of `<tool_call>` so far
+            elif self._mode == "text":
+                at = self._buf.find(OPEN)
+                if at >= 0:
+                    if self._buf[:at].strip():
+                        out.append(self._buf[:at])
+                    self._buf, self._mode = self._buf[at + len(OPEN) :], "call"
+                    continue
+                keep = _partial_tag(self._buf)
+                if len(self._buf) > keep:
+                    out.append(self._buf[: len(self._buf) - keep])
+                    self._buf = self._buf[len(self._buf) - keep :]
+                return out
+            elif self._mode == "call":
+                at = self._buf.find(CLOSE)
+                if at < 0:
+                    return out
+                out.append(parse_call(self._buf[:at]))
+                self._buf, self._mode = self._buf[at + len(CLOSE) :], "after"
+            else:  # after the calls: only another call counts; other text is not spoken
+                at = self._buf.find(OPEN)
+                if at < 0:
+                    self._buf = self._buf[-len(OPEN) :]
+                    return out
+                self._buf, self._mode = self._buf[at + len(OPEN) :], "call"
+
+    def close(self) -> list[str | ToolCall]:
+        """The end of the reply: held-back text, or a call cut off before its closing tag."""
+        rest, self._buf = self._buf, ""
+        if self._mode == "call" and rest.strip():
+            return [parse_call(rest)]
+        if self._mode in ("start", "text") and rest.strip() and not OPEN.startswith(rest.strip()):
+            return [rest]
+        return []
+
+
+def _partial_tag(text: str) -> int:
+    """How many characters at the end of `text` could be the beginning of `<tool_call>`."""
+    for n in range(min(len(OPEN) - 1, len(text)), 0, -1):
+        if OPEN.startswith(text[-n:]):
+            return n
+    return 0
+
+
+async def stream(
+    llm: LLM, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
+) -> AsyncGenerator[str | ToolCall, None]:
+    """`llm.stream` of the rendered messages, read by a `Parser`."""
+    parser = Parser()
+    async with contextlib.aclosing(llm.stream(render(messages, tools))) as pieces:
+        async for piece in pieces:
+            for item in parser.feed(piece):
+                yield item
+    for item in parser.close():
+        yield item

@@ -1,0 +1,179 @@
+"""Tool calls in whole conversations (fake recogniser, voice and language model; virtual time).
+
+The fake model answers in Qwen2.5's text format, cut into small pieces, so these runs go through
+the prompt rendering and the streamed parsing too: its reply to the tool's result is keyed by the
+`<tool_response>` user message the template makes of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import conversation, make_providers, run_virtual
+from fakes import FakeLLM, FakeSTT, FakeTTS
+from voxloop.agent import events as ev
+from voxloop.config import AgentConfig
+from voxloop.providers.base import ToolCall
+from voxloop.tools import Toolbox, Transfer, tool
+
+ASK = "what time is it"
+
+
+def call(name: str, args: str = "{}") -> tuple[str, ...]:
+    text = f'<tool_call>\n{{"name": "{name}", "arguments": {args}}}\n</tool_call>'
+    return tuple(text[i : i + 5] for i in range(0, len(text), 5))  # cut anywhere
+
+
+def response(result: str) -> str:
+    return f"<tool_response>\n{result}\n</tool_response>"
+
+
+@tool
+def clock() -> str:
+    """The time."""
+    return "3 PM"
+
+
+@tool(filler="Let me look.")
+async def slow_clock() -> str:
+    """The time, slowly."""
+    await asyncio.sleep(1.5)
+    return "3 PM"
+
+
+@tool
+async def stuck_clock() -> str:
+    """Never answers."""
+    await asyncio.sleep(3600)
+    return "never"
+
+
+@tool
+def broken_clock() -> str:
+    """Fails."""
+    raise RuntimeError("the clock server is down")
+
+
+@tool
+def transfer_to_human(reason: str) -> Transfer:
+    """A person."""
+    return Transfer(reason)
+
+
+def run_turn(tools: list[object], replies: dict[str, object], cfg: AgentConfig | None = None):  # type: ignore[no-untyped-def]
+    llm = FakeLLM(replies, delay=0.02)  # type: ignore[arg-type]
+    tts = FakeTTS(delay=0.03)
+    providers = make_providers(stt=FakeSTT([ASK, "thanks"]), llm=llm, tts=tts)
+    providers.tools = Toolbox.of(tools)  # type: ignore[arg-type]
+    out: dict[str, object] = {}
+
+    async def main() -> None:
+        async with conversation(providers, cfg or AgentConfig()) as c:
+            await c.turn(1.0)
+            out["c"] = c
+            out["history"] = list(c.session.history.messages)
+            out["record"] = c.of(ev.TurnCompleted)[0].record
+
+    run_virtual(main())
+    c = out["c"]
+    return c, llm, tts, out["record"], out["history"]
+
+
+def said(c) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(e.text for e in c.of(ev.AgentSpeech))
+
+
+def test_a_fast_tool_is_called_its_result_answered_and_kept() -> None:
+    c, llm, tts, rec, history = run_turn(
+        [clock], {ASK: call("clock"), response("3 PM"): ("It is", " 3 PM", ".")}
+    )
+    assert said(c) == "It is 3 PM."  # the call was never spoken, and no filler for a fast tool
+    assert rec["fillers"] == 0
+    assert c.kinds(ev.ToolStarted, ev.ToolFinished, ev.AgentSpeech)[:2] == ["ToolStarted", "ToolFinished"]
+    done = c.of(ev.ToolFinished)[0]
+    assert (done.name, done.ok, done.result, done.error) == ("clock", True, "3 PM", "")
+    assert rec["tools"] == [
+        {"name": "clock", "arguments": {}, "ok": True, "result": "3 PM", "error": "", "ms": 0.0}
+    ]
+    assert [e["type"] for e in rec["events"] if e["type"].startswith("tool")] == [
+        "tool_started",
+        "tool_finished",
+    ]
+    # the history: the call and its result between the question and the answer
+    assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[1].tool_calls[0].name == "clock" and history[2].content == "3 PM"
+    assert history[2].tool_call_id == history[1].tool_calls[0].id
+    # the model saw its tools in the system message, and the result as the template writes it
+    assert '"name": "clock"' in llm.calls[-1].messages[0].content
+    assert llm.calls[-1].messages[-1].content == response("3 PM")
+    assert llm.calls[-1].messages[-2].content.startswith("<tool_call>\n")
+
+
+def test_a_slow_tool_gets_its_filler_first() -> None:
+    c, _, tts, rec, _ = run_turn([slow_clock], {ASK: call("slow_clock"), response("3 PM"): ("It is 3 PM.",)})
+    assert said(c) == "Let me look. It is 3 PM."
+    assert rec["fillers"] == 1 and tts.texts[0] == "Let me look."
+    filler_t = c.of(ev.AgentSpeech)[0].t
+    started, finished = c.of(ev.ToolStarted)[0], c.of(ev.ToolFinished)[0]
+    assert started.t < filler_t < finished.t  # said while the tool ran
+
+
+def test_a_stuck_tool_times_out_into_an_apology() -> None:
+    cfg = AgentConfig()
+    c, llm, _, rec, history = run_turn([stuck_clock], {ASK: call("stuck_clock")}, cfg)
+    assert said(c) == f"{cfg.tools.filler_text} {cfg.tools.apology_text}"
+    done = c.of(ev.ToolFinished)[0]
+    assert not done.ok and done.error == "timeout"
+    assert done.t - c.of(ev.ToolStarted)[0].t == cfg.tools.timeout_s  # virtual time: exact
+    assert len(llm.calls) == 1  # the apology is said, not asked of the model
+    assert history[-2].role == "tool" and "no answer within 5 s" in history[-2].content
+    assert not rec["interrupted"] and rec["tools"][0]["error"] == "timeout"
+
+
+def test_a_failing_tool_becomes_an_apology() -> None:
+    cfg = AgentConfig()
+    c, _, _, rec, history = run_turn([broken_clock], {ASK: call("broken_clock")}, cfg)
+    assert said(c) == cfg.tools.apology_text
+    assert rec["tools"][0]["ok"] is False
+    assert "RuntimeError: the clock server is down" in rec["tools"][0]["error"]
+    assert history[-2].content == "error: the tool failed (RuntimeError: the clock server is down)"
+
+
+def test_an_unknown_tool_or_bad_arguments_are_failures_too() -> None:
+    c, _, _, rec, _ = run_turn([clock], {ASK: call("calendar")})
+    assert rec["tools"][0]["error"] == "no such tool" and said(c) == AgentConfig().tools.apology_text
+    c, _, _, rec, _ = run_turn([clock], {ASK: call("clock", '{"zone": "UTC"}')})
+    assert rec["tools"][0]["error"].startswith("bad arguments: no parameter zone")
+
+
+def test_rounds_are_limited() -> None:
+    cfg = AgentConfig()
+    cfg.tools.max_rounds = 2
+    c, llm, _, rec, _ = run_turn([clock], {ASK: call("clock"), response("3 PM"): call("clock")}, cfg)
+    assert len(llm.calls) == 3 and len(rec["tools"]) == 2
+    assert said(c) == cfg.tools.give_up_text
+
+
+def test_transfer_to_human_emits_a_transfer_event_with_its_reason() -> None:
+    c, _, _, rec, _ = run_turn(
+        [transfer_to_human],
+        {
+            ASK: call("transfer_to_human", '{"reason": "wants a person"}'),
+            response(Transfer("x").note): ("Connecting you now.",),
+        },
+    )
+    t = c.of(ev.Transfer)
+    assert len(t) == 1 and t[0].reason == "wants a person" and t[0].turn_id == 1
+    assert said(c) == "Connecting you now."
+    assert "transfer" in [e["type"] for e in rec["events"]]
+
+
+def test_the_model_can_say_words_before_its_call() -> None:
+    pieces = ("Let me", " check.", *call("clock"))
+    c, _, _, _, history = run_turn([clock], {ASK: pieces, response("3 PM"): ("It is 3 PM.",)})
+    assert said(c) == "Let me check. It is 3 PM."
+    assert history[1].content == "Let me check." and history[1].tool_calls[0].name == "clock"
+
+
+def test_tool_call_dataclass_is_hashable() -> None:
+    assert hash(ToolCall("a", "{}", "1")) == hash(ToolCall("a", "{}", "1"))

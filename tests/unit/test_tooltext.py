@@ -1,0 +1,105 @@
+"""Qwen2.5's text tool format: the prompt as its chat template writes it, and calls read from a
+reply streamed in pieces cut anywhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from voxloop.providers.base import Message, ToolCall
+from voxloop.providers.llm.tooltext import Parser, render, tools_block, with_tools
+
+TOOLS = [{"type": "function", "function": {"name": "get_time", "description": "The time.", "parameters": {"type": "object", "properties": {}}}}]  # fmt: skip
+
+
+def feed_all(pieces: list[str]) -> list[str | ToolCall]:
+    p = Parser()
+    out: list[str | ToolCall] = []
+    for piece in pieces:
+        out += p.feed(piece)
+    return out + p.close()
+
+
+def calls(items: list[str | ToolCall]) -> list[tuple[str, dict[str, object]]]:
+    return [(i.name, json.loads(i.arguments)) for i in items if isinstance(i, ToolCall)]
+
+
+def text(items: list[str | ToolCall]) -> str:
+    return "".join(i for i in items if isinstance(i, str))
+
+
+REPLY = (
+    '<tool_call>\n{"name": "search_knowledge_base", "arguments": {"topic": "opening hours"}}\n</tool_call>'
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 11, 1000])
+def test_a_call_split_anywhere_is_read_and_never_spoken(size: int) -> None:
+    pieces = [REPLY[i : i + size] for i in range(0, len(REPLY), size)]
+    items = feed_all(pieces)
+    assert text(items) == ""
+    assert calls(items) == [("search_knowledge_base", {"topic": "opening hours"})]
+
+
+def test_two_calls_and_leading_whitespace() -> None:
+    reply = "\n " + REPLY + "\n" + REPLY.replace("opening hours", "address")
+    items = feed_all([reply[i : i + 4] for i in range(0, len(reply), 4)])
+    assert text(items) == ""
+    assert [a["topic"] for _, a in calls(items)] == ["opening hours", "address"]
+
+
+def test_plain_text_streams_out_as_it_comes() -> None:
+    q = Parser()
+    assert q.feed("Hello") == ["Hello"]  # passed on piece by piece, not held to the end
+    assert q.feed(" there <") == [" there "]  # "<" may begin a call: held
+    assert q.feed("3.") == ["<3."]
+    assert q.close() == []
+    held = Parser()
+    assert held.feed(" <tool") == []  # the beginning of a call: nothing said yet
+    assert held.feed("box> is") == [" <toolbox> is"]
+
+
+def test_text_then_a_call() -> None:
+    reply = "Let me check. " + REPLY
+    items = feed_all([reply[i : i + 3] for i in range(0, len(reply), 3)])
+    assert text(items) == "Let me check. "
+    assert calls(items)[0][0] == "search_knowledge_base"
+
+
+def test_a_call_cut_off_at_the_end_and_bad_json() -> None:
+    items = feed_all(['<tool_call>\n{"name": "get_time", "arguments": {}}'])
+    assert calls(items) == [("get_time", {})]
+    bad = feed_all(["<tool_call>\nget_time please\n</tool_call>"])
+    assert isinstance(bad[0], ToolCall) and bad[0].name == "" and "get_time" in bad[0].arguments
+
+
+def test_doubled_braces_and_string_arguments() -> None:
+    items = feed_all(
+        ['<tool_call>\n{{"name": "get_time", "arguments": "{\\"zone\\": \\"UTC\\"}"}}\n</tool_call>']
+    )
+    assert calls(items) == [("get_time", {"zone": "UTC"})]
+
+
+def test_render_follows_the_chat_template() -> None:
+    call = ToolCall("get_time", "{}", "call_1")
+    msgs = [
+        Message("system", "Be brief."),
+        Message("user", "What time is it?"),
+        Message("assistant", "", tool_calls=(call,)),
+        Message("tool", "3 PM", tool_call_id="call_1"),
+        Message("tool", "UTC", tool_call_id="call_2"),
+        Message("assistant", "It is 3 PM."),
+    ]
+    out = render(msgs, TOOLS)
+    assert [m.role for m in out] == ["system", "user", "assistant", "user", "assistant"]
+    assert out[0].content == "Be brief." + tools_block(TOOLS)
+    assert out[0].content.endswith(
+        '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+    assert '\n<tools>\n{"type": "function", "function": {"name": "get_time"' in out[0].content
+    assert out[2].content == '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    assert out[3].content == "<tool_response>\n3 PM\n</tool_response>\n<tool_response>\nUTC\n</tool_response>"
+    # the tools block is added once
+    assert with_tools(out[0].content, TOOLS) == out[0].content
+    assert render(out, TOOLS)[0].content == out[0].content
