@@ -243,3 +243,31 @@ def test_hits_and_misses_reach_the_prometheus_counter(tmp_path: Path) -> None:
     assert (after["hit"] - before["hit"], after["miss"] - before["miss"]) == (2, 1)
     text = registry.Metrics().exposition().decode()
     assert f'voxloop_tts_cache_requests_total{{result="hit"}} {float(after["hit"])}' in text
+
+
+def test_in_a_conversation_the_filler_comes_from_the_cache(tmp_path: Path) -> None:
+    from conftest import conversation
+    from fakes import FakeLLM, FakeSTT, FakeVAD
+    from voxloop.agent import events as ev
+    from voxloop.agent.providers import Providers
+    from voxloop.config import AgentConfig, TTSCacheConfig
+    from voxloop.providers.tts.cache import with_cache
+
+    voice = FakeTTS()
+    cfg = AgentConfig()
+    cfg.tts.cache = TTSCacheConfig(location=str(tmp_path))
+    slow = FakeLLM({"hello": ("Hi", " there", ".")}, first_delay=4.0)  # a filler after 2.5 s
+    providers = Providers(FakeVAD(), FakeSTT(["hello", "hello"]), slow, with_cache(voice, cfg))
+
+    async def main() -> None:
+        async with conversation(providers, cfg) as c:
+            await c.turn(1.0)
+            await c.turn(1.0)
+            assert [e.text for e in c.of(ev.AgentSpeech)] == ["One moment.", "Hi there."] * 2
+            tts = c.providers.tts
+            assert isinstance(tts, CachedTTS)
+            # prepared at load, then two hits; the reply: a miss, then a miss that stores it
+            assert voice.texts == ["Give me a second.", "One moment.", "Hi there.", "Hi there."]
+            assert (tts.stats.hits, tts.stats.misses, tts.stats.counts["stored"]) == (2, 2, 1)
+
+    run_virtual(main())
