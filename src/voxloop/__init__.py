@@ -29,6 +29,7 @@ from voxloop.errors import (
     VoxloopError,
 )
 from voxloop.providers.base import LLM, STT, TTS, VAD, Message, STTStream, Transcript, VADStream
+from voxloop.redact import redact
 from voxloop.tools import Toolbox, Transfer, tool
 from voxloop.transports.base import AudioSink
 
@@ -63,4 +64,5 @@ __all__ = [
     "VoxloopError",
     "__version__",
     "tool",
+    "redact",
 ]

@@ -15,6 +15,7 @@ from voxloop.config import AgentConfig, LLMConfig, OpenAIConfig, STTConfig, TTSC
 from voxloop.errors import UnknownProvider, VoxloopError
 from voxloop.providers.registry import names
 from voxloop.providers.tts.cache import options as tts_cache_options
+from voxloop.redact import command as redact_command
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
@@ -116,6 +117,7 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
         "--tools", default="", help="tools the agent may call: demo, a dotted module or a .py file"
     )
     p.add_argument("--kb", default="", help="--tools demo: a folder of .txt files for its knowledge base")
+    redact_command.add_options(p)
 
 
 def _config(a: argparse.Namespace) -> AgentConfig:
@@ -137,6 +139,7 @@ def _config(a: argparse.Namespace) -> AgentConfig:
     cfg.turn.interruptions = not a.half_duplex
     cfg.tts.cache = tts_cache_options.from_args(a)
     cfg.tools.module, cfg.tools.kb_dir = a.tools, a.kb
+    cfg.privacy = redact_command.privacy(a)
     return cfg
 
 
@@ -361,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
 
     add_load(bsub)
 
+    sub.add_parser("redact", help="mask personal data in text: reads lines on stdin, writes each masked")
+
     m = sub.add_parser("models", help="list the local models and prepare them (join parts, check sha256)")
     m.add_argument("--prepare", action="store_true")
 
@@ -376,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         from voxloop.metrics.logctx import use_json_logs
 
         use_json_logs()
+    if a.cmd == "redact":
+        return redact_command.stream(sys.stdin, sys.stdout)
+    if getattr(a, "redact_logs", False):
+        redact_command.redact_logging()
     try:
         return asyncio.run(_dispatch(a))
     except VoxloopError as e:

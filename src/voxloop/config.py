@@ -223,6 +223,15 @@ class ToolsConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """Personal data (emails, phone, card and social security numbers, IBANs, IP addresses, dates
+    of birth) masked as [EMAIL], [PHONE]... by `voxloop.redact`."""
+
+    redact_logs: bool = False  # in log lines, the events subscribers get, and turns.jsonl
+    redact_llm: bool = False  # in the user's words before the LLM (the history keeps them masked)
+
+
+@dataclass
 class AgentConfig:
     vad: VADConfig = field(default_factory=VADConfig)
     stt: STTConfig = field(default_factory=STTConfig)
@@ -231,3 +240,4 @@ class AgentConfig:
     turn: TurnConfig = field(default_factory=TurnConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from voxloop.providers.base import Message
 
 
 class History:
-    def __init__(self, system_prompt: str, max_turns: int = 8) -> None:
+    def __init__(
+        self, system_prompt: str, max_turns: int = 8, scrub: Callable[[str], str] | None = None
+    ) -> None:
+        """`scrub`: applied to the user's words as they enter (`voxloop.redact.redact` masks personal
+        data before the LLM sees it); the history keeps them as scrubbed, what the LLM saw."""
         self.system_prompt = system_prompt
         self.max_turns = max_turns
+        self.scrub = scrub
         self._messages: list[Message] = []
 
     def add_user(self, text: str, revises: str = "") -> None:
         """`revises`: the last turn's words, which `text` holds heard again (the user had only
         paused): they leave the last user message (and the message, if nothing else is left, with
         any words of a reply to it nobody waited for)."""
+        if self.scrub is not None:
+            text, revises = self.scrub(text), self.scrub(revises)
         users = [i for i, m in enumerate(self._messages) if m.role == "user"]
         if revises and users:
             last = self._messages[users[-1]].content
@@ -48,7 +57,7 @@ class History:
 
     def prompt_with(self, user_text: str, revises: str = "") -> list[Message]:
         """The prompt as it would be after `add_user(user_text, revises)`, without changing the history."""
-        probe = History(self.system_prompt, self.max_turns)
+        probe = History(self.system_prompt, self.max_turns, self.scrub)
         probe._messages = list(self._messages)
         probe.add_user(user_text, revises)
         return probe.prompt()

@@ -33,6 +33,8 @@ from voxloop.config import AgentConfig
 from voxloop.errors import StageTimeout, classify
 from voxloop.providers.base import Samples, Transcript
 from voxloop.providers.recovery import Incident, reporting
+from voxloop.redact.logs import redact_logging
+from voxloop.redact.wiring import llm_scrub, redacted_event
 from voxloop.transports.base import AudioSink
 
 log = logging.getLogger("voxloop.session")
@@ -64,7 +66,11 @@ class VoiceSession:
         self.providers = providers
         self.sink = sink
         self.config = config or AgentConfig()
-        self.history = History(tool_prompt(self.config, providers), self.config.llm.history_turns)
+        self.history = History(
+            tool_prompt(self.config, providers), self.config.llm.history_turns, llm_scrub(self.config)
+        )
+        if self.config.privacy.redact_logs:
+            redact_logging()  # the session's lines name the user's words
         self.records: list[TurnRecord] = []
         self._subscribers: list[Subscriber] = []
         self._ear = Listener(
@@ -96,6 +102,7 @@ class VoiceSession:
     def _emit(self, event_type: type[ev.Event], **fields: object) -> None:
         now = self._clock()
         event = event_type(t=round(now - (self._t0 if self._t0 is not None else now), 4), **fields)
+        event = redacted_event(event) if self.config.privacy.redact_logs else event
         for subscriber in self._subscribers:
             try:
                 subscriber(event)

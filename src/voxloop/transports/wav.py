@@ -14,6 +14,7 @@ from voxloop.agent.timeline import table
 from voxloop.audio.pcm import resample
 from voxloop.audio.wav import write_wav
 from voxloop.providers.base import Samples
+from voxloop.redact.wiring import redacted
 from voxloop.transports.timeline import TimelineSink
 
 
@@ -91,6 +92,8 @@ def write_outputs(out_dir: Path, session: VoiceSession, mic: PacedInput, sink: T
     write_wav(out_dir / "conversation.wav", stereo, rate)
     write_wav(out_dir / "agent.wav", agent, rate)
     records = [r.to_dict() for r in session.records]
+    if session.config.privacy.redact_logs:
+        records = [redacted(r) for r in records]
     with open(out_dir / "turns.jsonl", "w") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")

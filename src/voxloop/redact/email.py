@@ -1,0 +1,32 @@
+"""Email addresses: written (`ann.lee@example.com`) and as a recogniser writes them when spoken
+(`ann dot lee at example dot com`)."""
+
+from __future__ import annotations
+
+import re
+
+from voxloop.redact.spans import Find
+
+WRITTEN = re.compile(r"(?<![\w.+-])[\w.%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?![\w-])", re.I)
+
+_TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|us|ca|au|info|biz|me|ai|app|dev|ie|ch)"
+_PART = r"[a-z0-9]+"
+_JOIN = r"\s+(?:dot|underscore|dash|hyphen|plus)\s+"
+SPOKEN = re.compile(
+    rf"\b{_PART}(?:{_JOIN}{_PART})*\s+at\s+{_PART}(?:\s+dot\s+{_PART})*\s+dot\s+{_TLD}\b", re.I
+)
+# words that come before "at" without being an address's name ("email me at ...")
+_NOT_NAMES = frozenset("me us him her them you i we is it be at".split())
+
+
+def find(text: str) -> list[Find]:
+    found = [Find(m.start(), m.end(), "EMAIL") for m in WRITTEN.finditer(text)]
+    pos = 0
+    while m := SPOKEN.search(text, pos):
+        first = m.group().split()[0].lower()
+        if first in _NOT_NAMES:
+            pos = m.start() + len(first)  # try again from the next word
+            continue
+        found.append(Find(m.start(), m.end(), "EMAIL"))
+        pos = m.end()
+    return found

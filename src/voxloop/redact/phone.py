@@ -1,0 +1,55 @@
+"""Phone numbers: a run of digits that `phonenumbers` takes for a valid number (US by default,
+any country after a +), or one of phone length after a cue such as "call" or "my number"."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from types import ModuleType
+
+from voxloop.redact.numbers import Run
+from voxloop.redact.spans import near
+
+CUES = frozenset(
+    "call calling phone cell mobile number number's text reach dial ring fax tel telephone whatsapp "
+    "contact line".split()
+)
+
+
+log = logging.getLogger("voxloop.redact")
+NANP = re.compile(r"1?[2-9]\d\d[2-9]\d{6}")  # the North American shape: area code, exchange, line
+
+
+@functools.cache
+def _library() -> ModuleType | None:
+    try:
+        import phonenumbers
+    except ImportError:
+        log.warning(
+            'phonenumbers is not installed (pip install "voxloop[ops]"): phone numbers are checked '
+            "by their North American shape only, and numbers after a + by their length"
+        )
+        return None
+    return phonenumbers
+
+
+def valid(digits: str, plus: bool, region: str = "US") -> bool:
+    """A number `phonenumbers` finds valid (its region's plan, or the country after a +)."""
+    lib = _library()
+    if lib is None:
+        return 8 <= len(digits) <= 15 if plus else NANP.fullmatch(digits) is not None
+    try:
+        number = lib.parse(("+" if plus else "") + digits, region)
+    except lib.NumberParseException:
+        return False
+    return bool(lib.is_valid_number(number))
+
+
+def is_phone(run: Run, text: str) -> bool:
+    n = len(run.digits)
+    if not 7 <= n <= 15 or run.counting:
+        return False
+    if (run.plus or n in (10, 11)) and valid(run.digits, run.plus):
+        return True
+    return n <= 12 and near(text, run.start, 6, CUES)

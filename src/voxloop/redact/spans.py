@@ -1,0 +1,52 @@
+"""A found piece of personal data, and how overlapping finds are settled."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# When two finds overlap, the kind listed first wins (an email's digits are not a phone, an IBAN's
+# are not a card, a date of birth's are not a phone number).
+KINDS = ("EMAIL", "IBAN", "IP", "DOB", "SSN", "CARD", "PHONE")
+
+_WORD = re.compile(r"[a-z0-9']+(?:\.[a-z]\.?)*")
+
+
+@dataclass(frozen=True)
+class Find:
+    start: int
+    end: int
+    kind: str  # one of KINDS
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def settle(finds: list[Find]) -> list[Find]:
+    """The finds to mask, in text order, none overlapping: the higher kind first, then the longer."""
+    kept: list[Find] = []
+    for f in sorted(finds, key=lambda f: (KINDS.index(f.kind), -len(f), f.start)):
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    return sorted(kept, key=lambda f: f.start)
+
+
+def mask(text: str, finds: list[Find]) -> str:
+    out, at = [], 0
+    for f in finds:
+        out += [text[at : f.start], f"[{f.kind}]"]
+        at = f.end
+    return "".join([*out, text[at:]])
+
+
+def words_before(text: str, start: int, n: int) -> list[str]:
+    """The last `n` words before `start`, lower-cased, within the same sentence."""
+    head = re.split(r"[.!?;]\s+(?=[A-Z])|\n", text[:start])[-1].lower()
+    return _WORD.findall(head)[-n:]
+
+
+def near(text: str, start: int, n: int, cues: frozenset[str]) -> bool:
+    """One of `cues` (single words, or two-word phrases "a b") among the `n` words before `start`."""
+    ws = words_before(text, start, n)
+    pairs = {f"{a} {b}" for a, b in zip(ws, ws[1:], strict=False)}
+    return any(w in cues for w in ws) or any(p in cues for p in pairs)

@@ -1,0 +1,103 @@
+"""--redact-llm and --redact-logs in a session (fake providers, virtual time): what the LLM is
+sent, what the history keeps, what subscribers, turns.jsonl and log lines get."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import conversation, make_providers, run_virtual
+from fakes import FakeLLM, FakeSTT
+from voxloop.agent import events as ev
+from voxloop.config import AgentConfig, PrivacyConfig
+from voxloop.redact.logs import RedactPII, redact_logging
+from voxloop.transports.wav import PacedInput, write_outputs
+
+SAID = "my email is ann.lee@example.com and my number is four one five five five five two six seven one"
+MASKED = "my email is [EMAIL] and my number is [PHONE]"
+
+
+@pytest.fixture(autouse=True)
+def _no_filters_left() -> Iterator[None]:
+    """A session with redact_logs installs the filter process-wide: take it off again."""
+    yield
+    for h in [*logging.getLogger().handlers, logging.lastResort]:
+        if h is not None:
+            for f in [f for f in h.filters if isinstance(f, RedactPII)]:
+                h.removeFilter(f)
+
+
+def _talk(privacy: PrivacyConfig, out: Path | None = None) -> tuple[FakeLLM, list[ev.Event], list[str]]:
+    llm = FakeLLM(delay=0.01)
+    seen: list[ev.Event] = []
+    history: list[str] = []
+
+    async def main() -> None:
+        providers = make_providers(stt=FakeSTT([SAID], partial_every_s=0.2), llm=llm)
+        async with conversation(providers, AgentConfig(privacy=privacy)) as c:
+            await c.turn(1.0)
+            seen.extend(c.events)
+            history.extend(m.content for m in c.session.history.messages if m.role == "user")
+            if out is not None:
+                write_outputs(out, c.session, PacedInput(c.session), c.sink)
+
+    run_virtual(main())
+    return llm, seen, history
+
+
+def test_redact_llm_keeps_personal_data_out_of_the_prompt() -> None:
+    llm, _, history = _talk(PrivacyConfig(redact_llm=True))
+    sent = [m.content for call in llm.calls for m in call.messages] + [
+        m.content for msgs in llm.prefills for m in msgs
+    ]
+    assert llm.calls and all("ann.lee@example.com" not in s and "four one five" not in s for s in sent)
+    assert llm.calls[-1].user_text == MASKED
+    assert history == [MASKED]  # the history keeps what the LLM saw
+
+
+def test_without_redact_llm_the_prompt_has_the_words_as_said() -> None:
+    llm, _, history = _talk(PrivacyConfig())
+    assert llm.calls[-1].user_text == SAID and history == [SAID]
+
+
+def test_redact_logs_masks_events_and_turns_jsonl_not_the_prompt(tmp_path: Path) -> None:
+    llm, seen, _ = _talk(PrivacyConfig(redact_logs=True), tmp_path)
+    assert llm.calls[-1].user_text == SAID  # --redact-logs alone leaves the LLM its words
+    finals = [e for e in seen if isinstance(e, ev.FinalTranscript)]
+    assert [e.text for e in finals] == [MASKED]
+    done = [e for e in seen if isinstance(e, ev.TurnCompleted)]
+    assert done[0].record["user_text"] == MASKED
+    lines = (tmp_path / "turns.jsonl").read_text()
+    assert "ann.lee" not in lines and "four one five" not in lines
+    assert json.loads(lines.splitlines()[0])["user_text"] == MASKED
+
+
+def test_log_lines_are_masked_arguments_and_tracebacks_too() -> None:
+    logger = logging.getLogger("test.redact.logs")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    try:
+        redact_logging(logger)
+        redact_logging(logger)  # once only
+        assert sum(isinstance(f, RedactPII) for f in handler.filters) == 1
+        logger.warning("turn 1: user said %r", "call 415-555-2671 from 10.1.2.3")
+        logger.info("the meeting is at 10:30 on flight UA 1549")
+        try:
+            raise ValueError("bad card 4111 1111 1111 1111")
+        except ValueError:
+            logger.exception("failed for ann@example.com")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "turn 1: user said 'call [PHONE] from [IP]'" in text
+    assert "the meeting is at 10:30 on flight UA 1549" in text
+    assert "failed for [EMAIL]" in text and "bad card [CARD]" in text and "4111" not in text
