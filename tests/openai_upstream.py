@@ -9,6 +9,10 @@ and OpenAI's error JSON. Each POST /v1/chat/completions takes the next step of i
     Stall(after=n)                n pieces, then nothing until the test ends (n=0: not even headers)
     Cut(after=n, clean=False)     n pieces, then the socket closed mid-body (clean: the chunked
                                   body ends properly, but without a finish reason or [DONE])
+    Calls(calls, pieces)          the pieces, then tool calls as OpenAI streams them: per call a
+                                  first `tool_calls` delta with its index, id, type and name (and
+                                  empty arguments), then its arguments in pieces of `cut`
+                                  characters; finish reason "tool_calls"
 
 When the script runs out, every further request gets `default`. GET /v1/models lists one model.
 Every request is kept (`requests`: method, path, headers, JSON body). Nothing here sleeps: a stall
@@ -57,7 +61,14 @@ class Cut:
     clean: bool = False
 
 
-Step = Reply | Status | Stall | Cut | Busy
+@dataclass(frozen=True)
+class Calls:
+    calls: tuple[tuple[str, str, str], ...]  # (id, name, arguments as JSON text)
+    pieces: tuple[str, ...] = ()  # words before the calls
+    cut: int = 4
+
+
+Step = Reply | Status | Stall | Cut | Busy | Calls
 REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -163,6 +174,9 @@ class Upstream:
             await writer.drain()
             await step.go.wait()
             step = Reply(step.pieces)
+        if isinstance(step, Calls):
+            await self._calls(writer, step, model)
+            return
         pieces = step.pieces if isinstance(step, Reply) else tuple(f"w{i} " for i in range(step.after))
         events = [_chunk(model, {"role": "assistant", "content": ""})]
         events += [_chunk(model, {"content": p}) for p in pieces]
@@ -182,6 +196,22 @@ class Upstream:
                 writer.write(_http_chunk(event))
             writer.write(b"0\r\n\r\n")
             await writer.drain()
+
+    async def _calls(self, writer: asyncio.StreamWriter, step: Calls, model: str) -> None:
+        events = [_chunk(model, {"role": "assistant", "content": None if not step.pieces else ""})]
+        events += [_chunk(model, {"content": p}) for p in step.pieces]
+        for index, (call_id, name, args) in enumerate(step.calls):
+            head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            events.append(_chunk(model, {"tool_calls": [head]}))
+            for i in range(0, len(args), step.cut):
+                more = {"index": index, "function": {"arguments": args[i : i + step.cut]}}
+                events.append(_chunk(model, {"tool_calls": [more]}))
+        events += [_chunk(model, {}, "tool_calls"), "data: [DONE]\n\n"]
+        for event in events:
+            writer.write(_http_chunk(event))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> str:

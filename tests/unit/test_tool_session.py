@@ -177,3 +177,16 @@ def test_the_model_can_say_words_before_its_call() -> None:
 
 def test_tool_call_dataclass_is_hashable() -> None:
     assert hash(ToolCall("a", "{}", "1")) == hash(ToolCall("a", "{}", "1"))
+
+
+def test_the_system_prompt_gets_the_guidance_and_for_a_text_model_the_tools() -> None:
+    from voxloop.agent.toolcall import GUIDE, TOOLS_SYSTEM_PROMPT, system_prompt
+    from voxloop.config import DEFAULT_SYSTEM_PROMPT
+
+    box = Toolbox.of([clock])
+    text = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True)
+    assert text.startswith(TOOLS_SYSTEM_PROMPT) and GUIDE in text and '"name": "clock"' in text
+    assert "cannot" not in text.split(GUIDE)[0]  # the default's "you cannot check the time" is gone
+    assert system_prompt(text, box, text_format=True) == text  # once only
+    native = system_prompt("Be a pirate.", box, text_format=False)
+    assert native == f"Be a pirate.\n\n{GUIDE}" and "<tools>" not in native
