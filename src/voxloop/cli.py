@@ -232,6 +232,12 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--ssl-certfile", default="", help="serve https/wss (browsers on other machines need it)")
     g.add_argument("--ssl-keyfile", default="")
+    g.add_argument(
+        "--twilio-auth-token",
+        default="",
+        help="check Twilio's X-Twilio-Signature on /v1/telephony/twilio (better: $TWILIO_AUTH_TOKEN)",
+    )
+    g.add_argument("--twilio-public-url", default="", help="the wss:// <Stream url> Twilio signs, behind a proxy")
 
 
 def _server_settings(a: argparse.Namespace) -> ServerSettings:
@@ -268,6 +274,8 @@ def _server_settings(a: argparse.Namespace) -> ServerSettings:
         latency_budget_ms=a.latency_budget_ms,
         busy_503=a.busy_503,
         drain_s=a.drain_seconds,
+        twilio_auth_token=a.twilio_auth_token or os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        twilio_public_url=a.twilio_public_url,
     )
 
 

@@ -7,6 +7,7 @@
                     free and the measured load allows it: admission.py), else 503 (also while
                     shutting down: drain.py; with the key: why, the sessions in use and the load)
     WS   /v1/agent  a voice session (docs/protocol.md)
+    WS   /v1/telephony/twilio  a phone call through Twilio Media Streams (docs/telephony.md)
 
 The models are loaded once, in the background after start-up, and shared by every session; each
 session keeps its own state (VAD and recogniser streams, history, speaker).
@@ -44,6 +45,7 @@ from voxloop.server.drain import GOODBYE, Sessions
 from voxloop.server.hosts import HostGuard, host_allowed
 from voxloop.server.logs import refusals
 from voxloop.server.settings import ServerSettings
+from voxloop.server.telephony import telephony_routes
 
 log = logging.getLogger("voxloop.server")
 
@@ -198,6 +200,7 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
         *openai_routes(state),  # OpenAI-compatible (docs/compatible-apis.md)
         *deepgram_routes(state),  # Deepgram-compatible (docs/compatible-apis.md)
         *metrics_routes(state, state.observers),  # GET /metrics (voxloop.metrics)
+        *telephony_routes(state),  # Twilio Media Streams (docs/telephony.md)
     ]
     guard = Middleware(HostGuard, allowed_hosts=settings.allowed_hosts)  # before any route
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])

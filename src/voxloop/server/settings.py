@@ -34,6 +34,8 @@ class ServerSettings:
     playback_grace_s: float = 1.0  # wait this long past the expected end for a client's playback report
     max_body_bytes: int = 25 * 1024 * 1024  # largest HTTP request body (OpenAI's upload limit)
     drain_s: float = 20.0  # on SIGTERM, how long live sessions may take to finish their replies
+    twilio_auth_token: str = ""  # set: Twilio streams must carry its X-Twilio-Signature
+    twilio_public_url: str = ""  # the <Stream url> Twilio signs, when a proxy changes the Host
 
     @property
     def auth_required(self) -> bool:

@@ -1,0 +1,240 @@
+"""One Twilio call: the caller's audio into a voice session, the agent's voice back (sink.py).
+
+Twilio sends `connected`, `start`, then a `media` message every 20 ms until `stop`. A message
+this server cannot use is logged and ignored: the call goes on. A call that cannot be served
+(a format it cannot decode, a missing key) is closed with a reason, which Twilio logs in the
+call's debugger. Everything sent goes through one queue and one sender task, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from voxloop.agent.providers import Providers
+from voxloop.agent.session import VoiceSession
+from voxloop.audio.g711 import mulaw_decode
+from voxloop.config import AgentConfig
+from voxloop.errors import AudioFormatError
+from voxloop.server import protocol as p
+from voxloop.server.compat.auth import key_valid
+from voxloop.server.limits import RateLimiter
+from voxloop.server.logs import Refusals
+from voxloop.server.settings import ServerSettings
+from voxloop.server.telephony import messages as tm
+from voxloop.server.telephony.sink import TwilioSink
+
+log = logging.getLogger("voxloop.telephony")
+noise = Refusals(log)  # bad messages, in words, at most one line a second
+CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY = 1000, 1003, 1008
+# customParameters that set the session (docs/telephony.md); the others are only logged
+SETTINGS = ("system_prompt", "end_silence_ms", "interruptions")
+
+
+class TwilioCall:
+    def __init__(
+        self,
+        ws: WebSocket,
+        providers: Providers,
+        config: AgentConfig,
+        settings: ServerSettings,
+        *,
+        key_needed: bool = False,
+        on_end: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.ws, self.providers, self.config, self.settings = ws, providers, config, settings
+        self.key_needed = key_needed  # the server has API keys and the handshake carried none
+        self._on_end = on_end
+        self.start: tm.Start | None = None
+        self.session: VoiceSession | None = None
+        self.sink: TwilioSink | None = None
+        self.digits: list[str] = []  # DTMF keys the caller pressed
+        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
+        self._gone = False
+        self._close = (CLOSE_NORMAL, "")
+
+    @property
+    def name(self) -> str:
+        return f"call {self.start.call_sid or self.start.stream_sid}" if self.start else "call (not started)"
+
+    async def run(self) -> None:
+        sender = asyncio.get_running_loop().create_task(self._send_loop())
+        why = "Twilio left"
+        try:
+            why = await self._receive_loop()
+        finally:
+            turns = await self._end_session()
+            self._on_end()
+            self._out.put_nowait(None)
+            try:
+                await asyncio.wait_for(sender, timeout=5.0)
+            except TimeoutError:
+                log.warning("%s: Twilio did not take the last messages", self.name)
+            if not self._gone:
+                try:
+                    await self.ws.close(*self._close)
+                except Exception:
+                    log.debug("%s: close failed", self.name, exc_info=True)
+            log.info(
+                "%s ended (%s) after %d turn(s); keys pressed: %s",
+                self.name,
+                why,
+                turns,
+                "".join(self.digits) or "none",
+            )
+
+    async def _end_session(self) -> int:
+        session, self.session = self.session, None
+        if session is not None:
+            await session.aclose()
+        if self.sink is not None:
+            await self.sink.aclose()
+        return len(session.records) if session is not None else 0
+
+    # -- out ---------------------------------------------------------------------------------------
+    def send(self, msg: dict[str, Any]) -> None:
+        self._out.put_nowait(tm.dumps(msg))
+
+    async def _send_loop(self) -> None:
+        while (item := await self._out.get()) is not None:
+            if self._gone:
+                continue
+            try:
+                await self.ws.send_text(item)
+            except Exception:
+                log.debug("%s: send failed", self.name, exc_info=True)
+                self._gone = True
+
+    # -- in ----------------------------------------------------------------------------------------
+    async def _receive_loop(self) -> str:
+        loop = asyncio.get_running_loop()
+        idle = self.settings.idle_timeout_s
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    msg = await self.ws.receive()
+            except TimeoutError:
+                self._close = (CLOSE_POLICY, "idle")
+                return f"nothing received for {idle:g} s"
+            if msg["type"] == "websocket.disconnect":
+                self._gone = True
+                return "Twilio closed the stream"
+            text: str | None = msg.get("text")
+            if text is None:
+                noise.log(logging.WARNING, "%s: ignored a binary frame (Twilio sends JSON text)", self.name)
+                continue
+            if len(text) > self.settings.max_frame_bytes:
+                noise.log(logging.WARNING, "%s: ignored a %d-character message", self.name, len(text))
+                continue
+            try:
+                parsed = tm.parse(text)
+            except tm.TwilioMessageError as e:
+                noise.log(logging.WARNING, "%s: ignored a message: %s", self.name, e)
+                continue
+            now = loop.time()
+            if isinstance(parsed, tm.Media) and self.start is not None:
+                passed = self._limits.audio(len(parsed.audio) / self.start.sample_rate, now)
+            else:
+                passed = self._limits.control(now)
+            if not passed:
+                noise.log(
+                    logging.WARNING,
+                    "%s: over the rate limit; dropped a %s message",
+                    self.name,
+                    type(parsed).__name__.lower(),
+                )
+                continue
+            try:
+                done = await self._on_message(parsed)
+            except Exception:  # a bug must not end the call
+                log.exception("%s: a message failed; the call goes on", self.name)
+                continue
+            if done is not None:
+                return done
+
+    async def _on_message(self, msg: tm.Message) -> str | None:
+        """Act on one message; returns why the call ends, if it does."""
+        if isinstance(msg, tm.Connected):
+            log.debug("Twilio connected (protocol %s %s)", msg.protocol, msg.version)
+            return None
+        if isinstance(msg, tm.Start):
+            return self._start(msg)
+        if self.start is None or self.session is None or self.sink is None:
+            noise.log(logging.WARNING, "%s: ignored %s before start", self.name, type(msg).__name__.lower())
+            return None
+        if msg.stream_sid != self.start.stream_sid:
+            noise.log(
+                logging.WARNING, "%s: ignored a message for another stream %s", self.name, msg.stream_sid
+            )
+            return None
+        if isinstance(msg, tm.Media):
+            if msg.track == "inbound" and msg.audio:
+                try:
+                    await self.session.push_audio(mulaw_decode(msg.audio), self.start.sample_rate)
+                except AudioFormatError as e:
+                    noise.log(logging.WARNING, "%s: ignored media: %s", self.name, e.message)
+        elif isinstance(msg, tm.Mark):
+            if not self.sink.acknowledge(msg.name):
+                log.debug("%s: mark %s was dropped by a clear", self.name, msg.name)
+        elif isinstance(msg, tm.Dtmf):
+            self.digits.append(msg.digit)
+            log.info("%s: the caller pressed %s", self.name, msg.digit)
+        elif isinstance(msg, tm.Stop):
+            return "Twilio stopped the stream"
+        return None
+
+    def _start(self, msg: tm.Start) -> str | None:
+        if self.start is not None:
+            noise.log(logging.WARNING, "%s: ignored a second start", self.name)
+            return None
+        self.start = msg
+        if msg.encoding != tm.MULAW or msg.channels != 1 or not 8000 <= msg.sample_rate <= 48000:
+            why = f"unsupported media format {msg.encoding} {msg.sample_rate} Hz x{msg.channels}"
+            self._close = (CLOSE_UNSUPPORTED, why[:120])
+            log.warning("%s: %s: only mono audio/x-mulaw is taken", self.name, why)
+            return why
+        if self.key_needed and not key_valid(msg.custom.get("token"), self.settings.api_keys):
+            self._close = (CLOSE_POLICY, "unauthorized")
+            log.warning('%s: refused: no valid API key (give it as <Parameter name="token">)', self.name)
+            return "unauthorized"
+        config = self._session_config(msg.custom)
+        self.sink = TwilioSink(msg.stream_sid, self.send, grace_s=self.settings.playback_grace_s)
+        self.session = VoiceSession(self.providers, self.sink, config)
+        others = sorted(k for k in msg.custom if k not in (*SETTINGS, "token"))
+        log.info(
+            "%s started: %s %d Hz; custom parameters: %s",
+            self.name,
+            msg.encoding,
+            msg.sample_rate,
+            ", ".join(others) or "none",
+        )
+        return None
+
+    def _session_config(self, custom: dict[str, str]) -> AgentConfig:
+        """The session's settings from customParameters, checked as /v1/agent's `start` checks them;
+        an invalid one is logged and none of them is applied."""
+        raw: dict[str, Any] = {k: custom[k] for k in SETTINGS if k in custom}
+        if not raw:
+            return self.config
+        if "end_silence_ms" in raw:
+            raw["end_silence_ms"] = (
+                int(raw["end_silence_ms"]) if raw["end_silence_ms"].isdigit() else raw["end_silence_ms"]
+            )
+        if "interruptions" in raw:
+            raw["interruptions"] = {"true": True, "false": False}.get(
+                raw["interruptions"].lower(), raw["interruptions"]
+            )
+        try:
+            start = p.parse(json.dumps({"type": "start", "input_sample_rate": 8000, "settings": raw}))
+            assert isinstance(start, p.Start)
+            p.check_prompt_budget(start.settings, self.config.llm.context)
+        except p.ProtocolError as e:
+            log.warning("%s: custom parameters not applied: %s", self.name, e.message)
+            return self.config
+        return start.settings.apply(self.config)
