@@ -221,3 +221,17 @@ def test_a_stream_in_another_format_is_closed_with_the_reason() -> None:
             assert not c.peer.received
 
     run_virtual(main())
+
+
+def test_a_drain_ends_the_call_once_the_reply_under_way_has_been_heard() -> None:
+    async def main() -> None:
+        async with twilio_call(make_providers(stt=FakeSTT(["hello"]))) as c:
+            await c.begin()
+            await c.peer.stream(silence_bytes(0.3) + tone_bytes(1.0))
+            assert await c.peer.silence_until(lambda: bool(c.peer.heard))
+            c.call.drain()
+            assert await c.peer.silence_until(c.task.done)
+            assert c.ws.closed == (1012, "the server is shutting down")
+            assert len(c.peer.heard) == 4 * WORD  # the reply was finished first
+
+    run_virtual(main())

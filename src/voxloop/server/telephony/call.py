@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.audio.g711 import mulaw_decode
@@ -31,7 +32,7 @@ from voxloop.server.telephony.sink import TwilioSink
 
 log = logging.getLogger("voxloop.telephony")
 noise = Refusals(log)  # bad messages, in words, at most one line a second
-CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY = 1000, 1003, 1008
+CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY, CLOSE_RESTART = 1000, 1003, 1008, 1012
 # customParameters that set the session (docs/telephony.md); the others are only logged
 SETTINGS = ("system_prompt", "end_silence_ms", "interruptions")
 
@@ -54,6 +55,9 @@ class TwilioCall:
         self.session: VoiceSession | None = None
         self.sink: TwilioSink | None = None
         self.digits: list[str] = []  # DTMF keys the caller pressed
+        self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
+        self._drain_asked = False  # the server is shutting down: end once idle (drain.py)
+        self._cutting = False  # ... or now
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
         self._gone = False
@@ -97,6 +101,18 @@ class TwilioCall:
             await self.sink.aclose()
         return len(session.records) if session is not None else 0
 
+    # -- shutdown (drain.py): checked on every message, and Twilio sends one every 20 ms -------------
+    def drain(self) -> None:
+        """End the call once the session is idle (the reply under way heard, the caller's turn answered)."""
+        self._drain_asked = True
+
+    def cut(self) -> None:
+        """End the call now."""
+        self._drain_asked = self._cutting = True
+
+    def _drained(self) -> bool:
+        return self._drain_asked and (self._cutting or self.session is None or self.session.idle)
+
     # -- out ---------------------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
         self._out.put_nowait(tm.dumps(msg))
@@ -116,6 +132,9 @@ class TwilioCall:
         loop = asyncio.get_running_loop()
         idle = self.settings.idle_timeout_s
         while True:
+            if self._drained():
+                self._close = (CLOSE_RESTART, "the server is shutting down")
+                return "the server is shutting down"
             try:
                 async with asyncio.timeout(idle):
                     msg = await self.ws.receive()
@@ -206,6 +225,8 @@ class TwilioCall:
         config = self._session_config(msg.custom)
         self.sink = TwilioSink(msg.stream_sid, self.send, grace_s=self.settings.playback_grace_s)
         self.session = VoiceSession(self.providers, self.sink, config)
+        for observer in self.observers:
+            self.session.subscribe(observer)
         others = sorted(k for k in msg.custom if k not in (*SETTINGS, "token"))
         log.info(
             "%s started: %s %d Hz; custom parameters: %s",

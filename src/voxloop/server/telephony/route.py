@@ -10,6 +10,7 @@ A call holds one of the server's `max_sessions` slots while it runs.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse
@@ -17,6 +18,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from voxloop.server.compat.auth import key_valid, presented_key
+from voxloop.server.drain import GOODBYE
 from voxloop.server.logs import refusals
 from voxloop.server.telephony import signature
 from voxloop.server.telephony.call import TwilioCall
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voxloop.telephony")
 PATH = "/v1/telephony/twilio"
-CLOSE_TRY_LATER = 1013
+CLOSE_TRY_LATER, CLOSE_RESTART = 1013, 1012
 
 
 def signed_by_twilio(ws: WebSocket, auth_token: str, public_url: str = "") -> bool:
@@ -48,11 +50,17 @@ def telephony_routes(state: ServerState) -> list[BaseRoute]:
             if not key_needed and not key_valid(presented_key(ws), settings.api_keys):
                 await _deny(ws, "the API key presented is not valid")
                 return
-        if not state.ready.is_set() or state.active >= settings.max_sessions:
-            why = "the models are still loading" if not state.ready.is_set() else "all sessions are in use"
+        why = ""
+        if state.sessions.draining:
+            why, code = GOODBYE, CLOSE_RESTART
+        elif not state.ready.is_set():
+            why, code = "the models are still loading", CLOSE_TRY_LATER
+        elif not (admitted := state.admission.decide(state.active)).admit:
+            why, code = admitted.reason, CLOSE_TRY_LATER
+        if why:
             refusals.log(logging.WARNING, "refused a Twilio call: %s", why)
             await ws.accept()
-            await ws.close(CLOSE_TRY_LATER, why)
+            await ws.close(code, why[:120])
             return
         state.active += 1
         held = True
@@ -68,7 +76,13 @@ def telephony_routes(state: ServerState) -> list[BaseRoute]:
             call = TwilioCall(
                 ws, state.providers, state.config, settings, key_needed=key_needed, on_end=release
             )
-            await call.run()
+            call_id = uuid.uuid4().hex[:12]
+            call.observers += [state.observe, *(make(call_id) for make in state.observers)]
+            state.sessions.add(call)
+            try:
+                await call.run()
+            finally:
+                state.sessions.discard(call)
         finally:
             release()
 
