@@ -371,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     from voxloop.bench.load_cli import add_parser as add_load
 
     add_load(bsub)
+    from voxloop.bench.tts_cache import add_parser as add_tts_cache
+
+    add_tts_cache(bsub)
 
     sub.add_parser("redact", help="mask personal data in text: reads lines on stdin, writes each masked")
 
@@ -429,6 +432,10 @@ async def _dispatch(a: argparse.Namespace) -> int:
         voice.deepgram.base_url = a.deepgram_url
         path, seconds = await commands.say(a.text, a.out, voice)
         print(f"wrote {path} ({seconds:.2f} s of audio)")
+    elif a.cmd == "bench" and a.bench == "tts-cache":
+        from voxloop.bench import tts_cache as tts_cache_bench
+
+        await tts_cache_bench.run(a)
     elif a.cmd == "bench" and a.bench == "load":
         from voxloop.bench.load_cli import dispatch
 

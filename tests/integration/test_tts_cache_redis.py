@@ -7,8 +7,10 @@ again once Redis answers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +150,12 @@ def test_a_password_in_the_url_is_not_logged() -> None:
     store = RedisStore("redis://user:s3cret@127.0.0.1:1/0")
     assert "s3cret" not in store.name and "user:***@127.0.0.1:1/0" in store.name
     asyncio.run(store.aclose())
+
+
+def test_bench_tts_cache_on_redis(server: LocalRedis, tmp_path: Path) -> None:
+    from voxloop.cli import main
+
+    argv = ["-q", "bench", "tts-cache", "--backends", "redis", "--redis", server.url, "--lines", "8"]
+    assert main([*argv, "--lookups", "40", "--concurrency", "1,4", "--out", str(tmp_path)]) == 0
+    (run,) = json.loads((tmp_path / "tts_cache.json").read_text())["runs"]
+    assert run["backend"].startswith("redis ") and run["hit_first_audio_ms_x4"]["n"] == 40
