@@ -151,6 +151,8 @@ def test_replies_off_caches_only_the_fixed_lines(tmp_path: Path) -> None:
         "I have you at jane.doe@example.com.",
         "That is four one five, five five five, zero one.",
         "Your card ending 4242 is on file.",
+        "I have you down as bob at example dot com.",  # found by voxloop.redact (no digit, no @)
+        "You were born on March third nineteen eighty.",
     ],
 )
 def test_a_reply_that_may_hold_personal_data_is_never_looked_up_or_stored(tmp_path: Path, line: str) -> None:

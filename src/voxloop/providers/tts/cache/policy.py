@@ -8,11 +8,12 @@
   same line is said by this process, so one-off sentences do not push out the lines that repeat,
   such as an IVR's "Is there anything else I can help you with?"), or "all".
 - A reply line that may hold personal data is neither looked up nor stored: the audio of a
-  spoken phone number is personal data too. `personal(text)` decides; by default it is
-  `voxloop.redact(text) != text` when the redaction module is installed, and otherwise any digit,
-  an "@", or four number words in a row ("four one five five"). Names are not detected: where
-  callers' names may be spoken back, run with replies "off". Lines longer than `max_chars` are
-  not cached either.
+  spoken phone number is personal data too. `personal(text)` decides; by default a line is
+  personal when `voxloop.redact` masks anything in it, and also (more cautious than redaction,
+  which leaves ordinary numbers alone in logs) when it has any digit, an "@", or four number
+  words in a row ("four one five five"): a line with a number in it is rarely one that repeats.
+  Names are not detected: where callers' names may be spoken back, run with replies "off".
+  Lines longer than `max_chars` are not cached either.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def _redactor() -> Callable[[str], str] | None:
 
 def looks_personal(text: str) -> bool:
     """The default test: may this line hold personal data (see the module docstring)?"""
+    if any(c.isdigit() for c in text) or "@" in text or _SPOKEN_DIGITS.search(text):
+        return True
     redact = _redactor()
-    if redact is not None:
-        return redact(text) != text
-    return any(c.isdigit() for c in text) or "@" in text or bool(_SPOKEN_DIGITS.search(text))
+    return redact is not None and redact(text) != text
 
 
 @dataclass(frozen=True)
