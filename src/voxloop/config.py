@@ -150,6 +150,7 @@ class TTSCacheConfig:
 
     location: str = "off"
     max_bytes: int = 256 * 1024 * 1024  # the disk backend's bound (Redis: its own maxmemory)
+    memory_bytes: int = 32 * 1024 * 1024  # the most used lines also kept in the process (0: not)
     replies: str = "repeated"  # reply lines: "off", "repeated" (stored when said again) or "all"
     max_chars: int = 200  # longer reply lines are not cached
     fixed_lines: tuple[str, ...] = ()  # always cached, ready from the start (beside the fillers)

@@ -29,9 +29,12 @@ def server() -> Iterator[LocalRedis]:
         yield r
 
 
-def worker(url: str, voice: FakeTTS | None = None, retry_after_s: float = 10.0) -> CachedTTS:
+def worker(
+    url: str, voice: FakeTTS | None = None, retry_after_s: float = 10.0, memory_bytes: int = 0
+) -> CachedTTS:
     store = RedisStore(url, ttl_s=3600, retry_after_s=retry_after_s)
-    return CachedTTS(voice or FakeTTS(), store, LinePolicy(("One moment.",), replies="all"))
+    policy = LinePolicy(("One moment.",), replies="all")
+    return CachedTTS(voice or FakeTTS(), store, policy, memory_bytes=memory_bytes)
 
 
 async def say(tts: CachedTTS, text: str) -> int:
@@ -119,6 +122,21 @@ def test_a_redis_that_goes_away_and_comes_back(server: LocalRedis, caplog: pytes
         asyncio.run(main())
     text = caplog.text
     assert text.count("speaking without the cache") == 1 and text.count("answers again") == 1
+
+
+def test_with_a_memory_front_the_fillers_stay_instant_while_redis_is_away(server: LocalRedis) -> None:
+    voice = FakeTTS()
+
+    async def main() -> None:
+        tts = worker(server.url, voice, memory_bytes=10_000_000)
+        await tts.load()
+        await say(tts, LINE)
+        server.stop()
+        assert await say(tts, "One moment.") > 0 and await say(tts, LINE) > 0
+        assert tts.stats.hits == 2 and voice.texts == ["One moment.", LINE]
+        await tts.aclose()
+
+    asyncio.run(main())
 
 
 def test_a_down_redis_is_not_asked_again_until_its_retry_time(caplog: pytest.LogCaptureFixture) -> None:

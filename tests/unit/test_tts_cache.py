@@ -273,3 +273,40 @@ def test_in_a_conversation_the_filler_comes_from_the_cache(tmp_path: Path) -> No
             assert (tts.stats.hits, tts.stats.misses, tts.stats.counts["stored"]) == (2, 2, 1)
 
     run_virtual(main())
+
+
+def test_the_memory_front_serves_its_lines_without_the_store(tmp_path: Path) -> None:
+    async def main() -> None:
+        tts = CachedTTS(Voice(), DiskStore(tmp_path, 10_000_000), LinePolicy(("One moment.",)), 10_000_000)
+        await tts.load()
+        reads: list[str] = []
+        real_get = tts.store.get
+
+        async def counted(key: str) -> object:
+            reads.append(key)
+            return await real_get(key)
+
+        tts.store.get = counted  # type: ignore[method-assign]
+        first = await say(tts, "One moment.")
+        first[:] = 0.0  # a consumer that writes into its audio changes nothing kept
+        second = await say(tts, "One moment.")
+        assert reads == [] and tts.stats.hits == 2 and np.any(second != 0.0)
+        await tts.aclose()
+
+    run_virtual(main())
+
+
+def test_the_memory_front_is_bounded_least_recently_used_out() -> None:
+    from voxloop.providers.tts.cache.entry import Entry
+    from voxloop.providers.tts.cache.memory import MemoryFront
+
+    one = np.zeros(1000, np.float32)  # 4000 bytes
+    front = MemoryFront(max_bytes=16_000)
+    for key in "abcd":
+        front.put(key, Entry(one, 24000))
+    assert front.get("a") is not None  # now the most recently used
+    front.put("e", Entry(one, 24000))
+    assert front.get("b") is None and front.get("a") is not None and len(front) == 4
+    assert front.bytes == 16_000
+    front.put("big", Entry(np.zeros(1001, np.float32), 24000))  # over a quarter of the bound: not kept
+    assert front.get("big") is None

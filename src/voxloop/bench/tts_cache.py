@@ -5,6 +5,7 @@ then `--lookups` lookups pick a line at random and time `synthesize(line)` up to
 of audio, through `CachedTTS` as a session uses it: the key, the store's read (disk: in the
 cache's thread; Redis: over loopback), the checks and the conversion to float32. With
 `--concurrency 1,8`, that many lookups run at once (sessions speaking at the same moment).
+"memory" is the disk store with the process's own copy in front (what a session's fillers get).
 The voice that fills the cache is a tone generator unless `--voice hibari`, which also times the
 real voice's first audio for the same lines (the misses) for comparison. Redis: `--redis URL`,
 else a redis-server started on a free loopback port for the run. Writes tts_cache.json.
@@ -58,7 +59,11 @@ class ToneVoice(TTS):
 
 def add_parser(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench.add_parser("tts-cache", help="first audio of cached lines: p50/p95 per backend")
-    p.add_argument("--backends", default="disk,redis", help="comma list of disk, redis (default both)")
+    p.add_argument(
+        "--backends",
+        default="disk,redis,memory",
+        help="comma list of disk, redis and memory (the process's own copy, over disk); default all",
+    )
     p.add_argument("--redis", default="", help="a Redis to use, redis://HOST:PORT/DB (default: start one)")
     p.add_argument("--lines", type=int, default=64, help="distinct lines in the cache (default 64)")
     p.add_argument("--lookups", type=int, default=2000, help="timed lookups per run (default 2000)")
@@ -118,12 +123,13 @@ async def _measure(tts: CachedTTS, lines: list[str], lookups: int, at_once: int,
 
 async def _backend(name: str, store: Store, voice: TTS, a: argparse.Namespace) -> dict[str, Any]:
     lines = _lines(a.lines)
-    tts = CachedTTS(voice, store, LinePolicy((), replies="all", personal=lambda _: False))
+    policy = LinePolicy((), replies="all", personal=lambda _: False)
+    tts = CachedTTS(voice, store, policy, memory_bytes=256 * 2**20 if name == "memory" else 0)
     await tts.load()
     fill = [await _fill_ms(tts, line) for line in lines]  # misses: the voice's own first audio
     await tts.flush()
     result: dict[str, Any] = {
-        "backend": store.name,
+        "backend": f"memory over {store.name}" if name == "memory" else store.name,
         "lines": len(lines),
         "fill_first_audio_ms": _summary(fill),
     }
@@ -142,9 +148,15 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     from voxloop.bench.local_redis import LocalRedis
 
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
-    if not backends or set(backends) - {"disk", "redis"} or a.lines < 1 or a.lookups < 1 or a.cpu_load < 0:
+    if (
+        not backends
+        or set(backends) - {"disk", "redis", "memory"}
+        or a.lines < 1
+        or a.lookups < 1
+        or a.cpu_load < 0
+    ):
         raise VoxloopError(
-            "bench tts-cache: nothing to measure", "--backends disk,redis, --lines and --lookups >= 1"
+            "bench tts-cache: nothing to measure", "--backends disk,redis,memory, --lines and --lookups >= 1"
         )
     voice: TTS = ToneVoice()
     if a.voice == "hibari":
@@ -156,7 +168,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     try:
         with CpuLoad(a.cpu_load) as load, contextlib.ExitStack() as stack:
             for name in backends:
-                if name == "disk":
+                if name in ("disk", "memory"):
                     folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="voxloop-tts-cache-"))
                     store: Store = DiskStore(Path(folder), 512 * 2**20)
                 else:

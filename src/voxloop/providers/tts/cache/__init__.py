@@ -4,7 +4,8 @@
 says: `location` "off", "disk" (the default folder), a folder, or `redis://host:port/db`.
 - `cached.py`: `CachedTTS`, the wrapper (hits at once, misses streamed and then stored)
 - `key.py`: what the key is made of; `entry.py`: the stored bytes
-- `disk.py`, `redis_store.py`: the two backends; `policy.py`: which lines are cached
+- `disk.py`, `redis_store.py`: the two backends; `memory.py`: the most used lines in the process
+- `policy.py`: which lines are cached
 - `stats.py`: counts and listeners; `options.py`: the command-line options
 """
 
@@ -56,4 +57,5 @@ def with_cache(tts: TTS, config: AgentConfig) -> TTS:
         return tts
     c = config.tts.cache
     fixed = (config.turn.filler_text, config.turn.retry_filler_text, *c.fixed_lines)
-    return CachedTTS(tts, store, LinePolicy(fixed, replies=c.replies, max_chars=c.max_chars))
+    policy = LinePolicy(fixed, replies=c.replies, max_chars=c.max_chars)
+    return CachedTTS(tts, store, policy, memory_bytes=c.memory_bytes)

@@ -5,6 +5,9 @@ streamed from the voice as usual while its chunks are collected; when the voice 
 line (not cancelled by a barge-in, not failed) its audio is written to the store by a task of
 the cache's own, off the reply's path. `policy.py` says which lines are looked up and stored.
 
+With `memory_bytes`, the most used lines are also kept in the process (`memory.py`): looked up
+there first, they need no thread or socket at all, and they stay while the store is down.
+
 A fallback chain (`--tts deepgram,hibari`) is cached as one voice whose key names every member;
 a line is stored only when the chain's first member spoke it (the fallback's voice is not kept
 under the chain's key), and a hit plays the first member's voice even while it is down.
@@ -25,6 +28,7 @@ from voxloop.audio.pcm import resample
 from voxloop.providers.base import TTS, Samples
 from voxloop.providers.tts.cache.entry import Entry
 from voxloop.providers.tts.cache.key import cache_key, voice_identity
+from voxloop.providers.tts.cache.memory import MemoryFront
 from voxloop.providers.tts.cache.policy import LinePolicy
 from voxloop.providers.tts.cache.stats import CacheStats
 
@@ -42,9 +46,12 @@ class Store(Protocol):
 
 
 class CachedTTS(TTS):
-    def __init__(self, inner: TTS, store: Store, policy: LinePolicy | None = None) -> None:
+    def __init__(
+        self, inner: TTS, store: Store, policy: LinePolicy | None = None, memory_bytes: int = 0
+    ) -> None:
         self.inner, self.store = inner, store
         self.policy = policy or LinePolicy()
+        self.memory = MemoryFront(memory_bytes) if memory_bytes > 0 else None
         self.name = inner.name
         self.stats = CacheStats()
         self._writes: set[asyncio.Task[None]] = set()
@@ -74,7 +81,7 @@ class CachedTTS(TTS):
         t0, made = time.perf_counter(), 0
         for line in self.policy.fixed_lines:
             key = self.key(line)
-            if await self.store.get(key) is not None:
+            if await self._lookup(key) is not None:
                 continue
             try:
                 parts = [chunk async for chunk in self.inner.synthesize(line)]
@@ -82,7 +89,11 @@ class CachedTTS(TTS):
                 log.warning("tts cache: could not prepare %r (%s); it is cached when first said", line, e)
                 continue
             entry = Entry(np.concatenate(parts), self.inner.sample_rate) if parts else None
-            if entry is not None and self._primary_spoke() and await self.store.put(key, entry):
+            if entry is None or not self._primary_spoke():
+                continue
+            if self.memory is not None:
+                self.memory.put(key, entry)
+            if await self.store.put(key, entry) or self.memory is not None:
                 self.stats.count("prewarmed")
                 made += 1
         log.info(
@@ -112,7 +123,7 @@ class CachedTTS(TTS):
         key = self.key(text, speed)
         decision = self.policy.decide(text, key)
         if decision.lookup:
-            entry = await self.store.get(key)
+            entry = await self._lookup(key)
             if entry is not None:
                 self.stats.count("hit")
                 if unused is not None:
@@ -137,12 +148,23 @@ class CachedTTS(TTS):
         if decision.store and parts and self._primary_spoke():
             self._write(key, Entry(np.concatenate(parts), self.inner.sample_rate))
 
+    async def _lookup(self, key: str) -> Entry | None:
+        """The memory front first, then the store (a store hit is kept in memory for next time)."""
+        if self.memory is not None and (entry := self.memory.get(key)) is not None:
+            return entry
+        entry = await self.store.get(key)
+        if entry is not None and self.memory is not None:
+            self.memory.put(key, entry)
+        return entry
+
     def _primary_spoke(self) -> bool:
         """False when a fallback chain's first member is down (another member spoke the line)."""
         chain = getattr(self.inner, "chain", None)
         return chain is None or chain.order()[0] == 0
 
     def _write(self, key: str, entry: Entry) -> None:
+        if self.memory is not None:  # at once, and even when the store cannot take it
+            self.memory.put(key, entry)
         task = asyncio.get_running_loop().create_task(self._put(key, entry))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
