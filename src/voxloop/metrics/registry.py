@@ -64,6 +64,11 @@ class Metrics:
         self.models_loaded.set_function(models_loaded)
         r.register(_TTSCacheCollector())
 
+    @staticmethod
+    def model_count(providers: object) -> int:
+        """The models a `Providers` holds (its VAD, recogniser, language model and voice)."""
+        return sum(getattr(providers, kind, None) is not None for kind in ("vad", "stt", "llm", "tts"))
+
     def exposition(self) -> bytes:
         """The metrics in Prometheus's text format."""
         return generate_latest(self.registry)

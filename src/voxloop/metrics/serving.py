@@ -7,7 +7,6 @@ extra the route answers 503 with the command that installs it; the log context w
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -35,7 +34,7 @@ def metrics_routes(state: ServerState, observers: list[SessionObserver]) -> list
         from voxloop.metrics.registry import Metrics
     except ImportError:
         return [Route("/metrics", _missing_extra)]
-    models = len(dataclasses.fields(state.providers))
+    models = Metrics.model_count(state.providers)
     metrics = Metrics(
         active_sessions=lambda: state.active,
         models_loaded=lambda: models if state.ready.is_set() else 0,

@@ -5,7 +5,6 @@ It listens on loopback; the session's log lines carry a session id either way.""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -39,7 +38,7 @@ async def observed(
             "--metrics-port needs the Python module prometheus_client, which is not installed",
             'install it with: pip install "voxloop[ops]"',
         ) from None
-    models = len(dataclasses.fields(providers))
+    models = Metrics.model_count(providers)
     metrics = Metrics(active_sessions=lambda: 1, models_loaded=lambda: models)
     session.subscribe(MetricsObserver(metrics))
     try:
