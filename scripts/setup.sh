@@ -12,9 +12,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 # chromium: the real browser the page's test drives (through playwright, which downloads nothing);
 # prometheus (with promtool), redis-server and nginx: real servers the production tests start on
-# loopback; libopus0: Opus on the wire
+# loopback; libopus0: Opus on the wire; docker-compose: `docker-compose config` checks compose.yaml
 need_apt=()
-for pkg in libportaudio2 libsndfile1 chromium prometheus redis-server nginx libopus0; do
+for pkg in libportaudio2 libsndfile1 chromium prometheus redis-server nginx libopus0 docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
