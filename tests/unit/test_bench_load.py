@@ -76,6 +76,8 @@ def test_a_filler_first_answer_is_timed_to_the_answer() -> None:
     assert row["v2v_ms"]["max"] == 2600 and row["v2v_answer_ms"]["max"] == 3100
     empty = load.summarize(4, [CallResult(1, errors=["refused"])], None, None)
     assert empty["v2v_answer_ms"] == {"p50": None, "p95": None, "max": None} and empty["errors"] == 1
+    fast = load.summarize(1, [CallResult(1, [Turn(1, "a", rec(900, 900, 0))])], None, None)
+    assert load.within_budget(fast) and not load.within_budget(row) and not load.within_budget(empty)
 
 
 def test_the_filler_is_skipped_by_the_client_too(tmp_path: Path) -> None:

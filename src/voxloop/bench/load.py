@@ -137,8 +137,19 @@ async def run(
                 log.info("  caller %d: %s", r.session, e)
     report = {"sessions": rows}
     await asyncio.to_thread(write_files, out, report, lines)
+    fits = [r["n"] for r in rows if within_budget(r)]
+    log.info(
+        "the most conversations at once answered within %.0f ms (p95) without errors: %s",
+        BUDGET_MS,
+        max(fits) if fits else "none of those tried",
+    )
     log.info("wrote %s, %s and load.png", out / "load.json", out / "load_turns.jsonl")
     return report
+
+
+def within_budget(row: dict[str, Any], budget_ms: float = BUDGET_MS) -> bool:
+    p95 = row["v2v_answer_ms"]["p95"]
+    return row["errors"] == 0 and row["turns"] > 0 and p95 is not None and p95 <= budget_ms
 
 
 def write_files(out: Path, report: dict[str, Any], lines: list[dict[str, Any]]) -> None:
