@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from voxloop.audio.g711 import mulaw_decode, mulaw_encode
 from voxloop.audio.pcm import resample
@@ -235,3 +238,28 @@ def silence_bytes(seconds: float) -> bytes:
 def tone_bytes(seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> bytes:
     t = np.arange(int(seconds * 8000)) / 8000
     return mulaw_encode((amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32))
+
+
+PATH = "/v1/telephony/twilio"
+
+
+@asynccontextmanager
+async def twilio_socket(port: int, **kw: Any) -> AsyncIterator[tuple[ClientConnection, TwilioPeer]]:
+    async with connect(f"ws://127.0.0.1:{port}{PATH}", max_size=None, compression=None, **kw) as ws:
+        peer = TwilioPeer(ws.send)
+
+        async def read() -> None:
+            try:
+                async for msg in ws:
+                    assert isinstance(msg, str), "Twilio takes text frames only"
+                    peer.receive(msg)
+            except ConnectionClosed:
+                pass
+
+        reader = asyncio.get_running_loop().create_task(read())
+        try:
+            yield ws, peer
+        finally:
+            await ws.close()
+            await asyncio.gather(reader, return_exceptions=True)
+            await peer.aclose()

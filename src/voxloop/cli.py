@@ -237,7 +237,9 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default="",
         help="check Twilio's X-Twilio-Signature on /v1/telephony/twilio (better: $TWILIO_AUTH_TOKEN)",
     )
-    g.add_argument("--twilio-public-url", default="", help="the wss:// <Stream url> Twilio signs, behind a proxy")
+    g.add_argument(
+        "--twilio-public-url", default="", help="the wss:// <Stream url> Twilio signs, behind a proxy"
+    )
 
 
 def _server_settings(a: argparse.Namespace) -> ServerSettings:
@@ -354,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
                 action="store_true",
                 help="long turns (20-40 s) built from the corpus's speakers instead of its clips",
             )
+            bp.add_argument(
+                "--telephone",
+                action="store_true",
+                help="each clip also as a phone call carries it (8 kHz mu-law), with the end-of-turn rules on both",
+            )
         if name == "turns":
             bp.add_argument("--trials", type=int, default=20, help="trials per scenario (default 20)")
             bp.add_argument("--seed", type=int, default=0)
@@ -449,7 +456,12 @@ async def _dispatch(a: argparse.Namespace) -> int:
     elif a.cmd == "bench" and a.bench == "wer":
         from voxloop.bench import wer as wer_bench
 
-        await wer_bench.run(a.corpus, a.out, _config(a), a.limit, long=a.long, cpu_load=a.cpu_load)
+        if a.telephone:
+            from voxloop.bench import telephone
+
+            await telephone.run(a.corpus, a.out, _config(a), a.limit, cpu_load=a.cpu_load)
+        else:
+            await wer_bench.run(a.corpus, a.out, _config(a), a.limit, long=a.long, cpu_load=a.cpu_load)
     elif a.cmd == "bench" and a.bench == "turns":
         from voxloop.bench import turns
 

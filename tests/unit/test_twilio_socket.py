@@ -5,18 +5,16 @@ leave the server serving."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from conftest import make_providers
 from fakes import FakeSTT
 from live_server import http_get, live_server
-from twilio_peer import SID, TwilioPeer, silence_bytes, tone_bytes
+from twilio_peer import SID, TwilioPeer, silence_bytes, tone_bytes, twilio_socket
 from voxloop.server.settings import ServerSettings
 from voxloop.server.telephony import signature
 
@@ -26,28 +24,6 @@ PATH = "/v1/telephony/twilio"
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-@asynccontextmanager
-async def twilio_socket(port: int, **kw: Any) -> AsyncIterator[tuple[ClientConnection, TwilioPeer]]:
-    async with connect(f"ws://127.0.0.1:{port}{PATH}", max_size=None, compression=None, **kw) as ws:
-        peer = TwilioPeer(ws.send)
-
-        async def read() -> None:
-            try:
-                async for msg in ws:
-                    assert isinstance(msg, str), "Twilio takes text frames only"
-                    peer.receive(msg)
-            except ConnectionClosed:
-                pass
-
-        reader = asyncio.get_running_loop().create_task(read())
-        try:
-            yield ws, peer
-        finally:
-            await ws.close()
-            await asyncio.gather(reader, return_exceptions=True)
-            await peer.aclose()
 
 
 async def wait_for(check: Any, peer: TwilioPeer, within: float = 20.0) -> None:
