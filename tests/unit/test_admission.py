@@ -4,6 +4,7 @@ frees (fake models)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import Coroutine
@@ -17,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from conftest import make_providers, silence, tone
 from fakes import FakeSTT
 from live_server import AgentClient, agent_client, http_get, live_server
+from voxloop.cli import _add_server_options, _server_settings, main
 from voxloop.server.admission import Admission
 from voxloop.server.settings import ServerSettings
 
@@ -95,6 +97,17 @@ def test_turns_without_a_reply_are_not_judged() -> None:
     for _ in range(5):
         a.note_turn({"v2v_ms": None, "v2v_answer_ms": None}, 2)
     assert a.p95_by_load() == {}
+
+
+def test_the_budget_and_the_503_refusal_are_serve_options(capsys: pytest.CaptureFixture[str]) -> None:
+    ap = argparse.ArgumentParser()
+    _add_server_options(ap)
+    settings = _server_settings(ap.parse_args(["--latency-budget-ms", "900", "--busy-503"]))
+    assert settings.latency_budget_ms == 900 and settings.busy_503
+    default = _server_settings(ap.parse_args([]))
+    assert default.latency_budget_ms == 1500 and not default.busy_503
+    assert main(["-q", "serve", "--latency-budget-ms", "-1"]) == 2
+    assert "a server limit is out of range" in capsys.readouterr().err
 
 
 # -- on a real server ------------------------------------------------------------------------------
