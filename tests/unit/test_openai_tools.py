@@ -63,7 +63,10 @@ def test_tool_calls_deltas_become_calls_and_go_back_as_openai_messages() -> None
             follow = [
                 *ASK,
                 Message("assistant", "", tool_calls=tuple(calls)),
-                *(Message("tool", f"3 PM in {json.loads(c.arguments)['city']}", tool_call_id=c.id) for c in calls),
+                *(
+                    Message("tool", f"3 PM in {json.loads(c.arguments)['city']}", tool_call_id=c.id)
+                    for c in calls
+                ),
             ]
             text = [i async for i in llm.stream_tools(follow, BOX.schemas)]
             await llm.aclose()
@@ -83,7 +86,11 @@ def test_tool_calls_deltas_become_calls_and_go_back_as_openai_messages() -> None
         "content": None,
         "tool_calls": [
             {"id": "call_a1", "type": "function", "function": {"name": "get_time", "arguments": args}},
-            {"id": "call_b2", "type": "function", "function": {"name": "get_time", "arguments": '{"city": "Lyon"}'}},
+            {
+                "id": "call_b2",
+                "type": "function",
+                "function": {"name": "get_time", "arguments": '{"city": "Lyon"}'},
+            },
         ],
     }
     assert second["messages"][3] == {"role": "tool", "tool_call_id": "call_a1", "content": "3 PM in Paris"}
@@ -92,7 +99,9 @@ def test_tool_calls_deltas_become_calls_and_go_back_as_openai_messages() -> None
 
 def test_words_before_a_call_are_text_and_stream_without_tools_is_unchanged() -> None:
     async def main() -> tuple[list[str | ToolCall], list[str], list[Any]]:
-        async with upstream(Calls((("c1", "get_time", '{"city": "Rome"}'),), ("Let me", " check.")), Reply()) as up:
+        async with upstream(
+            Calls((("c1", "get_time", '{"city": "Rome"}'),), ("Let me", " check.")), Reply()
+        ) as up:
             llm = make(up.url)
             await llm.load()
             items = [i async for i in llm.stream_tools(ASK, BOX.schemas)]
@@ -147,4 +156,8 @@ def test_a_replys_tool_rounds_over_openai_call_the_tool_and_speak_the_answer() -
     assert records[0]["arguments"] == {"city": "Paris"}
     assert [m.role for m in rounds.messages] == ["assistant", "tool"]
     assert chats[0].body["tools"] == BOX.schemas
-    assert chats[1].body["messages"][-1] == {"role": "tool", "tool_call_id": "call_9", "content": "3 PM in Paris"}
+    assert chats[1].body["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_9",
+        "content": "3 PM in Paris",
+    }

@@ -57,7 +57,7 @@ def test_plain_text_streams_out_as_it_comes() -> None:
     assert q.close() == []
     held = Parser()
     assert held.feed(" <tool") == []  # the beginning of a call: nothing said yet
-    assert held.feed("box> is") == [" <toolbox> is"]
+    assert held.feed("box> is") == ["<toolbox> is"]  # (leading space dropped)
 
 
 def test_text_then_a_call() -> None:
@@ -103,3 +103,31 @@ def test_render_follows_the_chat_template() -> None:
     # the tools block is added once
     assert with_tools(out[0].content, TOOLS) == out[0].content
     assert render(out, TOOLS)[0].content == out[0].content
+
+
+BARE = '{"name": "search_knowledge_base", "arguments": {"topic": "opening hours"}}'
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 1000])
+def test_a_bare_call_is_read_too(size: int) -> None:
+    """llama.cpp leaves Qwen's special tokens (`<tool_call>`, `</tool_call>`) out of its text: the
+    reply is the JSON object alone, with the newlines around it."""
+    reply = "\n" + BARE + "\n"
+    items = feed_all([reply[i : i + size] for i in range(0, len(reply), size)])
+    assert text(items) == ""
+    assert calls(items) == [("search_knowledge_base", {"topic": "opening hours"})]
+
+
+def test_bare_calls_in_a_row_after_words_and_with_doubled_braces() -> None:
+    reply = "Let me see. " + BARE + "\n" + BARE.replace("opening hours", "address")
+    items = feed_all([reply[i : i + 3] for i in range(0, len(reply), 3)])
+    assert text(items) == "Let me see. "
+    assert [a["topic"] for _, a in calls(items)] == ["opening hours", "address"]
+    doubled = feed_all(['{{"name": "get_time", "arguments": {}}}'])
+    assert calls(doubled) == [("get_time", {})]
+    cut = feed_all(['{"name": "get_time", "argu'])  # the reply ended inside the object
+    assert isinstance(cut[0], ToolCall) and cut[0].name == ""
+
+
+def test_braces_in_plain_words_are_spoken() -> None:
+    assert text(feed_all(["Sets like {1, 2}", " are fine."])) == "Sets like {1, 2} are fine."

@@ -11,7 +11,9 @@ This is what Qwen2.5's own chat template (in the GGUF's `tokenizer.chat_template
 
 `Parser` reads the streamed reply: one that begins with `<tool_call>` is a call (never spoken);
 any other text is spoken, up to a `<tool_call>` that starts later in it (a model that says
-"Let me check." first). The template of the Coder build doubles the braces of its example
+"Let me check." first). `<tool_call>` and `</tool_call>` are special tokens of Qwen's vocabulary,
+which llama.cpp's detokenizer leaves out of the text: a reply that is (or goes on with) a bare JSON
+object `{"name": ...}` is read as a call too. The template of the Coder build doubles the braces of its example
 (`{{"name": ...}}`); the single braces of Qwen2.5's are written here, and a doubled pair is read.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -91,75 +94,110 @@ def parse_call(body: str) -> ToolCall:
         if not candidate:
             continue
         with contextlib.suppress(ValueError):
-            obj = json.loads(candidate)
-            if isinstance(obj, dict) and isinstance(obj.get("name"), str):
-                args = obj.get("arguments", {})
-                if isinstance(args, str):  # some models write the arguments as a JSON string
-                    with contextlib.suppress(ValueError):
-                        args = json.loads(args)
-                arguments = json.dumps(args, ensure_ascii=False)
-                return ToolCall(obj["name"], arguments, f"call_{secrets.token_hex(4)}")
+            call = call_of(json.loads(candidate))
+            if call is not None:
+                return call
     return ToolCall("", text, f"call_{secrets.token_hex(4)}")
 
 
+def call_of(obj: object) -> ToolCall | None:
+    """A call from its decoded JSON `{"name": ..., "arguments": {...}}` (None if it is not one)."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    args = obj.get("arguments", {})
+    if isinstance(args, str):  # some models write the arguments as a JSON string
+        with contextlib.suppress(ValueError):
+            args = json.loads(args)
+    return ToolCall(obj["name"], json.dumps(args, ensure_ascii=False), f"call_{secrets.token_hex(4)}")
+
+
+_STARTS = (OPEN, '{"name"', '{{"name"', '{ "name"')  # a call, tagged or (tags unseen) bare JSON
+_BARE = re.compile(r'\{\{?\s*"name"')
+
+
 class Parser:
-    """Streamed reply text in; text to speak and `ToolCall`s out, as soon as each is known."""
+    """Streamed reply text in; text to speak and `ToolCall`s out, as soon as each is known.
+
+    A call is `<tool_call>{json}</tool_call>`, or the bare JSON object `{"name": ...}`: Qwen's
+    tags are special tokens, which llama.cpp leaves out of the text it gives back."""
 
     def __init__(self) -> None:
         self._buf = ""
-        self._mode = "start"  # start (not known yet), text, call (inside a block), after (calls made)
+        self._mode = "start"  # start (not known yet), text, call (tagged), json (bare), after (calls made)
 
     def feed(self, piece: str) -> list[str | ToolCall]:
         self._buf += piece
         out: list[str | ToolCall] = []
-        while True:
-            if self._mode == "start":
-                head = self._buf.lstrip()
-                if head.startswith(OPEN):
-                    self._buf, self._mode = head[len(OPEN) :], "call"
-                elif head and not OPEN.startswith(head):
-                    self._mode = "text"
-                else:
-                    return out  # whitespace or the beginning of `<tool_call>` so far
-            elif self._mode == "text":
-                at = self._buf.find(OPEN)
-                if at >= 0:
-                    if self._buf[:at].strip():
-                        out.append(self._buf[:at])
-                    self._buf, self._mode = self._buf[at + len(OPEN) :], "call"
-                    continue
-                keep = _partial_tag(self._buf)
-                if len(self._buf) > keep:
+        while self._step(out):
+            pass
+        return out
+
+    def _step(self, out: list[str | ToolCall]) -> bool:
+        """One step of the reading; False when it needs more text."""
+        if self._mode == "start":
+            head = self._buf.lstrip()
+            if not head or any(m.startswith(head) and m != head for m in _STARTS):
+                return False  # whitespace, or the beginning of a call so far
+            self._buf, self._mode = head, "text"
+            return True
+        if self._mode in ("text", "after"):
+            at, kind = _find_call(self._buf)
+            if at < 0:
+                keep = _partial_start(self._buf)
+                if self._mode == "text" and len(self._buf) > keep:
                     out.append(self._buf[: len(self._buf) - keep])
-                    self._buf = self._buf[len(self._buf) - keep :]
-                return out
-            elif self._mode == "call":
-                at = self._buf.find(CLOSE)
-                if at < 0:
-                    return out
-                out.append(parse_call(self._buf[:at]))
-                self._buf, self._mode = self._buf[at + len(CLOSE) :], "after"
-            else:  # after the calls: only another call counts; other text is not spoken
-                at = self._buf.find(OPEN)
-                if at < 0:
-                    self._buf = self._buf[-len(OPEN) :]
-                    return out
-                self._buf, self._mode = self._buf[at + len(OPEN) :], "call"
+                self._buf = self._buf[len(self._buf) - keep :] if keep else ""
+                return False
+            if self._mode == "text" and self._buf[:at].strip():
+                out.append(self._buf[:at])
+            self._buf = self._buf[at + len(OPEN) :] if kind == "call" else self._buf[at:]
+            self._mode = kind
+            return True
+        if self._mode == "call":
+            at = self._buf.find(CLOSE)
+            if at < 0:
+                return False
+            out.append(parse_call(self._buf[:at]))
+            self._buf, self._mode = self._buf[at + len(CLOSE) :], "after"
+            return True
+        # bare JSON: a whole object read
+        text = self._buf.lstrip()
+        try:
+            obj, end = json.JSONDecoder().raw_decode(text[1:] if text.startswith("{{") else text)
+        except ValueError:
+            return False  # not complete yet (or never: `close` reads what is left)
+        end += 1 if text.startswith("{{") else 0
+        out.append(call_of(obj) or ToolCall("", text[:end], f"call_{secrets.token_hex(4)}"))
+        self._buf, self._mode = text[end:].lstrip("}"), "after"
+        return True
 
     def close(self) -> list[str | ToolCall]:
-        """The end of the reply: held-back text, or a call cut off before its closing tag."""
+        """The end of the reply: held-back text, or a call cut off before its end."""
         rest, self._buf = self._buf, ""
-        if self._mode == "call" and rest.strip():
+        if self._mode in ("call", "json") and rest.strip():
             return [parse_call(rest)]
-        if self._mode in ("start", "text") and rest.strip() and not OPEN.startswith(rest.strip()):
+        if (
+            self._mode in ("start", "text")
+            and rest.strip()
+            and _partial_start(rest.strip()) < len(rest.strip())
+        ):
             return [rest]
         return []
 
 
-def _partial_tag(text: str) -> int:
-    """How many characters at the end of `text` could be the beginning of `<tool_call>`."""
+def _find_call(text: str) -> tuple[int, str]:
+    """Where the first call in `text` begins, and its kind ("call": tagged, "json": bare)."""
+    tag = text.find(OPEN)
+    bare = _BARE.search(text)
+    if bare is not None and (tag < 0 or bare.start() < tag):
+        return bare.start(), "json"
+    return tag, "call"
+
+
+def _partial_start(text: str) -> int:
+    """How many characters at the end of `text` could be the beginning of a call."""
     for n in range(min(len(OPEN) - 1, len(text)), 0, -1):
-        if OPEN.startswith(text[-n:]):
+        if any(m.startswith(text[-n:]) for m in _STARTS):
             return n
     return 0
 

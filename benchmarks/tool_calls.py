@@ -1,0 +1,175 @@
+"""How reliably does the local model call the demo tools, and answer from their results?
+
+For each of three requests (the time, the opening hours, a person) it asks ten phrasings, as
+text, through the reply's tool loop (agent/toolcall.py) with the demo tools (`--tools demo`), the
+same system prompt and Qwen2.5 text tool format the agent uses, and counts per request:
+  called   the right tool was called in the first round
+  wrong    another tool was called
+  none     no tool was called (the model answered by itself)
+  used     the spoken answer holds the tool's result (the hour; "9" and "6"; a transfer said)
+
+    flock /tmp/voxloop-cpu.lock .venv/bin/python benchmarks/tool_calls.py [--per 10] [--model qwen2.5-1.5b]
+
+Each phrasing starts a fresh conversation (system + one user message), at the configured
+temperature (0.3): a rate, not a single verdict. Results as a table and `--out` JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from voxloop.agent import events as ev
+from voxloop.agent.toolcall import ToolRounds, system_prompt
+from voxloop.config import DEFAULT_SYSTEM_PROMPT, LLMConfig, ToolsConfig
+from voxloop.providers.base import Message
+from voxloop.providers.llm.llama import LlamaLLM
+from voxloop.tools import load
+
+PHRASINGS: dict[str, tuple[str, list[str]]] = {
+    "get_date_and_time": (
+        "time",
+        [
+            "What time is it?",
+            "What's the time right now?",
+            "Can you tell me the time?",
+            "Do you know what time it is?",
+            "What is today's date?",
+            "What day is it today?",
+            "Tell me the current time please.",
+            "Hey, what time have you got?",
+            "What's the date and time?",
+            "Is it morning or afternoon right now?",
+        ],
+    ),
+    "search_knowledge_base": (
+        "hours",
+        [
+            "Look up our opening hours.",
+            "What are your opening hours?",
+            "When are you open?",
+            "Are you open on Saturday?",
+            "What time do you close today?",
+            "When does the shop open in the morning?",
+            "Can you check your opening times for me?",
+            "Are you open on Sundays?",
+            "What hours is the bookshop open?",
+            "How late are you open on Friday?",
+        ],
+    ),
+    "transfer_to_human": (
+        "transfer",
+        [
+            "Let me talk to a person.",
+            "I want to speak to a human.",
+            "Can I talk to someone real?",
+            "Put me through to an agent please.",
+            "Connect me to a member of staff.",
+            "I'd like to speak with a real person.",
+            "Transfer me to a human, please.",
+            "Get me a representative.",
+            "Can I speak to the manager?",
+            "I need to talk to somebody, not a machine.",
+        ],
+    ),
+}
+
+
+def used(kind: str, text: str, result: str) -> bool:
+    """The answer holds the result: the hour or the date; 9 and 6 (or the day asked); a transfer."""
+    low = text.lower()
+    if kind == "time":
+        hour = re.search(r"It is (\d+):(\d+)", result)
+        day = re.search(r"on (\w+), (\d+) (\w+)", result)
+        hits = [
+            hour.group(1) if hour else "",
+            day.group(1).lower() if day else "",
+            day.group(3).lower() if day else "",
+        ]
+        return any(h and re.search(rf"\b{h}\b", low) for h in hits)
+    if kind == "hours":
+        return any(w in low for w in ("9", "nine", "6 pm", "six", "10", "ten", "closed", "4 pm", "four"))
+    return any(w in low for w in ("transfer", "connect", "put you through", "person", "someone", "staff"))
+
+
+async def ask(llm: LlamaLLM, rounds: ToolRounds, prompt: str, text: str) -> str:
+    return "".join([p async for p in rounds.stream([Message("system", prompt), Message("user", text)])])
+
+
+async def main_async(a: argparse.Namespace) -> dict[str, Any]:
+    box = load("demo")
+    prompt = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True)
+    llm = LlamaLLM(LLMConfig(model=a.model, system_prompt=prompt, max_tokens=80))
+    await llm.load()
+    rows: list[dict[str, Any]] = []
+    try:
+        for tool_name, (kind, texts) in PHRASINGS.items():
+            for text in texts[: a.per]:
+                events: list[tuple[type[ev.Event], dict[str, Any]]] = []
+                fillers: list[str] = []
+
+                async def now() -> None:
+                    return None
+
+                rounds = ToolRounds(
+                    llm,
+                    box,
+                    ToolsConfig(timeout_s=30.0),
+                    turn_id=1,
+                    emit=lambda k, _e=events, **f: _e.append((k, f)),
+                    say=fillers.append,
+                    touch=lambda: None,
+                    committed=now,
+                )
+                t0 = time.perf_counter()
+                answer = await ask(llm, rounds, prompt, text)
+                names = [o.call.name for o in rounds.outcomes]
+                result = rounds.outcomes[0].result if rounds.outcomes else ""
+                row = {
+                    "expected": tool_name,
+                    "text": text,
+                    "called": names,
+                    "first_ok": bool(names) and names[0] == tool_name,
+                    "answer": answer,
+                    "used": bool(names) and names[0] == tool_name and used(kind, answer, result),
+                    "transfer": any(k is ev.Transfer for k, _ in events),
+                    "s": round(time.perf_counter() - t0, 1),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        await llm.aclose()
+    summary = {}
+    for tool_name in PHRASINGS:
+        mine = [r for r in rows if r["expected"] == tool_name]
+        summary[tool_name] = {
+            "n": len(mine),
+            "called": sum(r["first_ok"] for r in mine),
+            "wrong": sum(bool(r["called"]) and not r["first_ok"] for r in mine),
+            "none": sum(not r["called"] for r in mine),
+            "used": sum(r["used"] for r in mine),
+        }
+    return {"model": a.model, "rows": rows, "summary": summary}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="tool-call reliability of the local model")
+    ap.add_argument("--per", type=int, default=10, help="phrasings per request (at most 10)")
+    ap.add_argument("--model", default=LLMConfig.model)
+    ap.add_argument("--out", type=Path, default=Path("bench-out/tool_calls.json"))
+    a = ap.parse_args()
+    res = asyncio.run(main_async(a))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(res, indent=1))
+    print(f"{'tool':24s} {'n':>3s} {'called':>7s} {'wrong':>6s} {'none':>5s} {'used':>5s}")
+    for name, s in res["summary"].items():
+        print(f"{name:24s} {s['n']:3d} {s['called']:7d} {s['wrong']:6d} {s['none']:5d} {s['used']:5d}")
+
+
+if __name__ == "__main__":
+    main()
