@@ -134,7 +134,8 @@ class LLMConfig:
     model: str = "qwen2.5-1.5b"  # or "smollm2-135m"
     threads: int = 2
     prefill_threads: int = 1  # while the user speaks (the recogniser needs the other core)
-    context: int = 2048
+    context: int = 2048  # tokens per conversation
+    slots: int = 4  # conversations the local model keeps cached at once (more share them)
     max_tokens: int = 64  # a spoken answer: two short sentences
     temperature: float = 0.3
     system_prompt: str = DEFAULT_SYSTEM_PROMPT

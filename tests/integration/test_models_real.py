@@ -174,6 +174,39 @@ def test_llm_reuses_its_kv_cache_for_a_repeated_prompt(
     assert new2 <= 1, f"the repeated prompt still had {new2} of {total2} tokens to evaluate"
 
 
+def test_llm_serves_two_conversations_at_once_each_from_its_own_cache(
+    arun: Arun[Any], llm: LLM, caplog: pytest.LogCaptureFixture
+):
+    """Two callers talking at once: both answers are right, and each caller's second turn reads
+    only its own new words (its first turn is still cached, though the other ran meanwhile)."""
+    asks = (
+        ("What is the capital of France?", "paris", "And of Italy?", "rome"),
+        ("What is the capital of Japan?", "tokyo", "And of Germany?", "berlin"),
+    )
+    histories = [History(DEFAULT_SYSTEM_PROMPT) for _ in asks]
+
+    async def turn(h: History, question: str) -> str:
+        answer = "".join([p async for p in llm.stream(h.prompt_with(question))])
+        h.add_user(question)
+        h.add_assistant(answer)
+        return answer
+
+    async def both(i: int) -> list[str]:
+        return list(await asyncio.gather(*(turn(h, a[i]) for h, a in zip(histories, asks, strict=True))))
+
+    first = arun(both(0))
+    with caplog.at_level(logging.DEBUG, logger="voxloop.llm"):
+        second = arun(both(2))
+    for (_, w1, _, w2), a1, a2 in zip(asks, first, second, strict=True):
+        assert w1 in words(a1), a1
+        assert w2 in words(a2), a2
+    pattern = re.compile(r"generate: prompt (\d+) tokens, (\d+) already cached")
+    seen = [tuple(map(int, m.groups())) for r in caplog.records if (m := pattern.search(r.getMessage()))]
+    assert len(seen) == 2, seen
+    for total, cached in seen:  # only "<|im_start|>user\nAnd of X?<|im_end|>..." is new
+        assert total - cached <= 20, f"{total - cached} of {total} tokens evaluated again"
+
+
 def test_llm_honestly_refuses_to_set_a_timer(arun: Arun[Any], llm: LLM):
     reply = "".join(
         _ask(arun, llm, History(DEFAULT_SYSTEM_PROMPT).prompt_with("Set a timer for ten minutes."))

@@ -1,41 +1,39 @@
-"""llama.cpp (llama-cpp-python) with a GGUF from the package registry.
+"""llama.cpp (llama-cpp-python) with a GGUF from the package registry: one model for every
+conversation of the process.
 
-The prompt is ChatML (the format of both default models). llama.cpp keeps the longest common token
-prefix of consecutive prompts in its KV cache, so a turn only evaluates what is new since the last
-evaluation. `prefill` uses that: evaluating the user's words while they are still speaking means
-the reply starts with little left to read.
+The prompt is ChatML (the format of both default models). The engine (`engine.py`) keeps each
+conversation's prompt in its own sequence of one context, so a turn only evaluates what is new
+since that conversation's last evaluation, and it evaluates the tokens of all conversations in
+one batch per step. `prefill` uses that: evaluating the user's words while they are still
+speaking means the reply starts with little left to read.
 
-Threads follow the load (`voxloop.cpu`): each reply, each prefill step and every few tokens the
-model takes as many threads as other processes leave cores free (at least 1, at most
-`config.threads`; while the user speaks at most `config.prefill_threads`, the recogniser needs
-the other core). llama.cpp threads that share a core with another process wait for each other at
-every barrier, hundreds of times per token: beside one busy process on 2 cores, 1 thread decoded
-at its idle speed (136 ms per token) while 2 threads took 268 ms (3.4 s with OpenMP's default
-spinning; see `voxloop/__init__.py`); with nothing else running, 2 threads took 80 ms. The prompt of a reply is evaluated in steps, so a reply that is abandoned (the user went
-on speaking) frees the model within one step instead of after its whole prompt.
+Threads follow the load (`voxloop.cpu`): at every step the model takes as many threads as other
+processes leave cores free (at least 1, at most `config.threads`; for a step of prefills alone at
+most `config.prefill_threads`, the recogniser needs the other core). llama.cpp threads that
+share a core with another process wait for each other at every barrier, hundreds of times per
+token: beside one busy process on 2 cores, 1 thread decoded at its idle speed (136 ms per token)
+while 2 threads took 268 ms (3.4 s with OpenMP's default spinning; see `voxloop/__init__.py`);
+with nothing else running, 2 threads took 80 ms. A prompt is evaluated in steps, so a reply that
+is abandoned (the user went on speaking) frees the model within one step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Sequence
 
 from voxloop.config import LLMConfig
 from voxloop.cpu import CpuMonitor
 from voxloop.models import model_path
-from voxloop.providers._imports import require
-from voxloop.providers._worker import Worker
 from voxloop.providers.base import LLM, Message, Sampling, Usage
+from voxloop.providers.llm.engine import DONE, Engine, Job
+from voxloop.providers.llm.llama_backend import Backend, LlamaCppBackend
+from voxloop.providers.llm.sampling import SamplingParams
 
 log = logging.getLogger("voxloop.llm")
-PREFILL_STEP = 4  # tokens per prefill call (~0.3 s on one thread here): a reply never waits long behind one
-PROMPT_STEP = 16  # a reply's prompt is evaluated this many tokens at a time (it can stop between);
-# 16 is also where llama.cpp's batch evaluation gets efficient: 40 ms per token on one thread, 73 at 4-8
-RECHECK_TOKENS = 8  # the thread count is looked at again after this many generated tokens
-_WORKING = ""  # yielded between prompt steps (an abandoned reply stops there); never passed on
 
 
 def chatml(messages: Sequence[Message], open_reply: bool = True) -> str:
@@ -49,161 +47,114 @@ class LlamaLLM(LLM):
 
     def __init__(self, config: LLMConfig | None = None) -> None:
         self.config = config or LLMConfig()
-        self._llm: Any = None
-        self._stop: set[int] = set()
-        self._worker = Worker("llm")
+        self._engine: Engine | None = None
         self._cpu = CpuMonitor()
         self._n_threads = self.config.threads
         self._squeezed = False  # the last thread count was cut by other processes' load
+        self._loading: asyncio.Lock | None = None
 
     async def load(self) -> None:
-        if self._llm is None:
-            await self._worker.run(self._load)
+        if self._engine is not None:
+            return
+        self._loading = self._loading or asyncio.Lock()
+        async with self._loading:
+            if self._engine is None:
+                self._engine = await asyncio.to_thread(self._load)
 
-    def _load(self) -> None:
-        llama_cpp = require("llama_cpp", "llama")
-        path = model_path(self.config.model)
+    def _backend(self) -> Backend:
+        cfg = self.config
+        slots = max(1, cfg.slots)
+        # one more sequence than conversations: the system prompt's, copied into new ones
+        return LlamaCppBackend(model_path(cfg.model), cfg.context * slots, slots + 1, cfg.threads)
+
+    def _load(self) -> Engine:
         t0 = time.perf_counter()
-        self._llm = llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=self.config.context,
-            n_threads=self.config.threads,
-            n_threads_batch=self.config.threads,
-            verbose=False,
+        backend = self._backend()
+        engine = Engine(
+            backend, self.config.context, self.config.threads, self.config.prefill_threads, self._fit
         )
-        self._stop = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
-        # Warm-up: puts the system prompt in the KV cache, so the first turn starts from it.
-        self._prefill(chatml([Message("system", self.config.system_prompt)], open_reply=False))
-        log.info("llm %s loaded and warmed up in %.1f s", self.config.model, time.perf_counter() - t0)
-
-    # -- worker thread -----------------------------------------------------------------------------
-    def _tokens(self, prompt: str) -> list[int]:
-        return list(self._llm.tokenize(prompt.encode(), add_bos=False, special=True))
-
-    def _prefill(self, prompt: str, limit: int = 0) -> int:
-        """Evaluate the part of `prompt` that is not in the KV cache yet (at most `limit` tokens
-        when > 0, so the worker is never tied up for long); returns the tokens evaluated."""
-        return self._eval_step(self._tokens(prompt), limit)
-
-    def _cached(self, tokens: Sequence[int]) -> int:
-        """How many of `tokens`, from the start, the KV cache holds."""
-        keep = 0
-        for a, b in zip(self._llm._input_ids[: self._llm.n_tokens], tokens, strict=False):
-            if a != b:
-                break
-            keep += 1
-        return keep
-
-    def _eval_step(self, tokens: Sequence[int], limit: int = 0) -> int:
-        """Drop what the KV cache holds beyond the common prefix with `tokens`, then evaluate the
-        next (at most `limit`, when > 0) of them; returns how many were evaluated."""
-        llm = self._llm
-        keep = self._cached(tokens)
-        if keep < llm.n_tokens:
-            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
-            llm.n_tokens = keep
-        rest = list(tokens[keep:])
-        if limit > 0:
-            rest = rest[:limit]
-        if rest:
-            t0 = time.perf_counter()
-            llm.eval(rest)
-            log.debug(
-                "prefill: %d cached, %d evaluated in %.0f ms on %d thread(s)",
-                keep,
-                len(rest),
-                (time.perf_counter() - t0) * 1000,
-                self._n_threads,
-            )
-        return len(rest)
-
-    def _generate(
-        self,
-        messages: Sequence[Message],
-        max_tokens: int,
-        sampling: Sampling | None = None,
-        usage: Usage | None = None,
-    ) -> Iterator[str]:
-        llm, cfg = self._llm, self.config
-        tokens = self._tokens(chatml(messages))
-        temp, top_p = cfg.temperature, 0.9
-        if sampling is not None:
-            temp = cfg.temperature if sampling.temperature is None else sampling.temperature
-            top_p = top_p if sampling.top_p is None else sampling.top_p
-        if usage is not None:
-            usage.prompt_tokens = len(tokens)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("generate: prompt %d tokens, %d already cached", len(tokens), self._cached(tokens))
-        self._fit(cfg.threads, "reply")
-        # A long prompt in steps; the last step (at most PROMPT_STEP tokens, the one whose logits
-        # give the first token) is llama.cpp's own, in one batch: split, it would cost a whole
-        # extra pass (a 1-token evaluation costs half of a 16-token one here).
-        while len(tokens) - self._cached(tokens) > PROMPT_STEP:
-            self._eval_step(tokens, PROMPT_STEP)
-            yield _WORKING
-        pending = b""
-        for n, tok in enumerate(llm.generate(tokens, temp=temp, top_p=top_p, top_k=40, repeat_penalty=1.1)):
-            if tok in self._stop or n >= max_tokens or len(tokens) + n >= cfg.context:
-                if usage is not None:
-                    usage.finish_reason = "stop" if tok in self._stop else "length"
-                break
-            if usage is not None:
-                usage.completion_tokens += 1
-            if n and n % RECHECK_TOKENS == 0:
-                self._fit(cfg.threads, "reply")
-            pending += llm.detokenize([tok])
-            try:
-                piece = pending.decode()
-            except UnicodeDecodeError:
-                if len(pending) < 8:
-                    continue  # the rest of a multi-byte character is in the next token
-                piece = pending.decode(errors="replace")
-            pending = b""
-            yield piece
+        # Warm-up: the system prompt is evaluated once; every conversation starts from it.
+        engine.warm(
+            backend.tokenize(chatml([Message("system", self.config.system_prompt)], open_reply=False))
+        )
+        engine.start()
+        log.info(
+            "llm %s loaded and warmed up in %.1f s (%d conversations at once)",
+            self.config.model,
+            time.perf_counter() - t0,
+            len(engine.slots),
+        )
+        return engine
 
     # -- async API -----------------------------------------------------------------------------
     def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
-        if self._llm is None:
+        if self._engine is None:
             raise RuntimeError("LlamaLLM.load() must run before stream()")
-        return self._pieces(messages)
+        return self._pieces(self._engine, messages)
 
     def stream_with(
         self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None = None
     ) -> AsyncGenerator[str, None]:
-        if self._llm is None:
+        if self._engine is None:
             raise RuntimeError("LlamaLLM.load() must run before stream_with()")
-        return self._pieces(messages, sampling, usage)
+        return self._pieces(self._engine, messages, sampling, usage)
+
+    def _params(self, sampling: Sampling | None) -> SamplingParams:
+        temp, top_p = self.config.temperature, 0.9
+        if sampling is not None:
+            temp = temp if sampling.temperature is None else sampling.temperature
+            top_p = top_p if sampling.top_p is None else sampling.top_p
+        return SamplingParams(temperature=temp, top_p=top_p)
 
     async def _pieces(
-        self, messages: Sequence[Message], sampling: Sampling | None = None, usage: Usage | None = None
+        self,
+        engine: Engine,
+        messages: Sequence[Message],
+        sampling: Sampling | None = None,
+        usage: Usage | None = None,
     ) -> AsyncGenerator[str, None]:
         max_tokens = self.config.max_tokens
         if sampling is not None and sampling.max_tokens is not None:
             max_tokens = sampling.max_tokens
-        async with contextlib.aclosing(
-            self._worker.iterate(lambda: self._generate(messages, max_tokens, sampling, usage))
-        ) as pieces:
-            async for piece in pieces:
-                if piece:  # not _WORKING
-                    yield piece
+        tokens = engine.backend.tokenize(chatml(messages))
+        if usage is not None:
+            usage.prompt_tokens = len(tokens)
+        q: asyncio.Queue[object] = asyncio.Queue()
+        job = Job(tokens, _poster(q), params=self._params(sampling), max_tokens=max_tokens, usage=usage)
+        engine.submit(job)
+        try:
+            while True:
+                item = await q.get()
+                if item is DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, str)
+                yield item
+        finally:
+            job.cancel()  # a consumer that stops early frees the model at the next step
 
     async def prefill(self, messages: Sequence[Message]) -> None:
         """Evaluate these messages ahead of time. The last (the user's words so far) may still
-        change at its end, so its last word and the reply's opening are left for later, and at
-        most `PREFILL_STEP` tokens are evaluated per call."""
-        if self._llm is None or not messages:
+        change at its end, so its last word and the reply's opening are left for later; one
+        step of at most `engine.PREFILL_STEP` tokens per call."""
+        engine = self._engine
+        if engine is None or not messages:
             return
         *done, last = messages
         stable = last.content.rsplit(" ", 1)[0] if " " in last.content.strip() else ""
         if not stable:
             return
         prompt = chatml([*done, Message(last.role, stable)], open_reply=False).removesuffix("<|im_end|>\n")
-        await self._worker.run(self._prefill_while_listening, prompt)
-
-    def _prefill_while_listening(self, prompt: str) -> None:
-        # The recogniser is busy too while the user speaks: at most `prefill_threads`.
-        self._fit(min(self.config.prefill_threads, self.config.threads), "prefill")
-        self._prefill(prompt, PREFILL_STEP)
+        q: asyncio.Queue[object] = asyncio.Queue()
+        job = Job(engine.backend.tokenize(prompt), _poster(q), reply=False)
+        engine.submit(job)
+        try:
+            item = await q.get()
+        finally:
+            job.cancel()
+        if isinstance(item, BaseException):
+            raise item
 
     def _fit(self, limit: int, why: str) -> None:
         """Use as many threads as the cores other processes leave free, at most `limit`; say so
@@ -223,13 +174,23 @@ class LlamaLLM(LLM):
                 )
             else:
                 log.info("llm: the cores are free again: %s on %d thread(s)", why, n)
-        if n != self._n_threads:
+        if n != self._n_threads and self._engine is not None:
             log.debug("llm: %s on %d thread(s)", why, n)
-            self._threads(n)
-
-    def _threads(self, n: int) -> None:
-        self._llm._ctx.set_n_threads(n, n)  # for single tokens and for batches alike
-        self._n_threads = n
+            self._engine.backend.set_threads(n)
+            self._n_threads = n
 
     async def aclose(self) -> None:
-        self._worker.shutdown()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
+
+
+def _poster(q: asyncio.Queue[object]) -> Callable[[object], None]:
+    """A thread-safe way for the engine to hand items to a consumer on this event loop."""
+    loop = asyncio.get_running_loop()
+
+    def post(item: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens any more
+            loop.call_soon_threadsafe(q.put_nowait, item)
+
+    return post
