@@ -235,3 +235,19 @@ def test_a_drain_ends_the_call_once_the_reply_under_way_has_been_heard() -> None
             assert len(c.peer.heard) == 4 * WORD  # the reply was finished first
 
     run_virtual(main())
+
+
+def test_a_transfer_ends_the_stream_once_the_agent_has_said_so() -> None:
+    async def main() -> None:
+        async with twilio_call(make_providers(stt=FakeSTT(["let me talk to a person"]))) as c:
+            await c.begin()
+            await c.peer.stream(silence_bytes(0.3) + tone_bytes(1.0))
+            assert await c.peer.silence_until(lambda: bool(c.peer.heard))
+            session = c.call.session
+            assert session is not None
+            session._emit(ev.Transfer, turn_id=1, reason="asked for a person")  # as transfer_to_human does
+            assert await c.peer.silence_until(c.task.done)
+            assert c.ws.closed == (1000, "transfer")
+            assert len(c.peer.heard) == 4 * WORD  # the agent finished saying so first
+
+    run_virtual(main())

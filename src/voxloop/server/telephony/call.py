@@ -58,6 +58,7 @@ class TwilioCall:
         self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
         self._drain_asked = False  # the server is shutting down: end once idle (drain.py)
         self._cutting = False  # ... or now
+        self.transfer_reason: str | None = None  # the agent hands the caller to a person
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
         self._gone = False
@@ -113,6 +114,17 @@ class TwilioCall:
     def _drained(self) -> bool:
         return self._drain_asked and (self._cutting or self.session is None or self.session.idle)
 
+    def transfer(self, reason: str) -> None:
+        """Hand the caller to a person: once the agent has said so (the session is idle), the
+        stream ends with close reason `transfer`, and Twilio goes on with the TwiML after
+        `<Connect>` (a `<Dial>`: docs/telephony.md)."""
+        self.transfer_reason = reason
+        log.info("%s: to be transferred to a person (%s)", self.name, reason)
+
+    def _on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Transfer):
+            self.transfer(event.reason)
+
     # -- out ---------------------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
         self._out.put_nowait(tm.dumps(msg))
@@ -135,6 +147,9 @@ class TwilioCall:
             if self._drained():
                 self._close = (CLOSE_RESTART, "the server is shutting down")
                 return "the server is shutting down"
+            if self.transfer_reason is not None and (self.session is None or self.session.idle):
+                self._close = (CLOSE_NORMAL, "transfer")
+                return f"transferred to a person ({self.transfer_reason})"
             try:
                 async with asyncio.timeout(idle):
                     msg = await self.ws.receive()
@@ -225,6 +240,7 @@ class TwilioCall:
         config = self._session_config(msg.custom)
         self.sink = TwilioSink(msg.stream_sid, self.send, grace_s=self.settings.playback_grace_s)
         self.session = VoiceSession(self.providers, self.sink, config)
+        self.session.subscribe(self._on_event)
         for observer in self.observers:
             self.session.subscribe(observer)
         others = sorted(k for k in msg.custom if k not in (*SETTINGS, "token"))
