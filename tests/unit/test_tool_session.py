@@ -190,3 +190,47 @@ def test_the_system_prompt_gets_the_guidance_and_for_a_text_model_the_tools() ->
     assert system_prompt(text, box, text_format=True) == text  # once only
     native = system_prompt("Be a pirate.", box, text_format=False)
     assert native == f"Be a pirate.\n\n{GUIDE}" and "<tools>" not in native
+
+
+@tool
+async def very_slow() -> str:
+    """Takes its time."""
+    await asyncio.sleep(4.0)
+    return "late"
+
+
+def test_a_barge_in_while_a_tool_runs_cancels_it_and_leaves_no_call_without_its_result() -> None:
+    llm = FakeLLM({ASK: call("very_slow")}, delay=0.02)
+    providers = make_providers(stt=FakeSTT([ASK, "never mind"]), llm=llm, tts=FakeTTS(delay=0.03))
+    providers.tools = Toolbox.of([very_slow])
+
+    async def main() -> None:
+        async with conversation(providers, AgentConfig()) as c:
+            await c.mic.silence(0.3)
+            await c.mic.speak(1.0)
+            assert await c.mic.silence_until(lambda: bool(c.of(ev.AgentSpeech)), 10)  # the filler
+            await c.mic.speak(1.5)  # the caller talks over it while the tool runs
+            assert await c.mic.silence_until(c.completed(2), 20), c.kinds()
+            assert c.of(ev.Interrupted) and not c.of(ev.ToolFinished)
+            history = c.session.history.messages
+            assert not any(m.tool_calls for m in history)  # the unfinished call is not kept
+
+    run_virtual(main())
+
+
+def test_partials_are_prefilled_as_the_model_will_read_the_tool_exchange() -> None:
+    llm = FakeLLM({ASK: call("clock"), response("3 PM"): ("It is 3 PM.",)}, delay=0.02)
+    providers = make_providers(stt=FakeSTT([ASK, "and the date"], partial_every_s=0.25), llm=llm)
+    providers.tools = Toolbox.of([clock])
+
+    async def main() -> None:
+        async with conversation(providers, AgentConfig()) as c:
+            await c.turn(1.0)
+            await c.turn(1.0)
+            later = [m for m in llm.prefills if m[-1].content == "and the date"]
+            assert later, "the second turn's partials were not prefilled"
+            roles = [m.role for m in later[-1]]
+            assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+            assert later[-1][3].content == response("3 PM")  # not a raw "tool" message
+
+    run_virtual(main())

@@ -28,7 +28,7 @@ from voxloop.agent.listener import Listener
 from voxloop.agent.providers import Providers
 from voxloop.agent.reply import Reply
 from voxloop.agent.timeline import TurnRecord
-from voxloop.agent.toolcall import tool_prompt
+from voxloop.agent.toolcall import for_prefill, tool_prompt
 from voxloop.config import AgentConfig
 from voxloop.errors import StageTimeout, classify
 from voxloop.providers.base import Samples, Transcript
@@ -237,7 +237,7 @@ class VoiceSession:
                 self._judge = asyncio.get_running_loop().create_task(self._take_turn(reply, tr.text))
             return
         if self.config.turn.prefill_partials and (self._prefill is None or self._prefill.done()):
-            messages = self.history.prompt_with(tr.text, tr.revises)
+            messages = for_prefill(self.providers, self.history.prompt_with(tr.text, tr.revises))
             self._prefill = asyncio.get_running_loop().create_task(self.providers.llm.prefill(messages))
 
     # -- replies ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.config import DEFAULT_SYSTEM_PROMPT, AgentConfig, ToolsConfig
 from voxloop.providers.base import LLM, Message, ToolCall
-from voxloop.providers.llm.tooltext import tools_block
+from voxloop.providers.llm.tooltext import render, tools_block
 from voxloop.tools.toolbox import Outcome, Toolbox, load
 
 log = logging.getLogger("voxloop.tools")
@@ -61,6 +61,14 @@ def use_tools(config: AgentConfig, llm: LLM) -> Toolbox:
     how = "its tools API" if llm.native_tools else "Qwen2.5's text format in the system prompt"
     log.info("tools: %s, offered to the language model through %s", ", ".join(box.tools), how)
     return box
+
+
+def for_prefill(providers: Providers, messages: list[Message]) -> list[Message]:
+    """The messages as the model will read them, for `LLM.prefill`: a local model's tool calls
+    and results in its text format, so its cache holds what the next reply's prompt begins with."""
+    if not providers.tools or providers.llm.native_tools:
+        return messages
+    return render(messages, providers.tools.schemas)
 
 
 def tool_prompt(config: AgentConfig, providers: Providers) -> str:
@@ -129,10 +137,12 @@ class ToolRounds:
                 log.warning("turn %d: the model still calls tools after %d rounds", self.turn_id, n)
                 yield (" " if before or said else "") + self.config.give_up_text
                 return
-            self.messages.append(Message("assistant", said.strip(), tool_calls=tuple(calls)))
             before += said
             await self._committed()  # a speculative reply does not act until the turn is its own
             outcomes = await self._run(calls)
+            # the calls and their results together: a reply cut off while its tools ran leaves no
+            # call without its result in the history (an OpenAI endpoint refuses such a prompt)
+            self.messages.append(Message("assistant", said.strip(), tool_calls=tuple(calls)))
             self.messages += [Message("tool", o.result, tool_call_id=o.call.id) for o in outcomes]
             if not all(o.ok for o in outcomes):
                 yield (" " if before else "") + self.config.apology_text
