@@ -158,3 +158,32 @@ def test_load_a_py_file_takes_marked_tools_or_else_public_functions(tmp_path: Pa
         load(str(tmp_path / "missing.py"))
     with pytest.raises(VoxloopError, match="cannot import"):
         load("no_such_module_here")
+
+
+def test_cli_tools_and_kb_reach_the_config_and_load_with_the_providers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typing import Any
+
+    from voxloop import commands
+    from voxloop.agent.providers import Providers
+    from voxloop.agent.toolcall import GUIDE
+    from voxloop.cli import main
+    from voxloop.config import AgentConfig
+
+    seen: list[AgentConfig] = []
+
+    async def fake(*args: Any, **kw: Any) -> None:
+        seen.extend(a for a in args if isinstance(a, AgentConfig))
+
+    monkeypatch.setattr(commands, "run_wav", fake)
+    (tmp_path / "faq.txt").write_text("Parking\nThere is free parking behind the shop.\n")
+    assert main(["run", "--in", "x.wav", "--tools", "demo", "--kb", str(tmp_path)]) == 0
+    cfg = seen[0]
+    assert (cfg.tools.module, cfg.tools.kb_dir) == ("demo", str(tmp_path))
+    providers = Providers.from_config(cfg)  # nothing is loaded until load()
+    assert providers.tools is not None
+    assert GUIDE in cfg.llm.system_prompt and "<tools>" in cfg.llm.system_prompt  # for the warm-up
+    lookup = providers.tools.tools["search_knowledge_base"].fn
+    assert lookup("where can I park") == "Parking: There is free parking behind the shop."
+    assert "Its topics are: Parking" in lookup("weather")

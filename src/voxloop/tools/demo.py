@@ -78,7 +78,8 @@ def _documents(folder: Path) -> list[tuple[str, str]]:
 
 
 def _words(text: str) -> set[str]:
-    return {w[:5] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+    """The words that count, cut to 4 letters (a crude stem: "park" finds "parking")."""
+    return {w[:4] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
 
 
 def _score(words: set[str], title: str, body: str) -> int:
