@@ -101,3 +101,22 @@ def test_the_websocket_url_twilio_signed_is_rebuilt_from_the_host_or_given() -> 
     assert given == ["wss://voice.example.com/v1/telephony/twilio?a=1"]
     full = signature.request_urls("h", "/v1/telephony/twilio", "", "wss://voice.example.com/phone/")
     assert full == ["wss://voice.example.com/phone"]
+
+
+def test_custom_parameters_are_settings_checked_like_start_settings() -> None:
+    from voxloop.config import AgentConfig
+    from voxloop.server import protocol as p
+    from voxloop.server.telephony.params import session_config
+
+    base = AgentConfig()
+    got = session_config(base, {"end_silence_ms": "700", "interruptions": "False", "caller": "+1555"})
+    assert got.turn.end_silence_ms == 700 and not got.turn.interruptions
+    assert session_config(base, {"caller": "+1555"}) is base
+    for bad in (
+        {"end_silence_ms": "fast"},
+        {"end_silence_ms": "50"},
+        {"interruptions": "maybe"},
+        {"system_prompt": ""},
+    ):
+        with pytest.raises(p.ProtocolError):
+            session_config(base, bad)

@@ -9,7 +9,6 @@ call's debugger. Everything sent goes through one queue and one sender task, in 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,13 +27,12 @@ from voxloop.server.limits import RateLimiter
 from voxloop.server.logs import Refusals
 from voxloop.server.settings import ServerSettings
 from voxloop.server.telephony import messages as tm
+from voxloop.server.telephony.params import SETTINGS, session_config
 from voxloop.server.telephony.sink import TwilioSink
 
 log = logging.getLogger("voxloop.telephony")
 noise = Refusals(log)  # bad messages, in words, at most one line a second
 CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY, CLOSE_RESTART = 1000, 1003, 1008, 1012
-# customParameters that set the session (docs/telephony.md); the others are only logged
-SETTINGS = ("system_prompt", "end_silence_ms", "interruptions")
 
 
 class TwilioCall:
@@ -237,7 +235,11 @@ class TwilioCall:
             self._close = (CLOSE_POLICY, "unauthorized")
             log.warning('%s: refused: no valid API key (give it as <Parameter name="token">)', self.name)
             return "unauthorized"
-        config = self._session_config(msg.custom)
+        try:
+            config = session_config(self.config, msg.custom)
+        except p.ProtocolError as e:
+            log.warning("%s: custom parameters not applied: %s", self.name, e.message)
+            config = self.config
         self.sink = TwilioSink(msg.stream_sid, self.send, grace_s=self.settings.playback_grace_s)
         self.session = VoiceSession(self.providers, self.sink, config)
         self.session.subscribe(self._on_event)
@@ -252,26 +254,3 @@ class TwilioCall:
             ", ".join(others) or "none",
         )
         return None
-
-    def _session_config(self, custom: dict[str, str]) -> AgentConfig:
-        """The session's settings from customParameters, checked as /v1/agent's `start` checks them;
-        an invalid one is logged and none of them is applied."""
-        raw: dict[str, Any] = {k: custom[k] for k in SETTINGS if k in custom}
-        if not raw:
-            return self.config
-        if "end_silence_ms" in raw:
-            raw["end_silence_ms"] = (
-                int(raw["end_silence_ms"]) if raw["end_silence_ms"].isdigit() else raw["end_silence_ms"]
-            )
-        if "interruptions" in raw:
-            raw["interruptions"] = {"true": True, "false": False}.get(
-                raw["interruptions"].lower(), raw["interruptions"]
-            )
-        try:
-            start = p.parse(json.dumps({"type": "start", "input_sample_rate": 8000, "settings": raw}))
-            assert isinstance(start, p.Start)
-            p.check_prompt_budget(start.settings, self.config.llm.context)
-        except p.ProtocolError as e:
-            log.warning("%s: custom parameters not applied: %s", self.name, e.message)
-            return self.config
-        return start.settings.apply(self.config)
