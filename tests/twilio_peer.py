@@ -92,6 +92,10 @@ class TwilioPeer:
             dumps({"event": "media", "sequenceNumber": seq, "media": media, "streamSid": self.stream_sid})
         )
 
+    def lose(self, messages: int) -> None:
+        """Media messages lost on the way: their chunk numbers and timestamps pass unsent."""
+        self._chunk += messages
+
     async def stream(self, mulaw: bytes) -> None:
         """The caller's line at real-time pace: a 20 ms message once its audio has been spoken."""
         loop = asyncio.get_running_loop()

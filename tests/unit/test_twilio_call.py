@@ -251,3 +251,18 @@ def test_a_transfer_ends_the_stream_once_the_agent_has_said_so() -> None:
             assert len(c.peer.heard) == 4 * WORD  # the agent finished saying so first
 
     run_virtual(main())
+
+
+def test_media_lost_on_the_way_is_filled_with_silence_by_its_timestamps() -> None:
+    async def main() -> None:
+        async with twilio_call() as c:
+            await c.begin()
+            before = c.call.caller_s  # the silence fed while `begin` waited for the session
+            await c.peer.stream(silence_bytes(1.0))
+            c.peer.lose(10)  # 200 ms never arrive
+            await c.peer.stream(silence_bytes(1.0))
+            c.peer.lose(1)  # 20 ms: within the jitter allowed, not filled
+            await c.peer.stream(silence_bytes(0.2))
+            assert abs(c.call.caller_s - before - 2.4) < 1e-9, c.call.caller_s
+
+    run_virtual(main())

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from starlette.websockets import WebSocket
 
 from voxloop.agent import events as ev
@@ -21,6 +22,7 @@ from voxloop.agent.session import VoiceSession
 from voxloop.audio.g711 import mulaw_decode
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError
+from voxloop.providers.base import Samples
 from voxloop.server import protocol as p
 from voxloop.server.compat.auth import key_valid
 from voxloop.server.limits import RateLimiter
@@ -56,6 +58,8 @@ class TwilioCall:
         self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
         self._drain_asked = False  # the server is shutting down: end once idle (drain.py)
         self._cutting = False  # ... or now
+        self._first_ts: int | None = None  # the first media message's timestamp (ms) ...
+        self._fed = 0  # ... and the samples given to the session since (gaps filled)
         self.transfer_reason: str | None = None  # the agent hands the caller to a person
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
@@ -207,8 +211,11 @@ class TwilioCall:
             return None
         if isinstance(msg, tm.Media):
             if msg.track == "inbound" and msg.audio:
+                audio = mulaw_decode(msg.audio)
+                if (gap := self._gap(msg.timestamp_ms, len(audio))) is not None:
+                    audio = np.concatenate([gap, audio])
                 try:
-                    await self.session.push_audio(mulaw_decode(msg.audio), self.start.sample_rate)
+                    await self.session.push_audio(audio, self.start.sample_rate)
                 except AudioFormatError as e:
                     noise.log(logging.WARNING, "%s: ignored media: %s", self.name, e.message)
         elif isinstance(msg, tm.Mark):
@@ -220,6 +227,31 @@ class TwilioCall:
         elif isinstance(msg, tm.Stop):
             return "Twilio stopped the stream"
         return None
+
+    @property
+    def caller_s(self) -> float:
+        """Seconds of the caller's audio given to the session, lost media filled in."""
+        return self._fed / (self.start.sample_rate if self.start else 8000)
+
+    def _gap(self, timestamp_ms: int, samples: int) -> Samples | None:
+        """Silence for media Twilio never delivered: when a message's `timestamp` is more than
+        two frames past where the audio so far ends, the missing time (at most 1 s a gap), so
+        the session's clock (its end-of-turn silence) keeps to the call's."""
+        rate = self.start.sample_rate if self.start else 8000
+        if self._first_ts is None:
+            self._first_ts, self._fed = timestamp_ms, 0
+        missing_ms = timestamp_ms - (self._first_ts + self._fed * 1000 / rate)
+        missing = int(min(missing_ms, 1000.0) * rate / 1000) if missing_ms > 40 else 0
+        self._fed += samples + missing
+        if not missing:
+            return None
+        log.debug(
+            "%s: %d ms of media missing before %d ms; filled with silence",
+            self.name,
+            missing_ms,
+            timestamp_ms,
+        )
+        return np.zeros(missing, np.float32)
 
     def _start(self, msg: tm.Start) -> str | None:
         if self.start is not None:
