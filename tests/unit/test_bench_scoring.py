@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -140,7 +143,7 @@ def test_bench_turns_and_latency_report_each_part_of_the_speaker_split() -> None
         {
             "id": tuning,
             "v2v_ms": 900.0,
-            "answer_ms": 900.0,
+            "v2v_answer_ms": 900.0,
             "endpoint_ms": 500.0,
             "llm_ttft_ms": 300.0,
             "filler": False,
@@ -150,7 +153,7 @@ def test_bench_turns_and_latency_report_each_part_of_the_speaker_split() -> None
         {
             "id": validation,
             "v2v_ms": None,
-            "answer_ms": None,
+            "v2v_answer_ms": None,
             "endpoint_ms": 510.0,
             "llm_ttft_ms": None,
             "filler": True,
@@ -169,3 +172,16 @@ def test_bench_turns_and_latency_report_each_part_of_the_speaker_split() -> None
     )
     v = _part(rows, [1], refs)
     assert (v["no_reply"], v["fillers"], v["streaming_wer"]) == (1, 1, 0.5)
+
+
+def test_a_figure_that_could_not_be_measured_is_written_as_null(tmp_path: Path) -> None:
+    from voxloop.bench.stats import percentiles, write_json
+
+    path = tmp_path / "latency.json"
+    write_json(path, {"v2v_answer_ms": percentiles([]), "parts": [{"p95": float("inf")}], "n": 0})
+    assert json.loads(path.read_text()) == {
+        "v2v_answer_ms": {"p50": None, "p95": None, "max": None},
+        "parts": [{"p95": None}],
+        "n": 0,
+    }
+    assert "NaN" not in path.read_text()

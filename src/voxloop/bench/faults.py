@@ -121,7 +121,7 @@ async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResul
         )
     recs = sessions[0].records if sessions else []
     res = ClipResult(clip.id, kind, hung=row["hung"], heard=row["user_text"])
-    res.completed = row["answer_ms"] is not None and not row["hung"]
+    res.completed = row["v2v_answer_ms"] is not None and not row["hung"]
     res.fillers = sum(x.fillers for x in recs)
     res.retries, res.fallbacks = sum(x.retries for x in recs), sum(x.fallbacks for x in recs)
     if inj is not None and (t := inj.acted_at()) is not None:

@@ -132,7 +132,7 @@ async def stream_clip(
     row["v2v_ms"] = _ms(m.get("audio_out"), t_label)
     # the answer itself (after the filler, if one was said)
     words = [t for e, t in speech if answer and e.turn_id == answer.turn_id and e.text not in fillers]
-    row["answer_ms"] = _ms(words[0], t_label) if words else None
+    row["v2v_answer_ms"] = _ms(words[0], t_label) if words else None
     for k in ("stt_final_ms", "llm_ttft_ms", "tts_first_audio_ms"):
         row[k] = getattr(answer, k) if answer else None
     # the critical path, each step in ms after the labelled speech end (turns.csv only)
@@ -220,10 +220,10 @@ def summarise(
     rows: list[dict[str, Any]], base: list[dict[str, Any]], clips: list[Clip], config: AgentConfig
 ) -> dict[str, Any]:
     res: dict[str, Any] = {"n": len(rows)}
-    for k in (*STAGES, "answer_ms"):
+    for k in (*STAGES, "v2v_answer_ms"):
         res[k] = percentiles([r[k] for r in rows if r.get(k) is not None])
     res["no_reply"] = sum(1 for r in rows if r["v2v_ms"] is None)
-    res["no_answer"] = sum(1 for r in rows if r["answer_ms"] is None)  # a filler at most
+    res["no_answer"] = sum(1 for r in rows if r["v2v_answer_ms"] is None)  # a filler at most
     res["fillers"] = sum(1 for r in rows if r["filler"])
     res["errors"] = sum(r["errors"] for r in rows)
     res["cutoffs"] = sum(r["cutoffs"] for r in rows)
@@ -252,7 +252,7 @@ def summarise(
 def _part(rows: list[dict[str, Any]], idx: list[int], refs: dict[str, str]) -> dict[str, Any]:
     sel = [rows[i] for i in idx]
     out: dict[str, Any] = {"n": len(sel)}
-    for k in ("v2v_ms", "answer_ms", "endpoint_ms", "llm_ttft_ms"):
+    for k in ("v2v_ms", "v2v_answer_ms", "endpoint_ms", "llm_ttft_ms"):
         out[k] = percentiles([r[k] for r in sel if r.get(k) is not None])
     for k in ("fillers", "cutoffs"):
         out[k] = sum(int(r["filler" if k == "fillers" else k]) for r in sel)
@@ -263,7 +263,7 @@ def _part(rows: list[dict[str, Any]], idx: list[int], refs: dict[str, str]) -> d
 
 def format_table(res: dict[str, Any]) -> str:
     lines = [f"latency over {res['n']} turns (ms)", f"{'stage':22s} {'p50':>8s} {'p95':>8s} {'max':>8s}"]
-    for k in (*STAGES, "answer_ms"):
+    for k in (*STAGES, "v2v_answer_ms"):
         p = res[k]
         lines.append(f"{k:22s} {p['p50']:8.0f} {p['p95']:8.0f} {p['max']:8.0f}")
     if "baseline" in res:
