@@ -46,6 +46,14 @@ def _add_stt_choice(g: argparse._ActionsContainer) -> None:
     _add_deepgram_url(g)
 
 
+def _add_transcribe_options(tr: argparse.ArgumentParser) -> None:
+    tr.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio files, or folders (recursive)")
+    tr.add_argument("--out", type=Path, default=None, help="one transcript per file here, mirroring folders")
+    tr.add_argument("--format", default="txt", choices=["json", "txt", "srt", "vtt"])
+    tr.add_argument("--workers", type=int, default=0, help="files decoded at once, one core each (0: all)")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
 def _add_deepgram_url(g: argparse._ActionsContainer) -> None:
     g.add_argument(
         "--deepgram-url",
@@ -311,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_ops_options(sv, metrics_port=False)  # its metrics are at GET /metrics
     tts_cache_options.add_options(sv)
 
-    tr = sub.add_parser("transcribe", help="transcribe an audio file (batch)")
-    tr.add_argument("file", type=Path)
+    tr = sub.add_parser("transcribe", help="transcribe audio files and folders (batch, every core)")
+    _add_transcribe_options(tr)
     _add_stt_choice(tr)
     tr.add_argument("--stt-model", default=STTConfig.model, choices=["tiny.en", "base"], help="for whisper")
     tr.add_argument("--keywords", default="")
@@ -431,7 +439,9 @@ async def _dispatch(a: argparse.Namespace) -> int:
         keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
         cfg = STTConfig(provider=a.stt, model=a.stt_model, keywords=keywords)
         cfg.deepgram.base_url = a.deepgram_url
-        print(await commands.transcribe(a.file, cfg))
+        from voxloop.batch.run import run as transcribe
+
+        return await transcribe(a.paths, a.out, a.format, cfg, a.workers, not a.no_progress)
     elif a.cmd == "say":
         voice = TTSConfig(
             provider=a.tts, voice="joe" if a.tts.split(",")[0] == "piper" else "heart", speed=a.speed

@@ -10,7 +10,7 @@ import numpy as np
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.audio.wav import read_wav, write_wav
-from voxloop.config import AgentConfig, STTConfig, TTSConfig
+from voxloop.config import AgentConfig, TTSConfig
 from voxloop.errors import MissingExtra, VoxloopError
 from voxloop.metrics.standalone import observed
 from voxloop.providers.registry import provider_class
@@ -80,16 +80,6 @@ async def serve(
             raise MissingExtra("server", e.name) from None
         raise
     await serve_forever(config, settings, ssl_certfile, ssl_keyfile)
-
-
-async def transcribe(path: Path, config: STTConfig) -> str:
-    audio, _ = read_wav(path, rate=16000)
-    stt = provider_class("stt", config.provider)(config)
-    await stt.load()
-    try:
-        return (await stt.transcribe(audio)).text
-    finally:
-        await stt.aclose()
 
 
 async def say(text: str, out: Path, config: TTSConfig) -> tuple[Path, float]:
