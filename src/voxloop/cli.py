@@ -377,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
                 default="",
                 help="comma-separated, of: interrupt, echo, echo_interrupt, noise (default: all)",
             )
+            bp.add_argument(
+                "--telephone",
+                action="store_true",
+                help="the caller's microphone through a phone line (8 kHz mu-law)",
+            )
         if name == "faults":
             bp.add_argument(
                 "--kinds", default="", help="comma-separated fault kinds, one per clip (default: all)"
@@ -476,7 +481,9 @@ async def _dispatch(a: argparse.Namespace) -> int:
         from voxloop.bench import turns
 
         chosen = tuple(x.strip() for x in a.scenarios.split(",") if x.strip()) or turns.SCENARIOS
-        await turns.run(a.corpus, a.out, _config(a), a.trials, a.seed, chosen, cpu_load=a.cpu_load)
+        await turns.run(
+            a.corpus, a.out, _config(a), a.trials, a.seed, chosen, cpu_load=a.cpu_load, telephone=a.telephone
+        )
     elif a.cmd == "bench" and a.bench == "faults":
         from voxloop.bench import faults
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from voxloop.agent.endpoint import Boundary
 from voxloop.agent.listener import Listener
+from voxloop.agent.session import VoiceSession
 from voxloop.audio.g711 import mulaw_decode, mulaw_encode
 from voxloop.audio.pcm import resample
 from voxloop.bench.corpus import Clip, load_corpus, normalize, said_once, speech_bounds, wer, word_errors
@@ -36,6 +37,46 @@ from voxloop.providers.base import STT, VAD, Samples, Transcript
 
 LINES = ("wide", "phone")  # 16 kHz as recorded; 8 kHz mu-law
 LEAD_S, TAIL_S = 0.5, 1.0  # silence before and after each clip, as `bench wer`
+
+
+class Halver:
+    """16 kHz -> 8 kHz for a stream, chunk by chunk with no seams and a delay of 2 ms (a 65-tap
+    windowed-sinc low-pass at 3.6 kHz, then every second sample). A high-quality stream
+    resampler holds back 30-70 ms, which would count as the caller's own delay in `bench turns`."""
+
+    TAPS = 65
+
+    def __init__(self) -> None:
+        n = np.arange(self.TAPS) - (self.TAPS - 1) / 2
+        h = np.sinc(2 * 3600 / 16000 * n) * np.hamming(self.TAPS)
+        self._h = (h / h.sum()).astype(np.float32)
+        self._tail = np.zeros(self.TAPS - 1, np.float32)
+        self._phase = 0  # which input sample the next output is taken at
+
+    def __call__(self, x: Samples) -> Samples:
+        buf = np.concatenate([self._tail, x.astype(np.float32)])
+        y = np.convolve(buf, self._h, mode="valid")  # one per input sample
+        self._tail = buf[len(buf) - (self.TAPS - 1) :]
+        out = y[self._phase :: 2]
+        self._phase = (self._phase + len(x)) % 2
+        return out.astype(np.float32)
+
+
+class PhoneLine:
+    """A session's microphone through a phone line, for `bench turns --telephone`: each chunk
+    down to 8 kHz (`Halver`), through mu-law, and into the session at 8 kHz, as a call feeds it.
+    Stands in for the session where a PacedInput feeds it."""
+
+    def __init__(self, session: VoiceSession) -> None:
+        self.session = session
+        self._down = Halver()
+
+    async def push_audio(self, audio: Samples, rate: int) -> None:
+        if rate != 16000:
+            raise ValueError(f"PhoneLine takes 16 kHz, got {rate}")
+        narrow = self._down(audio)
+        if len(narrow):
+            await self.session.push_audio(mulaw_decode(mulaw_encode(narrow)), 8000)
 
 
 def phone_line(audio: Samples, rate: int = 16000) -> Samples:

@@ -19,7 +19,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm import tqdm
@@ -33,6 +33,7 @@ from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.noises import NOISES
 from voxloop.bench.split import part_of
 from voxloop.bench.stats import percentiles, write_csv, write_json
+from voxloop.bench.telephone import PhoneLine
 from voxloop.config import AgentConfig
 from voxloop.errors import VoxloopError
 from voxloop.providers.base import TTS, Samples
@@ -97,6 +98,7 @@ async def run_trial(
     event: Samples | None,
     onset_s: float,
     rng: np.random.Generator,
+    telephone: bool = False,
 ) -> Trial:
     loop = asyncio.get_running_loop()
     sink = TimelineSink(providers.tts.sample_rate)
@@ -106,7 +108,7 @@ async def run_trial(
     echo = None
     if trial.echo_gain_db is not None and trial.echo_delay_ms is not None:
         echo = EchoPath(sink, trial.echo_delay_ms / 1000, trial.echo_gain_db, rng)
-    mic = PacedInput(session, RATE, mix=echo)
+    mic = PacedInput(cast(VoiceSession, PhoneLine(session)) if telephone else session, RATE, mix=echo)
 
     def any_of(*kinds: type[ev.Event], after: float = 0.0) -> bool:
         return any(isinstance(e, kinds) and t >= after for e, t in seen)
@@ -177,8 +179,10 @@ async def run(
     seed: int = 0,
     scenarios: tuple[str, ...] = SCENARIOS,
     cpu_load: int = 0,
+    telephone: bool = False,
 ) -> dict[str, Any]:
-    """`cpu_load`: busy processes (`bench.cpuload`) beside the loop for all the trials."""
+    """`cpu_load`: busy processes (`bench.cpuload`) beside the loop for all the trials.
+    `telephone`: the caller's microphone through a phone line (8 kHz mu-law, `bench.telephone`)."""
     from voxloop.demo import caller_voice
 
     unknown = [x for x in scenarios if x not in SCENARIOS]
@@ -216,13 +220,16 @@ async def run(
                     else:
                         trial.event, event = kind, NOISES[kind](rng)
                 results.append(
-                    await run_trial(providers, config, pick.choice(prompts), trial, event, onset, rng)
+                    await run_trial(
+                        providers, config, pick.choice(prompts), trial, event, onset, rng, telephone
+                    )
                 )
     finally:
         await voice.aclose()
         await providers.aclose()
     summary = summarise(results, seed)
     summary["cpu_load"] = load.report()
+    summary["line"] = "phone: 8 kHz mu-law" if telephone else "16 kHz"
     write_json(out / "turns.json", summary)
     write_csv(out / "trials.csv", [_row(t) for t in results])
     print(format_table(summary))
