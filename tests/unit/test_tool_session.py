@@ -234,3 +234,15 @@ def test_partials_are_prefilled_as_the_model_will_read_the_tool_exchange() -> No
             assert later[-1][3].content == response("3 PM")  # not a raw "tool" message
 
     run_virtual(main())
+
+
+def test_no_filler_when_it_is_turned_off_and_the_deadline_still_holds() -> None:
+    cfg = AgentConfig()
+    cfg.tools.filler_after_s = 0.0
+    c, _, _, rec, _ = run_turn(
+        [slow_clock], {ASK: call("slow_clock"), response("3 PM"): ("It is 3 PM.",)}, cfg
+    )
+    assert said(c) == "It is 3 PM." and rec["fillers"] == 0
+    cfg.tools.timeout_s = 1.0  # shorter than the tool
+    c, _, _, rec, _ = run_turn([slow_clock], {ASK: call("slow_clock")}, cfg)
+    assert said(c) == cfg.tools.apology_text and rec["tools"][0]["error"] == "timeout"

@@ -102,13 +102,8 @@ class ToolRounds:
         records: list[dict[str, Any]] | None = None,
     ) -> None:
         self.llm, self.box, self.config = llm, box, config
-        self.turn_id, self._emit, self._say, self._touch, self._committed = (
-            turn_id,
-            emit,
-            say,
-            touch,
-            committed,
-        )
+        self.turn_id, self._emit, self._say = turn_id, emit, say
+        self._touch, self._committed = touch, committed
         self.messages: list[Message] = []  # the calls and their results, in order, for the history
         self.outcomes: list[Outcome] = []
         self._records = records if records is not None else []  # the turn record's `tools`
@@ -154,6 +149,7 @@ class ToolRounds:
         for c in calls:
             self._emit(ev.ToolStarted, turn_id=self.turn_id, name=c.name, arguments=c.arguments, call_id=c.id)
             log.info("turn %d: calling %s(%s)", self.turn_id, c.name, c.arguments)
+        deadline = loop.time() + cfg.timeout_s
         tasks = [loop.create_task(self.box.invoke(c)) for c in calls]
         try:
             pending: set[asyncio.Task[Outcome]] = set(tasks)
@@ -164,7 +160,7 @@ class ToolRounds:
                     tool = self.box.tools.get(slow.name)
                     self._say(tool.filler if tool is not None and tool.filler else cfg.filler_text)
             if pending:
-                _, pending = await asyncio.wait(pending, timeout=max(0.0, cfg.timeout_s - cfg.filler_after_s))
+                _, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
         finally:
             for t in tasks:
                 t.cancel()  # those still running: abandoned (a sync tool's thread runs to its end)
