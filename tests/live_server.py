@@ -97,6 +97,8 @@ class AgentClient:
         self.events: list[dict[str, Any]] = []
         self.audio_marks: list[int] = []  # per event: audio samples received before it
         self.audio = bytearray()
+        self.frames: list[bytes] = []  # every binary message, as it came
+        self.opus_samples = 0  # an Opus voice: samples per packet (20 ms at the output rate)
         self.first_audio_at: float | None = None  # loop clock when the first audio frame arrived
         self.stream_t0: float | None = None  # loop clock when `stream` began
         self.auto_report = auto_report  # report every sample as played on arrival (an instant speaker)
@@ -110,6 +112,7 @@ class AgentClient:
                     if self.first_audio_at is None:
                         self.first_audio_at = asyncio.get_running_loop().time()
                     self.audio += msg
+                    self.frames.append(msg)
                     if self.auto_report:
                         await self.send({"type": "playback", "position": self.samples_received})
                 else:
@@ -132,7 +135,7 @@ class AgentClient:
 
     @property
     def samples_received(self) -> int:
-        return len(self.audio) // 2
+        return len(self.frames) * self.opus_samples if self.opus_samples else len(self.audio) // 2
 
     def pcm(self) -> Samples:
         return (np.frombuffer(bytes(self.audio), "<i2").astype(np.float32) / 32768.0).astype(np.float32)

@@ -128,7 +128,7 @@ def test_events_on_the_wire() -> None:
 # -- the speaker model -----------------------------------------------------------------------------
 def _sink() -> tuple[SocketSink, list[bytes | dict[str, object]]]:
     sent: list[bytes | dict[str, object]] = []
-    return SocketSink(1000, sent.append, frame_ms=100, grace_s=0.5), sent
+    return SocketSink(1000, sent.append, grace_s=0.5), sent
 
 
 def test_without_reports_the_client_is_modelled_as_playing_in_real_time() -> None:

@@ -16,7 +16,6 @@ from starlette.websockets import WebSocket
 from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
-from voxloop.audio.pcm import to_float32
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError
 from voxloop.server import protocol as p
@@ -24,6 +23,7 @@ from voxloop.server.drain import GOODBYE
 from voxloop.server.limits import RateLimiter
 from voxloop.server.settings import ServerSettings
 from voxloop.server.sink import SocketSink
+from voxloop.server.wire_audio import MicDecoder, Pcm16In, mic_decoder, voice_encoder
 
 log = logging.getLogger("voxloop.server")
 Outgoing = bytes | str | None  # None: nothing more to send
@@ -46,6 +46,7 @@ class AgentConnection:
         self.session: VoiceSession | None = None
         self.sink: SocketSink | None = None
         self.input_rate = 0
+        self.mic: MicDecoder = Pcm16In(16000)  # replaced at `start`
         self._out: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
         self._stopping = False
@@ -166,7 +167,7 @@ class AgentConnection:
             text: str | None = msg.get("text")
             size = len(data) if data is not None else len((text or "").encode())
             if data is not None and size <= self.settings.max_frame_bytes and self.session is not None:
-                passed = self._limits.audio(len(data) / 2 / self.input_rate, now)  # by its audio time
+                passed = self._limits.audio(self.mic.seconds(data), now)  # by its audio time
             else:
                 passed = self._limits.control(now)  # text, or frames only answered with an error
             self._report_drops(now, passed=passed)
@@ -200,11 +201,8 @@ class AgentConnection:
         if self.session is None:
             self._error(p.NOT_STARTED, "send a start message before any audio")
             return
-        if not data or len(data) % 2:
-            self._error(p.BAD_AUDIO, f"an audio frame must hold whole 16-bit samples, got {len(data)} bytes")
-            return
         try:
-            await self.session.push_audio(to_float32(data), self.input_rate)
+            await self.session.push_audio(self.mic.decode(data), self.mic.rate)
             self._wake.set()
         except AudioFormatError as e:
             self._error(p.BAD_AUDIO, e.message)
@@ -246,7 +244,9 @@ class AgentConnection:
         config = msg.settings.apply(self.config)
         rate = msg.output_sample_rate or self.providers.tts.sample_rate
         self.input_rate = msg.input_sample_rate
-        self.sink = SocketSink(rate, self.send, grace_s=self.settings.playback_grace_s)
+        self.mic = mic_decoder(msg.input_codec, msg.input_sample_rate)
+        voice = voice_encoder(msg.output_codec, rate)
+        self.sink = SocketSink(rate, self.send, grace_s=self.settings.playback_grace_s, encoder=voice)
         self.session = VoiceSession(self.providers, self.sink, config)
         self.session.subscribe(self._on_event)
         for observer in self.observers:
@@ -259,6 +259,8 @@ class AgentConnection:
                 "session_id": self.session_id,
                 "input_sample_rate": self.input_rate,
                 "output_sample_rate": rate,
+                "input_codec": msg.input_codec,
+                "output_codec": msg.output_codec,
                 "settings": p.effective_settings(config),
                 "limits": {
                     "max_frame_bytes": s.max_frame_bytes,
@@ -268,4 +270,11 @@ class AgentConnection:
                 },
             }
         )
-        log.info("session %s started: microphone %d Hz, voice %d Hz", self.session_id, self.input_rate, rate)
+        log.info(
+            "session %s started: microphone %d Hz %s, voice %d Hz %s",
+            self.session_id,
+            self.input_rate,
+            msg.input_codec,
+            rate,
+            msg.output_codec,
+        )

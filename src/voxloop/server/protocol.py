@@ -1,7 +1,9 @@
 """The wire protocol of `/v1/agent`, version 1 (docs/protocol.md describes it for client authors).
 
 Binary frames carry audio as 16-bit little-endian mono PCM: the client's microphone at the rate it
-declared in `start`, the agent's voice at the rate the server declared in `started`. Text frames
+declared in `start`, the agent's voice at the rate the server declared in `started`; or, when
+`start` asks for `"codec": "opus"` (or `input_codec` / `output_codec` for one direction), one raw
+20 ms Opus packet per frame. Text frames
 carry JSON objects with a `type`: control from the client, events from the server.
 """
 
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxloop.agent import events as ev
+from voxloop.audio.opus import DECODE_RATE as OPUS_DECODE_RATE
+from voxloop.audio.opus import RATES as OPUS_RATES
 from voxloop.config import AgentConfig
 from voxloop.server import jsontext
 
@@ -85,6 +89,8 @@ class Start:
     input_sample_rate: int
     output_sample_rate: int | None  # None: the voice's own rate
     settings: SessionSettings
+    input_codec: str = "pcm16"  # the microphone's binary frames: "pcm16" or "opus" (wire_audio.py)
+    output_codec: str = "pcm16"  # the voice's
 
 
 @dataclass(frozen=True)
@@ -147,8 +153,16 @@ def _start(msg: dict[str, Any]) -> Start:
     version = msg.get("protocol", VERSION)
     if version != VERSION:
         raise ProtocolError(UNSUPPORTED_PROTOCOL, f"this server speaks protocol {VERSION}, not {version!r}")
-    rate = _int(msg, "input_sample_rate", MIN_RATE, MAX_RATE)
+    codec = _codec(msg, "codec", "pcm16")
+    codec_in, codec_out = _codec(msg, "input_codec", codec), _codec(msg, "output_codec", codec)
+    # Opus carries its own rate (decoded at 48 kHz): the microphone's rate is optional then
+    opus_in = codec_in == "opus" and "input_sample_rate" not in msg
+    rate = OPUS_DECODE_RATE if opus_in else _int(msg, "input_sample_rate", MIN_RATE, MAX_RATE)
     out = _int(msg, "output_sample_rate", MIN_RATE, MAX_RATE) if "output_sample_rate" in msg else None
+    if codec_out == "opus" and out is not None and out not in OPUS_RATES:
+        raise ProtocolError(
+            BAD_MESSAGE, f"Opus voice is encoded at {', '.join(map(str, OPUS_RATES))} Hz, not {out}"
+        )
     raw = msg.get("settings", {})
     if not isinstance(raw, dict):
         raise ProtocolError(BAD_MESSAGE, "'settings' must be an object")
@@ -162,7 +176,14 @@ def _start(msg: dict[str, Any]) -> Start:
     interruptions = raw.get("interruptions")
     if interruptions is not None and not isinstance(interruptions, bool):
         raise ProtocolError(BAD_MESSAGE, "'interruptions' must be true or false")
-    return Start(rate, out, SessionSettings(prompt, silence, interruptions))
+    return Start(rate, out, SessionSettings(prompt, silence, interruptions), codec_in, codec_out)
+
+
+def _codec(obj: dict[str, Any], key: str, default: str) -> str:
+    v = obj.get(key, default)
+    if v not in ("pcm16", "opus"):
+        raise ProtocolError(BAD_MESSAGE, f'{key!r} must be "pcm16" or "opus", got {v!r}')
+    return str(v)
 
 
 def check_prompt_budget(settings: SessionSettings, context_tokens: int) -> None:

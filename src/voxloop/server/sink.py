@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from voxloop.audio.pcm import to_int16
 from voxloop.providers.base import Samples
+from voxloop.server.wire_audio import Pcm16Out, VoiceEncoder
 from voxloop.transports.base import AudioSink
 
 log = logging.getLogger("voxloop.server")
@@ -32,10 +32,12 @@ Send = Callable[[bytes | dict[str, Any]], None]
 
 
 class SocketSink(AudioSink):
-    def __init__(self, sample_rate: int, send: Send, *, frame_ms: int = 100, grace_s: float = 1.0) -> None:
+    def __init__(
+        self, sample_rate: int, send: Send, *, grace_s: float = 1.0, encoder: VoiceEncoder | None = None
+    ) -> None:
         self.sample_rate = sample_rate
         self._send = send
-        self._frame = max(1, sample_rate * frame_ms // 1000)
+        self._encoder = encoder or Pcm16Out(sample_rate)  # PCM16 in 100 ms frames, or Opus packets
         self._grace_s = grace_s
         self._sent = 0  # samples sent since the session began
         self._skipped = 0  # samples sent but dropped by a stop before they were played
@@ -59,12 +61,16 @@ class SocketSink(AudioSink):
         now = self._now()
         if self._held_at is None and self._end <= now:  # the modelled speaker ran dry: this starts now
             self._anchor, self._end = (now, self._sent), now
-        pcm = to_int16(np.asarray(audio, np.float32))
-        for i in range(0, len(pcm), self._frame):
-            self._send(pcm[i : i + self._frame].tobytes())
-        self._sent += len(pcm)
+        self._put(self._encoder.encode(np.asarray(audio, np.float32)))
+
+    def _put(self, frames: list[tuple[bytes, int]]) -> None:
+        n = 0
+        for payload, samples in frames:
+            self._send(payload)
+            n += samples
+        self._sent += n
         if self._held_at is None:
-            self._end += len(pcm) / self.sample_rate
+            self._end += n / self.sample_rate
         self._progress.set()
 
     def stop(self) -> None:
@@ -100,6 +106,7 @@ class SocketSink(AudioSink):
         Returning would race that cancellation, which `asyncio.wait_for` (Python 3.11) can lose
         when the awaited call finishes on the same turn of the loop: the reply would then end as
         if it had been heard in full."""
+        self._put(self._encoder.flush())  # the utterance's last milliseconds (Opus: a whole packet)
         stops = self._stops
         while True:
             if self._stops != stops:
@@ -143,6 +150,7 @@ class SocketSink(AudioSink):
         return min(self._sent, p0 + int(round((self._now() - t0) * self.sample_rate)))
 
     def _stop(self, *, always: bool) -> None:
+        self._encoder.drop()
         now = self._now()
         self._skipped += self._sent - self.playhead()
         self._floor = self._sent
