@@ -365,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
                 help="long turns (20-40 s) built from the corpus's speakers instead of its clips",
             )
             bp.add_argument(
+                "--opus-kbps",
+                type=int,
+                default=0,
+                help="hear the clips through Opus at this bitrate (16 kHz)",
+            )
+            bp.add_argument(
                 "--telephone",
                 action="store_true",
                 help="each clip also as a phone call carries it (8 kHz mu-law), with the end-of-turn rules on both",
@@ -476,7 +482,9 @@ async def _dispatch(a: argparse.Namespace) -> int:
 
             await telephone.run(a.corpus, a.out, _config(a), a.limit, cpu_load=a.cpu_load)
         else:
-            await wer_bench.run(a.corpus, a.out, _config(a), a.limit, long=a.long, cpu_load=a.cpu_load)
+            await wer_bench.run(
+                a.corpus, a.out, _config(a), a.limit, long=a.long, cpu_load=a.cpu_load, opus_kbps=a.opus_kbps
+            )
     elif a.cmd == "bench" and a.bench == "turns":
         from voxloop.bench import turns
 

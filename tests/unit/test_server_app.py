@@ -22,7 +22,7 @@ from voxloop.errors import ModelMissing
 from voxloop.server.settings import ServerSettings
 
 T = TypeVar("T")
-STATIC = ("index.html", "app.js", "worklet.js", "style.css", "favicon.svg")
+STATIC = ("index.html", "app.js", "opus.js", "worklet.js", "style.css", "favicon.svg")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -93,6 +93,7 @@ async def run(
     limit: int | None = None,
     long: bool = False,
     cpu_load: int = 0,
+    opus_kbps: int = 0,
 ) -> dict[str, Any]:
     """WER of the streaming recogniser (as the loop drives it), of its decoder on whole clips,
     and of the offline standard path, with `words_lost` and decode time, for the whole corpus and
@@ -102,6 +103,12 @@ async def run(
     if long:
         turns: list[Clip] = [*build_long_turns(clips)]
         clips = turns[:limit] if limit else turns
+    wire = ""
+    if opus_kbps:  # every system hears the clips through the wire's Opus codec
+        from voxloop.bench.opus_clip import through_opus, wire_bytes_per_s
+
+        clips = through_opus(clips, opus_kbps)
+        wire = f"Opus {opus_kbps} kbit/s at 16 kHz, {wire_bytes_per_s(clips, opus_kbps):.0f} bytes/s"
     # Fed faster than real time, decodes queue up: the loop's 12 s stage deadline would end turns
     # that are only waiting their turn. A recogniser that is really stuck still shows, after 10 min.
     listening = replace(config, turn=replace(config.turn, stage_timeout_s=600.0))
@@ -148,6 +155,7 @@ async def run(
         "short_window": config.stt.short_window,
         "clips": "long turns" if long else "corpus clips",
         "cpu_load": load.report(),
+        "input": wire or "PCM16 at 16 kHz, 32000 bytes/s",
         "normaliser": "lowercase; punctuation removed except apostrophes; numbers not expanded",
         "words_lost": f"reference words in runs of {LOST_RUN}+ left out while the offline path has them",
         "streaming_s": "the streaming run's wall time per clip (as fast as it decodes, not paced)",
@@ -156,7 +164,9 @@ async def run(
     }
     write_json(out / "wer.json", res)
     write_csv(out / "wer.csv", rows)
-    print(f"{res['stt']} {res['model']}, {res['clips']}, {cpu_load} busy process(es) beside it:")
+    print(
+        f"{res['stt']} {res['model']}, {res['clips']} as {res['input']}, {cpu_load} busy process(es) beside it:"
+    )
     for name, summ in (("all", res), *res["parts"].items()):
         same = summ.get("offline_loop_decoder_wer")
         print(

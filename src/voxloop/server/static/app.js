@@ -17,7 +17,7 @@ const PHASES = {
 };
 
 // What tests and the curious can read: window.voxloop.stats
-const stats = { sentFrames: 0, receivedSamples: 0, playedSamples: 0, buffered: 0, peak: 0, outputRate: 0, turns: 0, endpointMs: null };
+const stats = { micCodec: "", voiceCodec: "", sentBytes: 0, receivedBytes: 0, sentFrames: 0, receivedSamples: 0, playedSamples: 0, buffered: 0, peak: 0, outputRate: 0, turns: 0, endpointMs: null };
 window.voxloop = { stats };
 
 let server = { auth_required: false };
@@ -104,6 +104,7 @@ async function start() {
       audio: { channelCount: 1, echoCancellation: aec, noiseSuppression: aec, autoGainControl: aec },
     });
     await connectMic(s);
+    await chooseCodecs(s);
     s.micReady = true;
     if (s.ws) sendStart(s);
     else openSocket(s);
@@ -145,6 +146,8 @@ function fail(s, message) {
 }
 
 function teardown(s) {
+  if (s.micOpus) s.micOpus.close();
+  if (s.voiceOpus) s.voiceOpus.close();
   if (s.stream) s.stream.getTracks().forEach((t) => t.stop());
   if (s.capCtx) s.capCtx.close().catch(() => {});
   if (s.play) s.play.ctx.close().catch(() => {});
@@ -230,15 +233,31 @@ function setMuted() {
   if (document.body.dataset.phase === "live") phase("live");
 }
 
+// Opus each way where WebCodecs can (opus.js), else PCM16; decided before `start` declares them.
+async function chooseCodecs(s) {
+  const trouble = (e) => toast("The audio codec failed: " + (e && e.message ? e.message : e), true);
+  s.micOpus = await opusMicEncoder(s.inputRate, (packet) => sendMic(s, packet), trouble);
+  const out = Math.min(48000, Math.max(8000, Math.round(s.play.ctx.sampleRate)));
+  s.voiceOpus = await opusVoiceDecoder(out, (pcm) => toPlayer(s, { type: "audio", buffer: pcm }, [pcm]), trouble);
+  stats.micCodec = s.micOpus ? "opus" : "pcm16";
+  stats.voiceCodec = s.voiceOpus ? "opus" : "pcm16";
+}
+
+function sendMic(s, data) {
+  if (s.started && s.ws.readyState === WebSocket.OPEN) {
+    s.ws.send(data);
+    stats.sentFrames++;
+    stats.sentBytes += data.byteLength;
+  } else if (!s.started) {
+    s.pending.push(data); // until the session has started; at most 1 s (the server allows 2 s ahead)
+    if (s.pending.length > 50) s.pending.shift();
+  }
+}
+
 function onMicFrame(s, data) {
   if (data instanceof ArrayBuffer) {
-    if (s.started && s.ws.readyState === WebSocket.OPEN) {
-      s.ws.send(data);
-      stats.sentFrames++;
-    } else if (!s.started) {
-      s.pending.push(data); // until the session has started; at most 1 s (the server allows 2 s ahead)
-      if (s.pending.length > 50) s.pending.shift();
-    }
+    if (s.micOpus) s.micOpus.encode(data);
+    else sendMic(s, data);
   } else if (typeof data.level === "number") {
     const pct = Math.min(100, Math.max(0, (20 * Math.log10(data.level + 1e-6) + 60) * (100 / 50)));
     $("level").style.width = pct.toFixed(0) + "%";
@@ -308,13 +327,26 @@ function sendStart(s) {
     protocol: PROTOCOL,
     input_sample_rate: s.inputRate,
     output_sample_rate: out,
+    input_codec: stats.micCodec,
+    output_codec: stats.voiceCodec,
     settings: settings(),
   }));
 }
 
 function onAudio(s, data) {
-  stats.receivedSamples += data.byteLength / 2;
-  s.play.node.port.postMessage({ type: "audio", buffer: data }, [data]);
+  stats.receivedBytes += data.byteLength;
+  if (s.voiceOpus) s.voiceOpus.decode(data);
+  else toPlayer(s, { type: "audio", buffer: data }, [data]);
+}
+
+// To the player, in the order the server sent it: with Opus, after every packet before it is decoded.
+function toPlayer(s, msg, transfer = []) {
+  const post = () => {
+    if (msg.type === "audio") stats.receivedSamples += msg.buffer.byteLength / 2;
+    s.play.node.port.postMessage(msg, transfer);
+  };
+  if (s.voiceOpus && msg.type !== "audio") s.voiceOpus.after(post);
+  else post();
 }
 
 function onClose(s, e) {
@@ -338,7 +370,9 @@ function onEvent(s, m) {
     case "started":
       s.started = true;
       stats.outputRate = m.output_sample_rate;
-      for (const f of s.pending) s.ws.send(f);
+      stats.micCodec = m.input_codec || "pcm16";
+      stats.voiceCodec = m.output_codec || "pcm16";
+      for (const f of s.pending) sendMic(s, f);
       s.pending = [];
       showControls();
       phase("live");
@@ -365,15 +399,15 @@ function onEvent(s, m) {
       break;
     }
     case "audio_stop":
-      s.play.node.port.postMessage({ type: "stop" });
+      toPlayer(s, { type: "stop" });
       reveals = [];
       break;
     case "audio_pause": // the agent heard you: its voice holds until it knows if you took the turn
-      s.play.node.port.postMessage({ type: "pause" });
+      toPlayer(s, { type: "pause" });
       phase("hearing", "Listening…");
       break;
     case "audio_resume":
-      s.play.node.port.postMessage({ type: "resume" });
+      toPlayer(s, { type: "resume" });
       phase("speaking");
       break;
     case "interrupted":
