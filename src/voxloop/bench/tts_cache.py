@@ -98,12 +98,13 @@ async def _first_audio_ms(tts: TTS, text: str) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-async def _fill_ms(tts: TTS, text: str) -> float:
-    """The first audio of a line said whole (so that it is stored)."""
+async def _fill_ms(tts: TTS, text: str) -> tuple[float, float]:
+    """The first audio, and the whole audio, of a line said whole (so that it is stored)."""
     t0, first = time.perf_counter(), None
     async for _ in tts.synthesize(text):
         first = first or time.perf_counter()
-    return ((first or time.perf_counter()) - t0) * 1000
+    end = time.perf_counter()
+    return ((first or end) - t0) * 1000, (end - t0) * 1000
 
 
 async def _measure(tts: CachedTTS, lines: list[str], lookups: int, at_once: int, seed: int) -> list[float]:
@@ -126,12 +127,13 @@ async def _backend(name: str, store: Store, voice: TTS, a: argparse.Namespace) -
     policy = LinePolicy((), replies="all", personal=lambda _: False)
     tts = CachedTTS(voice, store, policy, memory_bytes=256 * 2**20 if name == "memory" else 0)
     await tts.load()
-    fill = [await _fill_ms(tts, line) for line in lines]  # misses: the voice's own first audio
+    fill = [await _fill_ms(tts, line) for line in lines]  # misses: the voice's own audio
     await tts.flush()
     result: dict[str, Any] = {
         "backend": f"memory over {store.name}" if name == "memory" else store.name,
         "lines": len(lines),
-        "fill_first_audio_ms": _summary(fill),
+        "fill_first_audio_ms": _summary([first for first, _ in fill]),
+        "fill_whole_line_ms": _summary([whole for _, whole in fill]),
     }
     levels = [int(x) for x in a.concurrency.split(",") if x.strip()]
     for at_once in levels:
