@@ -44,7 +44,7 @@ def test_each_kind_is_masked(said: str, masked: str) -> None:
         "Where is order 48213? Tracking number 1Z999AA10123456784.",
         "We moved in 1998, on flight UA 1549.",
         "Upgrade to version 3.11.4, or firmware 2.4.10.3.",
-        "The card 4111 1111 1111 1112 was declined.",  # fails Luhn
+        "The number 4111 1111 1111 1112 was declined.",  # fails Luhn, and not named as a card
         "The IBAN GB82 WEST 1234 5698 7654 33 bounced.",  # fails mod-97
         "Count to ten: one two three four five six seven eight nine ten.",
         "Our wedding was on June 5th 2010.",  # a date, not of birth

@@ -1,8 +1,14 @@
-"""Payment card numbers: 13 to 19 digits that pass the Luhn check, grouped as cards are."""
+"""Payment card numbers: 13 to 19 digits that pass the Luhn check, grouped as cards are; or, named
+as a card ("my card number is"), any 13 to 19 digits: a recogniser that misheard a digit of a
+card number (Whisper wrote 4111 1111 1111 1111 said in words as 4-11-11-11-11-11-11-11-11, 17
+digits) still heard a card number."""
 
 from __future__ import annotations
 
 from voxloop.redact.numbers import Run
+from voxloop.redact.spans import near
+
+CUES = frozenset("card visa mastercard amex discover".split())
 
 
 def luhn(digits: str) -> bool:
@@ -20,12 +26,20 @@ def _card_groups(groups: list[int]) -> bool:
     return all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4
 
 
-def is_card(run: Run) -> bool:
+def _years(groups: list[int], digits: str) -> bool:
+    """A list of years ("2010 2011 2012 2013"), not a card."""
+    parts = [digits[i : i + 4] for i in range(0, len(digits), 4)]
+    return set(groups) == {4} and all(p[:2] in ("19", "20") for p in parts)
+
+
+def is_card(run: Run, text: str) -> bool:
     d = run.digits
+    if not 13 <= len(d) <= 19 or run.plus:
+        return False
+    if near(text, run.start, 4, CUES):
+        return True
     return (
-        13 <= len(d) <= 19
-        and d[0] in "23456"  # the major networks' first digits
-        and not run.plus
-        and (run.spoken or _card_groups(run.groups))
+        d[0] in "23456"  # the major networks' first digits
+        and (run.spoken or (_card_groups(run.groups) and not _years(run.groups, d)))
         and luhn(d)
     )

@@ -3,6 +3,8 @@ named as something else ("order 48213", "tracking number ...", "flight") and amo
 
 from __future__ import annotations
 
+import re
+
 from voxloop.redact import card, phone, ssn
 from voxloop.redact.numbers import runs
 from voxloop.redact.spans import Find, near
@@ -15,14 +17,24 @@ NOT_PERSONAL = frozenset(
 )
 
 
+# a count of things after the number
+AMOUNT = re.compile(
+    r"\s*(?:units|items|pieces|people|dollars|euros|pounds|cents|times|copies|votes|views|miles|"
+    r"kilometers|kilometres|km|kg|tons|bytes|points|steps|years|days|hours|minutes|seconds)\b",
+    re.I,
+)
+
+
 def find(text: str) -> list[Find]:
     found = []
     for run in runs(text):
         if len(run.digits) < 7 or text[: run.start].rstrip().endswith(("$", "€", "£")):
             continue
-        if near(text, run.start, 6, NOT_PERSONAL) and not near(text, run.start, 6, ssn.CUES):
+        if near(text, run.start, 3, NOT_PERSONAL) and not near(text, run.start, 6, ssn.CUES):
             continue
-        if card.is_card(run):
+        if AMOUNT.match(text, run.end):
+            continue  # "415 555 2671 units"
+        if card.is_card(run, text):
             kind = "CARD"
         elif ssn.is_ssn(run, text):
             kind = "SSN"

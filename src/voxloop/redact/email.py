@@ -1,5 +1,5 @@
 """Email addresses: written (`ann.lee@example.com`) and as a recogniser writes them when spoken
-(`ann dot lee at example dot com`)."""
+(`ann dot lee at example dot com`; after "my email is", also `Anne Dotley at example.com`)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,22 @@ _JOIN = r"\s+(?:dot|underscore|dash|hyphen|plus)\s+"
 SPOKEN = re.compile(
     rf"\b{_PART}(?:{_JOIN}{_PART})*\s+at\s+{_PART}(?:\s+dot\s+{_PART})*\s+dot\s+{_TLD}\b", re.I
 )
+# after "my email is": a name in up to three words, "at", a domain (said or written)
+_DOMAIN = rf"[a-z0-9-]+(?:(?:\s+dot\s+|\.)[a-z0-9-]+)*(?:\s+dot\s+|\.){_TLD}\b"
+NAMED = re.compile(
+    rf"\b(?:e-?mail)(?:\s+address)?(?:\s+(?:is|me\s+at|me\s+on|to|at)|'s|:)?\s+"
+    rf"(?P<addr>(?:(?!at\b)[\w.-]+\s+){{0,2}}(?!at\b)[\w.-]+\s+at\s+{_DOMAIN})",
+    re.I,
+)
 # words that come before "at" without being an address's name ("email me at ...")
 _NOT_NAMES = frozenset("me us him her them you i we is it be at".split())
 
 
 def find(text: str) -> list[Find]:
     found = [Find(m.start(), m.end(), "EMAIL") for m in WRITTEN.finditer(text)]
+    for named in NAMED.finditer(text):
+        if named.group("addr").split()[0].lower() not in _NOT_NAMES:
+            found.append(Find(named.start("addr"), named.end("addr"), "EMAIL"))
     pos = 0
     while m := SPOKEN.search(text, pos):
         first = m.group().split()[0].lower()

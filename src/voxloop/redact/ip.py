@@ -9,7 +9,11 @@ from voxloop.redact.spans import Find, near
 
 V4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 V6 = re.compile(r"(?<![\w:.])[0-9a-f]*:[0-9a-f:.]*[0-9a-f:](?![\w:])", re.I)
-VERSION = frozenset("version versions v ver release firmware build update upgrade".split())
+# words that name a dotted quad as something else
+VERSION = frozenset(
+    "version versions v ver release firmware build update upgrade section step chapter clause item "
+    "paragraph figure table rule part".split()
+)
 
 
 def find(text: str) -> list[Find]:

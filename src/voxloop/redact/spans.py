@@ -40,9 +40,10 @@ def mask(text: str, finds: list[Find]) -> str:
 
 
 def words_before(text: str, start: int, n: int) -> list[str]:
-    """The last `n` words before `start`, lower-cased, within the same sentence."""
+    """The last `n` words before `start`, lower-cased, within the same sentence (numbers and codes
+    such as "1Z", "AA1" are passed over: "tracking number is 1Z 999 AA1 01 2345" names the last)."""
     head = re.split(r"[.!?;]\s+(?=[A-Z])|\n", text[:start])[-1].lower()
-    return _WORD.findall(head)[-n:]
+    return [w for w in _WORD.findall(head) if not any(c.isdigit() for c in w)][-n:]
 
 
 def near(text: str, start: int, n: int, cues: frozenset[str]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from voxloop.redact import phone
 from voxloop.redact.numbers import Run
 from voxloop.redact.spans import near
 
@@ -17,6 +18,7 @@ def plausible(digits: str) -> bool:
 def is_ssn(run: Run, text: str) -> bool:
     if len(run.digits) != 9 or run.plus or not plausible(run.digits):
         return False
-    if run.groups == [3, 2, 4] and (run.dashes or near(text, run.start, 8, CUES)):
+    if near(text, run.start, 8, CUES):
         return True
-    return near(text, run.start, 8, CUES)
+    # written 123-45-6789, unless named as a phone (a recogniser may drop a digit of one)
+    return run.groups == [3, 2, 4] and run.dashes and not near(text, run.start, 4, phone.CUES)
