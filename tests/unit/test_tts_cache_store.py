@@ -208,3 +208,43 @@ def test_the_location_picks_the_backend(tmp_path: Path) -> None:
     assert wrapped.policy.fixed_lines == sorted(
         ["Give me a second.", "Hello, thanks for calling.", "One moment."]
     )
+
+
+def test_a_folder_that_cannot_be_used_means_no_cache_not_no_voice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a folder")
+    voice = FakeTTS()
+
+    async def main() -> None:
+        tts = CachedTTS(voice, DiskStore(blocker / "tts", 10_000_000))
+        await tts.load()  # the folder cannot be made: the voice loads all the same
+        for _ in range(2):
+            assert [c async for c in tts.synthesize("Is there anything else?")]
+        assert voice.texts == ["Is there anything else?"] * 2 and tts.stats.hits == 0
+        await tts.aclose()
+
+    with caplog.at_level("WARNING", logger="voxloop.tts.cache"):
+        run_virtual(main())
+    assert caplog.text.count("speaking without the cache") == 1
+
+
+def test_failed_writes_are_logged_once_until_one_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "aa"  # where the entries of keys "aa..." go, taken by a file
+
+    async def main() -> None:
+        store = DiskStore(tmp_path, 10_000_000)
+        await store.open()
+        blocker.write_bytes(b"")
+        for i in range(3):
+            assert not await store.put(f"aa{i:02x}" + "0" * 60, Entry(audio(0.1), 24000))
+        assert await store.put("ab" * 32, Entry(audio(0.1), 24000))  # another folder: it works
+        assert not await store.put("aa" * 32, Entry(audio(0.1), 24000))  # failing again: said again
+        await store.aclose()
+
+    with caplog.at_level("WARNING", logger="voxloop.tts.cache"):
+        run_virtual(main())
+    assert caplog.text.count("could not write") == 2

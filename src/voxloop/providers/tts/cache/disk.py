@@ -45,6 +45,8 @@ class DiskStore:
         self._lock = threading.Lock()
         self._bytes = 0  # this folder's size as last counted, plus what was written since
         self.evicted = 0  # files deleted to keep within max_bytes (and corrupt ones)
+        self.usable = True  # False: the folder cannot be made or read; no cache, said once
+        self._write_failing = False  # a write failed: the next failures are not logged again
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
@@ -53,10 +55,20 @@ class DiskStore:
         await self._run(self._open)
 
     def _open(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            self._bytes = sum(size for _, size, _ in self._scan())
-            over = self._bytes > self.max_bytes
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                self._bytes = sum(size for _, size, _ in self._scan())
+                over = self._bytes > self.max_bytes
+        except OSError as e:
+            self.usable = False
+            log.warning(
+                "tts cache: cannot use the folder %s (%s); speaking without the cache "
+                "(give --tts-cache a writable folder, or off)",
+                self.root,
+                e,
+            )
+            return
         if over:
             self._evict()
         log.info(
@@ -73,6 +85,8 @@ class DiskStore:
         return await self._run(self._get, key)
 
     def _get(self, key: str) -> Entry | None:
+        if not self.usable:
+            return None
         path = self.path(key)
         try:
             blob = path.read_bytes()
@@ -97,18 +111,25 @@ class DiskStore:
         return await self._run(self._put, key, entry)
 
     def _put(self, key: str, entry: Entry) -> bool:
+        if not self.usable:
+            return False
         blob = encode(entry)
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(blob)
             os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
         except OSError as e:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            log.warning("tts cache: could not write %s (%s); the line stays uncached", path, e)
+            if not self._write_failing:  # a full disk would say so on every line otherwise
+                log.warning(
+                    "tts cache: could not write %s (%s); lines stay uncached until a write works", path, e
+                )
+            self._write_failing = True
             return False
+        self._write_failing = False
         with self._lock:
             self._bytes += len(blob)
             over = self._bytes > self.max_bytes
