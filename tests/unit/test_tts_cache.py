@@ -5,6 +5,7 @@ ready from the load; a fallback chain's fallback voice is not stored under the c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from pathlib import Path
@@ -310,3 +311,19 @@ def test_the_memory_front_is_bounded_least_recently_used_out() -> None:
     assert front.bytes == 16_000
     front.put("big", Entry(np.zeros(1001, np.float32), 24000))  # over a quarter of the bound: not kept
     assert front.get("big") is None
+
+
+def test_preparing_the_fixed_lines_does_not_hold_the_start_up_for_long(tmp_path: Path) -> None:
+    from voxloop.providers.tts.cache.cached import PREPARE_S
+
+    async def main() -> None:
+        slow = Voice(delay=8.0)  # each line 8 s to its first audio: a cloud voice struggling
+        tts = cached(tmp_path, slow, fixed=("One moment.", "Give me a second."))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await tts.load()
+        assert loop.time() - t0 == pytest.approx(PREPARE_S)
+        assert tts.stats.counts["prewarmed"] == 1  # the first was ready, the second was not
+        await tts.aclose()
+
+    run_virtual(main())

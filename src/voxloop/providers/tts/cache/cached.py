@@ -34,6 +34,7 @@ from voxloop.providers.tts.cache.stats import CacheStats
 
 log = logging.getLogger("voxloop.tts.cache")
 CLOSE_WAIT_S = 2.0  # writes still under way at close get this long
+PREPARE_S = 10.0  # preparing the fixed lines at load gets this long (a cloud voice may be down)
 
 
 class Store(Protocol):
@@ -74,7 +75,13 @@ class CachedTTS(TTS):
         await self.inner.load()
         self._identity = voice_identity(self.inner)  # the sample rate is known now
         await self.store.open()
-        await self._prewarm()
+        try:
+            await asyncio.wait_for(self._prewarm(), PREPARE_S)
+        except TimeoutError:
+            log.warning(
+                "tts cache: the fixed lines took over %.0f s to prepare; the rest are cached when said",
+                PREPARE_S,
+            )
 
     async def _prewarm(self) -> None:
         """Synthesize the fixed lines the store does not have yet, so their first use is a hit."""
