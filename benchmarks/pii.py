@@ -26,8 +26,8 @@ from voxloop.redact.score import load, score
 PII = Path(__file__).resolve().parent.parent / "tests" / "data" / "pii"
 
 
-def corpus() -> None:
-    for part in ("tuning.txt", "heldout.txt"):
+def corpus(parts: list[str]) -> None:
+    for part in parts:
         lines = load(PII / part)
         s = score(lines)
         print(f"{part}: {s.summary()}")
@@ -80,8 +80,9 @@ async def asr() -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["corpus", "asr"])
+    ap.add_argument("--parts", default="tuning.txt,heldout.txt", help="corpus: which files of tests/data/pii")
     a = ap.parse_args()
     if a.what == "corpus":
-        corpus()
+        corpus(a.parts.split(","))
     else:
         asyncio.run(asr())

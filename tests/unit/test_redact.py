@@ -75,3 +75,12 @@ def test_corpus_no_leaks_and_no_ordinary_numbers_masked(part: str) -> None:
     assert not s.leaks, s.leaks
     assert not s.false_masks, s.false_masks
     assert not s.wrong, s.wrong
+
+
+def test_long_and_repetitive_input() -> None:
+    """A 50,000-digit run is not a number to convert, and repeated words are not backtracked over
+    (these took 60 s before the repetitions in the email patterns were bounded)."""
+    for text in ["1" * 50_000, "dot " * 5_000, "x at " * 5_000, "the 4th of " * 2_000, "1:" * 5_000]:
+        assert redact(text) == text
+    masked = redact("dot " * 1_000 + "ann dot lee at example dot com")
+    assert masked.startswith("dot " * 990) and masked.endswith(" [EMAIL]") and "ann" not in masked

@@ -13,10 +13,11 @@ _TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|us|ca|au|info|biz|me|ai|
 _PART = r"[a-z0-9]+"
 _JOIN = r"\s+(?:dot|underscore|dash|hyphen|plus)\s+"
 SPOKEN = re.compile(
-    rf"\b{_PART}(?:{_JOIN}{_PART})*\s+at\s+{_PART}(?:\s+dot\s+{_PART})*\s+dot\s+{_TLD}\b", re.I
+    rf"\b{_PART}(?:{_JOIN}{_PART}){{0,4}}\s+at\s+{_PART}(?:\s+dot\s+{_PART}){{0,3}}\s+dot\s+{_TLD}\b", re.I
 )
+# (repetitions are bounded: "dot dot dot ..." must not cost time growing with the square of its length)
 # after "my email is": a name in up to three words, "at", a domain (said or written)
-_DOMAIN = rf"[a-z0-9-]+(?:(?:\s+dot\s+|\.)[a-z0-9-]+)*(?:\s+dot\s+|\.){_TLD}\b"
+_DOMAIN = rf"[a-z0-9-]+(?:(?:\s+dot\s+|\.)[a-z0-9-]+){{0,3}}(?:\s+dot\s+|\.){_TLD}\b"
 NAMED = re.compile(
     rf"\b(?:e-?mail)(?:\s+address)?(?:\s+(?:is|me\s+at|me\s+on|to|at)|'s|:)?\s+"
     rf"(?P<addr>(?:(?!at\b)[\w.-]+\s+){{0,2}}(?!at\b)[\w.-]+\s+at\s+{_DOMAIN})",

@@ -64,7 +64,7 @@ def _piece(text: str, toks: list[re.Match[str]], i: int, open_run: bool) -> tupl
     if not alone:
         return None
     if word.isdigit():
-        return word, int(word), 1, t.end()
+        return word, int(word[:18]), 1, t.end()
     nxt = toks[i + 1] if i + 1 < len(toks) else None
     joined = nxt is not None and re.fullmatch(r"[ -]", text[t.end() : nxt.start()]) is not None
     nword = nxt.group().lower() if nxt is not None and joined else ""
@@ -114,9 +114,9 @@ def runs(text: str) -> list[Run]:
             continue
         digits, value, used, end = piece
         if run is None:
-            lead = re.search(r"\(\s?$", text[: t.start()])
-            run = Run(lead.start() if lead else t.start(), t.start())
-        elif re.search(r"\d-\s?$", text[: t.start()]):
+            lead = re.search(r"\(\s?$", text[max(0, t.start() - 2) : t.start()])
+            run = Run(t.start() - (len(lead.group()) if lead else 0), t.start())
+        elif re.search(r"\d-\s?$", text[max(0, t.start() - 3) : t.start()]):
             run.dashes = True
         run.add(digits, value, end, written=digits == t.group())
         i += used
@@ -131,8 +131,8 @@ def _joins(text: str, run: Run, at: int) -> bool:
         return False
     if gap in (",", ".") and text[run.end - 1].isdigit():
         # 1,000 and 12.5 are one number; only 415.555.2671 (groups of three or more) is a phone's
-        left = re.search(r"\d+$", text[: run.end])
-        right = re.match(r"\d+", text[at:])
+        left = re.search(r"\d+$", text[max(0, run.end - 3) : run.end])
+        right = re.match(r"\d+", text[at : at + 3])
         return (
             gap == "."
             and left is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -24,11 +25,14 @@ class Find:
 
 def settle(finds: list[Find]) -> list[Find]:
     """The finds to mask, in text order, none overlapping: the higher kind first, then the longer."""
+    starts: list[int] = []  # the kept finds, in text order (they never overlap)
     kept: list[Find] = []
     for f in sorted(finds, key=lambda f: (KINDS.index(f.kind), -len(f), f.start)):
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    return sorted(kept, key=lambda f: f.start)
+        i = bisect.bisect_left(starts, f.start)
+        if (i == 0 or kept[i - 1].end <= f.start) and (i == len(kept) or f.end <= kept[i].start):
+            starts.insert(i, f.start)
+            kept.insert(i, f)
+    return kept
 
 
 def mask(text: str, finds: list[Find]) -> str:
@@ -42,7 +46,7 @@ def mask(text: str, finds: list[Find]) -> str:
 def words_before(text: str, start: int, n: int) -> list[str]:
     """The last `n` words before `start`, lower-cased, within the same sentence (numbers and codes
     such as "1Z", "AA1" are passed over: "tracking number is 1Z 999 AA1 01 2345" names the last)."""
-    head = re.split(r"[.!?;]\s+(?=[A-Z])|\n", text[:start])[-1].lower()
+    head = re.split(r"[.!?;]\s+(?=[A-Z])|\n", text[max(0, start - 200) : start])[-1].lower()
     return [w for w in _WORD.findall(head) if not any(c.isdigit() for c in w)][-n:]
 
 
