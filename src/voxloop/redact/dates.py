@@ -31,10 +31,10 @@ _DAY_NUMBER = rf"(?:oh{_S}{_UNIT}|{_TEEN}|twenty(?:{_S}{_UNIT})?|thirty(?:{_S}on
 PATTERNS = [
     # month first: July 4, 1990 / march third nineteen eighty five / Sept. 30, 1955
     rf"\b{MONTH}\s+(?:the\s+)?{DAY}(?:,?\s+{YEAR})?",
-    # day first: 14 February 1992 / the fourth of july nineteen ninety / the 21st of October
-    rf"\b(?:the\s+)?{DAY}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?",
-    # numbers: 04/12/1979, 12.03.1988, 02-28-1970, 1/2/80, 1990-07-04
-    r"(?<![\d/.-])(?:\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})|\d{4}-\d{1,2}-\d{1,2})(?![\d/-]|\.\d)",
+    # day first: 14 February 1992 / the fourth of july nineteen ninety / the 21st of October / 4-Jul-1990
+    rf"\b(?:the\s+)?{DAY}(?:\s+|-)(?:of\s+)?{MONTH}(?:,?\s+{YEAR}|-(?:\d{{4}}|\d\d)\b)?",
+    # numbers: 04/12/1979, 12.03.1988, 02-28-1970, 1/2/80, 1990-07-04, 1990/07/04
+    r"(?<![\d/.-])(?:\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})|\d{4}[/.-]\d{1,2}[/.-]\d{1,2})(?![\d/-]|\.\d)",
     # spoken numbers: twelve oh three nineteen eighty eight
     rf"\b{_MONTH_NUMBER}\s+{_DAY_NUMBER}\s+{YEAR}",
 ]

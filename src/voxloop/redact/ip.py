@@ -5,8 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from voxloop.redact.numbers import digits_of
 from voxloop.redact.spans import Find, near
 
+_WORDS = "zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|and"
+_PART = rf"(?:\d{{1,3}}|(?:{_WORDS})(?:[\s-]+(?:{_WORDS})){{0,4}})"
+# said: "ten dot zero dot zero dot one", "one ninety two dot one sixty eight dot 1 dot 10"
+SPOKEN_V4 = re.compile(rf"\b{_PART}(?:\s+dot\s+{_PART}){{3}}\b", re.I)
 V4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 V6 = re.compile(r"(?<![\w:.])[0-9a-f]*:[0-9a-f:.]*[0-9a-f:](?![\w:])", re.I)
 # words that name a dotted quad as something else
@@ -24,6 +29,11 @@ def find(text: str) -> list[Find]:
         except ValueError:
             continue
         if not near(text, m.start(), 3, VERSION):
+            found.append(Find(m.start(), m.end(), "IP"))
+    for m in SPOKEN_V4.finditer(text):
+        parts = [digits_of(p.replace(" and ", " ")) for p in re.split(r"\s+dot\s+", m.group(), flags=re.I)]
+        ok = all(p is not None and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
+        if ok and not near(text, m.start(), 3, VERSION):
             found.append(Find(m.start(), m.end(), "IP"))
     for m in V6.finditer(text):
         s = m.group().rstrip(".")

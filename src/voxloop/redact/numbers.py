@@ -87,8 +87,16 @@ def _piece(text: str, toks: list[re.Match[str]], i: int, open_run: bool) -> tupl
     return None
 
 
-def runs(text: str) -> list[Run]:
-    """Every run of three or more digits, each with where it starts and ends in `text`."""
+def digits_of(text: str) -> str | None:
+    """The digits `text` says, if all of it is one number ("one sixty eight": 168), else None."""
+    found = runs(text, min_digits=1)
+    if len(found) != 1 or found[0].start != 0 or found[0].end != len(text.rstrip()):
+        return None
+    return found[0].digits
+
+
+def runs(text: str, min_digits: int = 3) -> list[Run]:
+    """Every run of `min_digits` or more digits, each with where it starts and ends in `text`."""
     toks = list(TOKEN.finditer(text))
     out: list[Run] = []
     run: Run | None = None
@@ -122,7 +130,7 @@ def runs(text: str) -> list[Run]:
         i += used
     if run is not None:
         out.append(run)
-    return [r for r in out if len(r.digits) >= 3]
+    return [r for r in out if len(r.digits) >= min_digits]
 
 
 def _joins(text: str, run: Run, at: int) -> bool:
