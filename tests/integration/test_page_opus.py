@@ -41,6 +41,7 @@ async def converse(page: Any, url: str) -> dict[str, Any]:
     await page.click("#start")
     await expect(page.locator(".bubble.user .final")).to_have_text("turn on the lamp", timeout=15_000)
     await expect(page.locator(".timing")).to_contain_text("ms", timeout=15_000)  # played through
+    assert await page.locator("#toast").is_hidden(), await page.locator("#toast").inner_text()  # no error
     return await stats(page)
 
 

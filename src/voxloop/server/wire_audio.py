@@ -18,7 +18,6 @@ from voxloop.errors import AudioFormatError
 PCM16, OPUS = "pcm16", "opus"
 CODECS = (PCM16, OPUS)
 VOICE_BITRATE = 24000  # the agent's voice in Opus (VBR around it); the microphone's is the client's
-MIN_FRAME_S = 0.002  # every frame counts at least this much audio (the rate limiter)
 
 
 class MicDecoder(Protocol):
@@ -38,7 +37,7 @@ class Pcm16In:
         self.rate = rate
 
     def seconds(self, data: bytes) -> float:
-        return max(MIN_FRAME_S, len(data) / 2 / self.rate)
+        return len(data) / 2 / self.rate
 
     def decode(self, data: bytes) -> Samples:
         if not data or len(data) % 2:
@@ -56,7 +55,7 @@ class OpusIn:
 
     def seconds(self, data: bytes) -> float:
         try:
-            return max(MIN_FRAME_S, opus.packet_duration_s(data))
+            return opus.packet_duration_s(data)
         except AudioFormatError:
             return opus.FRAME_MS / 1000  # a malformed packet costs a packet's worth
 

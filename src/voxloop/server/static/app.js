@@ -92,6 +92,7 @@ async function start() {
   phase("connecting", "Starting the microphone…");
   const s = { ws: null, started: false, pending: [], ending: false, play: null, capCtx: null, stream: null };
   live = s;
+  stats.micCodec = stats.voiceCodec = ""; // chosen once the microphone is open
   try {
     if (!navigator.mediaDevices || !window.isSecureContext) throw new Error("insecure");
     s.play = await openPlayer(); // inside the click: browsers allow sound after a gesture
@@ -256,6 +257,7 @@ function sendMic(s, data) {
 
 function onMicFrame(s, data) {
   if (data instanceof ArrayBuffer) {
+    if (!stats.micCodec) return; // the codec is being chosen (a few milliseconds after the mic opens)
     if (s.micOpus) s.micOpus.encode(data);
     else sendMic(s, data);
   } else if (typeof data.level === "number") {
