@@ -1,12 +1,20 @@
-"""`voxloop redact` through a real process: each line comes back masked as soon as it is sent."""
+"""`voxloop redact` through a real process (each line comes back masked as soon as it is sent), and
+the --redact-logs / --redact-llm options of the conversation commands."""
 
 from __future__ import annotations
 
+import logging
 import os
 import selectors
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from voxloop import cli, commands
+from voxloop.config import AgentConfig
+from voxloop.redact.logs import RedactPII
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -49,3 +57,30 @@ def test_redact_command_streams_line_by_line() -> None:
             proc.wait()
     assert out == "born on [DOB]"
     assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("cmd", ["serve", "talk", "run", "demo"])
+def test_privacy_options_on_every_conversation_command(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert "--redact-logs" in out and "--redact-llm" in out
+
+
+def test_privacy_options_reach_the_agent_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[AgentConfig] = []
+
+    async def fake_run(inp: Path, out: Path, config: AgentConfig, **_: object) -> None:
+        seen.append(config)
+
+    monkeypatch.setattr(commands, "run_wav", fake_run)
+    root = logging.getLogger()
+    try:
+        assert cli.main(["run", "--in", "x.wav", "--redact-llm", "--redact-logs"]) == 0
+        assert any(isinstance(f, RedactPII) for h in root.handlers for f in h.filters)
+    finally:
+        for h in [*root.handlers, logging.lastResort]:
+            for f in [f for f in (h.filters if h else []) if isinstance(f, RedactPII)]:
+                h.removeFilter(f)  # type: ignore[union-attr]
+    assert cli.main(["run", "--in", "x.wav"]) == 0
+    assert [(c.privacy.redact_logs, c.privacy.redact_llm) for c in seen] == [(True, True), (False, False)]
