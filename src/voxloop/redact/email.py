@@ -23,6 +23,12 @@ NAMED = re.compile(
     rf"(?P<addr>(?:(?!at\b)[\w.-]+\s+){{0,2}}(?!at\b)[\w.-]+\s+at\s+{_DOMAIN})",
     re.I,
 )
+# webmail: "peter at gmail.com" is an address with or without "my email is"
+MAILBOX = re.compile(
+    rf"\b{_PART}(?:{_JOIN}{_PART}){{0,4}}\s+at\s+(?:gmail|googlemail|yahoo|hotmail|outlook|live|icloud|"
+    rf"me|aol|proton|protonmail|gmx|mail|yandex|zoho)(?:\s+dot\s+|\.){_TLD}(?:(?:\s+dot\s+|\.){_TLD})?\b",
+    re.I,
+)
 # words that come before "at" without being an address's name ("email me at ...")
 _NOT_NAMES = frozenset("me us him her them you i we is it be at".split())
 
@@ -32,12 +38,13 @@ def find(text: str) -> list[Find]:
     for named in NAMED.finditer(text):
         if named.group("addr").split()[0].lower() not in _NOT_NAMES:
             found.append(Find(named.start("addr"), named.end("addr"), "EMAIL"))
-    pos = 0
-    while m := SPOKEN.search(text, pos):
-        first = m.group().split()[0].lower()
-        if first in _NOT_NAMES:
-            pos = m.start() + len(first)  # try again from the next word
-            continue
-        found.append(Find(m.start(), m.end(), "EMAIL"))
-        pos = m.end()
+    for pattern in (SPOKEN, MAILBOX):
+        pos = 0
+        while m := pattern.search(text, pos):
+            first = m.group().split()[0].lower()
+            if first in _NOT_NAMES:
+                pos = m.start() + len(first)  # try again from the next word
+                continue
+            found.append(Find(m.start(), m.end(), "EMAIL"))
+            pos = m.end()
     return found

@@ -36,6 +36,8 @@ class Run:
     spoken: bool = False
     plus: bool = False
     dashes: bool = False  # written groups joined by dashes (415-555-2671)
+    parens: bool = False  # a group in parentheses: (415) 555-2671
+    dots: bool = False  # written groups joined by dots: 415.555.2671
 
     def add(self, digits: str, value: int, end: int, written: bool) -> None:
         self.digits += digits
@@ -49,7 +51,7 @@ class Run:
     @property
     def counting(self) -> bool:
         """Counted out rather than a number: "one two three four five", "1234567890"."""
-        seq = self.values if len(self.values) > 1 else [int(c) for c in self.digits]
+        seq = self.values if self.spoken else [int(c) for c in self.digits]
         steps = {(b - a) % 10 if max(a, b) < 10 else b - a for a, b in zip(seq, seq[1:], strict=False)}
         return len(seq) >= 4 and (steps == {1} or steps == {9} or steps == {-1})
 
@@ -124,8 +126,11 @@ def runs(text: str, min_digits: int = 3) -> list[Run]:
         if run is None:
             lead = re.search(r"\(\s?$", text[max(0, t.start() - 2) : t.start()])
             run = Run(t.start() - (len(lead.group()) if lead else 0), t.start())
-        elif re.search(r"\d-\s?$", text[max(0, t.start() - 3) : t.start()]):
-            run.dashes = True
+        else:
+            before = text[max(0, t.start() - 3) : t.start()]
+            run.dashes |= re.search(r"\d-\s?$", before) is not None
+            run.dots |= re.search(r"\d\.$", before) is not None
+            run.parens |= ")" in text[run.end : t.start()]
         run.add(digits, value, end, written=digits == t.group())
         i += used
     if run is not None:

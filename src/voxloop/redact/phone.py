@@ -52,4 +52,17 @@ def is_phone(run: Run, text: str) -> bool:
         return False
     if (run.plus or n in (10, 11)) and valid(run.digits, run.plus):
         return True
+    if _shaped(run):
+        return True  # a phone's shape, though a digit may have been misheard
     return n <= 12 and near(text, run.start, 6, CUES)
+
+
+def _shaped(run: Run) -> bool:
+    """Ten digits (eleven after a 1) written as 415-555-2671 / (415) 555-2671 / 415.555.2671 /
+    415 555 2671, or said digit by digit: nobody reads out an amount that way."""
+    n, d = len(run.digits), run.digits
+    if not (n == 10 or (n == 11 and d[0] == "1")):
+        return False
+    if run.spoken:
+        return sum(v < 10 for v in run.values) >= 7
+    return run.groups in ([3, 3, 4], [1, 3, 3, 4])
