@@ -14,7 +14,9 @@ import pytest
 from conftest import conversation, make_providers, run_virtual
 from fakes import FakeLLM, FakeSTT
 from voxloop.agent import events as ev
+from voxloop.agent.history import History
 from voxloop.config import AgentConfig, PrivacyConfig
+from voxloop.redact import redact
 from voxloop.redact.logs import RedactPII, redact_logging
 from voxloop.transports.wav import PacedInput, write_outputs
 
@@ -101,3 +103,13 @@ def test_log_lines_are_masked_arguments_and_tracebacks_too() -> None:
     assert "turn 1: user said 'call [PHONE] from [IP]'" in text
     assert "the meeting is at 10:30 on flight UA 1549" in text
     assert "failed for [EMAIL]" in text and "bad card [CARD]" in text and "4111" not in text
+
+
+def test_history_scrubs_words_and_a_number_split_between_two_messages() -> None:
+    h = History("s", scrub=redact)
+    h.add_user("my number is four one five five")  # four digits: nothing to mask yet
+    h.add_user("five five two six seven one")  # the reply to the first was never heard: joined
+    assert [m.content for m in h.messages] == ["my number is [PHONE]"]
+    probe = h.prompt_with("and mail ann@example.com")
+    assert probe[-1].content == "my number is [PHONE] and mail [EMAIL]"
+    assert [m.content for m in h.messages] == ["my number is [PHONE]"]  # prompt_with changes nothing

@@ -35,6 +35,8 @@ class History:
         if self._messages and self._messages[-1].role == "user":
             # Two user messages in a row (the reply to the first was never heard): join them.
             text = f"{self._messages.pop().content} {text}"
+            if self.scrub is not None:  # a number split between the two is whole again
+                text = self.scrub(text)
         self._messages.append(Message("user", text))
 
     def add_tools(self, messages: list[Message]) -> None:
