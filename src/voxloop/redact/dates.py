@@ -22,7 +22,7 @@ DAY = (
 )
 # a year: 1985, nineteen eighty five, nineteen oh four, two thousand (and) one, twenty twelve
 YEAR = (
-    rf"(?:(?:19|20)\d\d\b|(?:nineteen|twenty){_S}(?:{_TENS}(?:{_S}{_UNIT})?|{_TEEN}|oh{_S}{_UNIT}|hundred)"
+    rf"(?:(?:19|20)\d\d\b|'?\d\d\b(?![:.]\d|\s+(?:years|months|weeks|days))|(?:nineteen|twenty){_S}(?:{_TENS}(?:{_S}{_UNIT})?|{_TEEN}|oh{_S}{_UNIT}|hundred)"
     rf"|two{_S}thousand(?:{_S}and)?(?:{_S}(?:{_TENS}(?:{_S}{_UNIT})?|{_TEEN}|{_UNIT}))?)"
 )
 _MONTH_NUMBER = rf"(?:{_UNIT}|ten|eleven|twelve)"

@@ -9,7 +9,8 @@ from voxloop.redact.dates import dates
 from voxloop.redact.spans import Find
 
 BEFORE = re.compile(
-    r"(?:\b(?:born|birth|birthday|birthday's|birthdate|dob|b-day)\b|\bd\.o\.b\.?)(?:(?!\b(?:and|but)\b)[^.!?;]){0,30}$",
+    r"(?:\b(?:born|birth|birthday|birthday's|birthdate|dob|b-day)\b|\bd\.o\.b\.?)"
+    r"(?:\?\s+)?(?:(?!\b(?:and|but)\b)[^.!?;]){0,30}$",  # also the answer to "your date of birth?"
     re.I,
 )
 AFTER = re.compile(
