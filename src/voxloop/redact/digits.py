@@ -20,7 +20,8 @@ NOT_PERSONAL = frozenset(
 # a count of things after the number
 AMOUNT = re.compile(
     r"\s*(?:units|items|pieces|people|dollars|euros|pounds|cents|times|copies|votes|views|miles|"
-    r"kilometers|kilometres|km|kg|tons|bytes|points|steps|years|days|hours|minutes|seconds)\b",
+    r"kilometers|kilometres|km|kg|tons|bytes|points|steps|years|days|hours|minutes|seconds|"
+    r"hz|khz|mhz|ghz|ms|kb|mb|gb|percent)\b",
     re.I,
 )
 

@@ -1,4 +1,6 @@
-"""IP addresses, v4 and v6, as `ipaddress` parses them; a dotted quad named as a version is left."""
+"""IP addresses, v4 and v6, as `ipaddress` parses them. Left alone: a dotted quad named as a
+version or a section, and the addresses that name no one (loopback 127.0.0.1 and ::1, 0.0.0.0 and ::),
+which a server's own log lines are full of."""
 
 from __future__ import annotations
 
@@ -24,24 +26,26 @@ VERSION = frozenset(
 def find(text: str) -> list[Find]:
     found = []
     for m in V4.finditer(text):
-        try:
-            ipaddress.IPv4Address(m.group())
-        except ValueError:
-            continue
-        if not near(text, m.start(), 3, VERSION):
+        if _personal(m.group()) and not near(text, m.start(), 3, VERSION):
             found.append(Find(m.start(), m.end(), "IP"))
     for m in SPOKEN_V4.finditer(text):
-        parts = [digits_of(p.replace(" and ", " ")) for p in re.split(r"\s+dot\s+", m.group(), flags=re.I)]
-        ok = all(p is not None and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts)
-        if ok and not near(text, m.start(), 3, VERSION):
+        parts = [
+            digits_of(p.replace(" and ", " ")) or "x" for p in re.split(r"\s+dot\s+", m.group(), flags=re.I)
+        ]
+        if _personal(".".join(parts)) and not near(text, m.start(), 3, VERSION):
             found.append(Find(m.start(), m.end(), "IP"))
     for m in V6.finditer(text):
         s = m.group().rstrip(".")
-        if s.count(":") < 2 or not any(c.isalnum() for c in s):
-            continue
-        try:
-            ipaddress.IPv6Address(s)
-        except ValueError:
-            continue
-        found.append(Find(m.start(), m.start() + len(s), "IP"))
+        if s.count(":") >= 2 and any(c.isalnum() for c in s) and _personal(s):
+            found.append(Find(m.start(), m.start() + len(s), "IP"))
     return found
+
+
+def _personal(s: str) -> bool:
+    """An address (`ipaddress` parses it) that may name someone's machine: not this machine's
+    loopback, nor "any"."""
+    try:
+        address = ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return not (address.is_loopback or address.is_unspecified)
