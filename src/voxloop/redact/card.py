@@ -1,4 +1,5 @@
-"""Payment card numbers: 13 to 19 digits that pass the Luhn check, grouped as cards are; or, named
+"""Payment card numbers: 13 to 19 digits of a card network's first digits and length that pass the
+Luhn check, grouped as cards are (LibriSpeech's 2609-156975-0002 is not a Diners card); or, named
 as a card ("my card number is"), any 13 to 19 digits: a recogniser that misheard a digit of a
 card number (Whisper wrote 4111 1111 1111 1111 said in words as 4-11-11-11-11-11-11-11-11, 17
 digits) still heard a card number."""
@@ -9,6 +10,39 @@ from voxloop.redact.numbers import Run
 from voxloop.redact.spans import near
 
 CUES = frozenset("card visa mastercard amex discover".split())
+
+# (first digits from, to, lengths) of the card networks: Visa, Mastercard (51-55, 2221-2720),
+# Amex, Discover, JCB, Diners Club, UnionPay, Maestro, Mir
+NETWORKS = [
+    (4, 4, (13, 16, 19)),
+    (51, 55, (16,)),
+    (2221, 2720, (16,)),
+    (34, 34, (15,)),
+    (37, 37, (15,)),
+    (6011, 6011, (16, 17, 18, 19)),
+    (644, 649, (16, 17, 18, 19)),
+    (65, 65, (16, 17, 18, 19)),
+    (3528, 3589, (16, 17, 18, 19)),
+    (300, 305, (14, 15, 16, 17, 18, 19)),
+    (36, 36, (14, 15, 16, 17, 18, 19)),
+    (38, 39, (16, 17, 18, 19)),
+    (62, 62, (16, 17, 18, 19)),
+    (5018, 5018, (13, 14, 15, 16, 17, 18, 19)),
+    (5020, 5020, (13, 14, 15, 16, 17, 18, 19)),
+    (5038, 5038, (13, 14, 15, 16, 17, 18, 19)),
+    (6304, 6304, (13, 14, 15, 16, 17, 18, 19)),
+    (6759, 6763, (13, 14, 15, 16, 17, 18, 19)),
+    (2200, 2204, (16, 17, 18, 19)),
+]
+
+
+def network(digits: str) -> bool:
+    """The number's first digits and length are those of a card network."""
+    for lo, hi, lengths in NETWORKS:
+        head = int(digits[: len(str(lo))])
+        if lo <= head <= hi and len(digits) in lengths:
+            return True
+    return False
 
 
 def luhn(digits: str) -> bool:
@@ -38,8 +72,4 @@ def is_card(run: Run, text: str) -> bool:
         return False
     if near(text, run.start, 4, CUES):
         return True
-    return (
-        d[0] in "23456"  # the major networks' first digits
-        and (run.spoken or (_card_groups(run.groups) and not _years(run.groups, d)))
-        and luhn(d)
-    )
+    return network(d) and (run.spoken or (_card_groups(run.groups) and not _years(run.groups, d))) and luhn(d)

@@ -142,6 +142,10 @@ def _joins(text: str, run: Run, at: int) -> bool:
     gap = text[run.end : at]
     if GAP.fullmatch(gap) is None:
         return False
+    if gap.strip() == "," and text[run.end - 1].isdigit() and text[at].isdigit():
+        # a list of numbers (8000, 16000), unless the digits are said in dashed chunks as a
+        # recogniser writes them (1-2-3, 4-5-67-89)
+        return run.dashes or re.match(r"\d+-\d", text[at : at + 12]) is not None
     if gap in (",", ".") and text[run.end - 1].isdigit():
         # 1,000 and 12.5 are one number; only 415.555.2671 (groups of three or more) is a phone's
         left = re.search(r"\d+$", text[max(0, run.end - 3) : run.end])

@@ -50,11 +50,17 @@ def is_phone(run: Run, text: str) -> bool:
     n = len(run.digits)
     if not 7 <= n <= 15 or run.counting:
         return False
-    if (run.plus or n in (10, 11)) and valid(run.digits, run.plus):
+    if (run.plus or (n in (10, 11) and _grouped(run))) and valid(run.digits, run.plus):
         return True
     if _shaped(run):
         return True  # a phone's shape, though a digit may have been misheard
     return n <= 12 and near(text, run.start, 6, CUES)
+
+
+def _grouped(run: Run) -> bool:
+    """Digits grouped as a phone's (415 555 2671, 1 415 5552671, 4155552671), not as an id's
+    (LibriSpeech's 2033-164914 passes for a valid Connecticut number)."""
+    return run.spoken or run.groups in ([10], [11], [3, 3, 4], [1, 3, 3, 4], [3, 7], [1, 10], [1, 3, 7])
 
 
 def _shaped(run: Run) -> bool:
