@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from voxloop.agent import events as ev
-from voxloop.agent.toolcall import ToolRounds, system_prompt
+from voxloop.agent.toolcall import GUIDE, ToolRounds, system_prompt
 from voxloop.config import DEFAULT_SYSTEM_PROMPT, LLMConfig, ToolsConfig
 from voxloop.providers.base import Message
 from voxloop.providers.llm.llama import LlamaLLM
@@ -80,6 +80,13 @@ PHRASINGS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+EXAMPLE = (
+    ' To call a tool, your whole reply is the call, for example (the caller asks "What time is it?"):'
+    '\n<tool_call>\n{"name": "get_date_and_time", "arguments": {}}\n</tool_call>'
+)
+GUIDES = {"guide": GUIDE, "guide+example": GUIDE + EXAMPLE}
+
+
 def used(kind: str, text: str, result: str) -> bool:
     """The answer holds the result: the hour or the date; 9 and 6 (or the day asked); a transfer."""
     low = text.lower()
@@ -103,72 +110,98 @@ async def ask(llm: LlamaLLM, rounds: ToolRounds, prompt: str, text: str) -> str:
 
 async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     box = load("demo")
-    prompt = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True)
-    llm = LlamaLLM(LLMConfig(model=a.model, system_prompt=prompt, max_tokens=80))
+    llm = LlamaLLM(LLMConfig(model=a.model))
     await llm.load()
+    raw: list[str] = []  # what the model wrote, each round (a call's format, before parsing)
+    stream = llm.stream
+
+    async def recorded(messages: Any) -> Any:
+        raw.append("")
+        async for piece in stream(messages):
+            raw[-1] += piece
+            yield piece
+
+    llm.stream = recorded  # type: ignore[method-assign]
     rows: list[dict[str, Any]] = []
     try:
-        for tool_name, (kind, texts) in PHRASINGS.items():
-            for text in texts[: a.per]:
-                events: list[tuple[type[ev.Event], dict[str, Any]]] = []
-                fillers: list[str] = []
+        for variant in a.guides.split(","):
+            prompt = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True, guide=GUIDES[variant])
+            for tool_name, (kind, texts) in PHRASINGS.items():
+                for text in texts[: a.per]:
+                    events: list[tuple[type[ev.Event], dict[str, Any]]] = []
+                    fillers: list[str] = []
 
-                async def now() -> None:
-                    return None
+                    async def now() -> None:
+                        return None
 
-                rounds = ToolRounds(
-                    llm,
-                    box,
-                    ToolsConfig(timeout_s=30.0),
-                    turn_id=1,
-                    emit=lambda k, _e=events, **f: _e.append((k, f)),
-                    say=fillers.append,
-                    touch=lambda: None,
-                    committed=now,
-                )
-                t0 = time.perf_counter()
-                answer = await ask(llm, rounds, prompt, text)
-                names = [o.call.name for o in rounds.outcomes]
-                result = rounds.outcomes[0].result if rounds.outcomes else ""
-                row = {
-                    "expected": tool_name,
-                    "text": text,
-                    "called": names,
-                    "first_ok": bool(names) and names[0] == tool_name,
-                    "answer": answer,
-                    "used": bool(names) and names[0] == tool_name and used(kind, answer, result),
-                    "transfer": any(k is ev.Transfer for k, _ in events),
-                    "s": round(time.perf_counter() - t0, 1),
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                    rounds = ToolRounds(
+                        llm,
+                        box,
+                        ToolsConfig(timeout_s=30.0),
+                        turn_id=1,
+                        emit=lambda k, _e=events, **f: _e.append((k, f)),
+                        say=fillers.append,
+                        touch=lambda: None,
+                        committed=now,
+                    )
+                    raw.clear()
+                    t0 = time.perf_counter()
+                    answer = await ask(llm, rounds, prompt, text)
+                    names = [o.call.name for o in rounds.outcomes]
+                    result = rounds.outcomes[0].result if rounds.outcomes else ""
+                    row = {
+                        "guide": variant,
+                        "expected": tool_name,
+                        "text": text,
+                        "called": names,
+                        "first_ok": bool(names) and names[0] == tool_name,
+                        "answer": answer,
+                        "raw": raw[0][:200] if raw else "",
+                        "format": _format(raw[0] if raw else "", names),
+                        "used": bool(names) and names[0] == tool_name and used(kind, answer, result),
+                        "transfer": any(k is ev.Transfer for k, _ in events),
+                        "s": round(time.perf_counter() - t0, 1),
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     finally:
         await llm.aclose()
     summary = {}
-    for tool_name in PHRASINGS:
-        mine = [r for r in rows if r["expected"] == tool_name]
-        summary[tool_name] = {
+    for variant, tool_name in ((v, t) for v in a.guides.split(",") for t in PHRASINGS):
+        mine = [r for r in rows if r["expected"] == tool_name and r["guide"] == variant]
+        summary[f"{variant}: {tool_name}"] = {
             "n": len(mine),
             "called": sum(r["first_ok"] for r in mine),
             "wrong": sum(bool(r["called"]) and not r["first_ok"] for r in mine),
             "none": sum(not r["called"] for r in mine),
             "used": sum(r["used"] for r in mine),
+            "qwen_format": sum(r["format"] == "qwen" for r in mine),
         }
     return {"model": a.model, "rows": rows, "summary": summary}
+
+
+def _format(first: str, called: list[str]) -> str:
+    """How the first round was written: Qwen's (tags or bare JSON), another way read as a call
+    (toolloose.py), or words."""
+    head = first.lstrip()
+    if head.startswith(("<tool_call>", '{"name"', "{{")):
+        return "qwen"
+    return "loose" if called else "words"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="tool-call reliability of the local model")
     ap.add_argument("--per", type=int, default=10, help="phrasings per request (at most 10)")
     ap.add_argument("--model", default=LLMConfig.model)
+    ap.add_argument("--guides", default="guide", help=f"comma-separated, of: {', '.join(GUIDES)}")
     ap.add_argument("--out", type=Path, default=Path("bench-out/tool_calls.json"))
     a = ap.parse_args()
     res = asyncio.run(main_async(a))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1))
-    print(f"{'tool':24s} {'n':>3s} {'called':>7s} {'wrong':>6s} {'none':>5s} {'used':>5s}")
+    print(f"{'guide: tool':40s} {'n':>3s} {'called':>7s} {'wrong':>6s} {'none':>5s} {'used':>5s}")
     for name, s in res["summary"].items():
-        print(f"{name:24s} {s['n']:3d} {s['called']:7d} {s['wrong']:6d} {s['none']:5d} {s['used']:5d}")
+        print(f"{name:40s} {s['n']:3d} {s['called']:7d} {s['wrong']:6d} {s['none']:5d} {s['used']:5d}")
 
 
 if __name__ == "__main__":

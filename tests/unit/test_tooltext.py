@@ -131,3 +131,47 @@ def test_bare_calls_in_a_row_after_words_and_with_doubled_braces() -> None:
 
 def test_braces_in_plain_words_are_spoken() -> None:
     assert text(feed_all(["Sets like {1, 2}", " are fine."])) == "Sets like {1, 2} are fine."
+
+
+DEMO = [
+    {"type": "function", "function": {"name": "get_date_and_time", "parameters": {"type": "object", "properties": {}}}},
+    {"type": "function", "function": {"name": "search_knowledge_base", "parameters": {"type": "object", "properties": {"topic": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "transfer_to_human", "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}}}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reply", "name", "args"),
+    [  # each as Qwen2.5-Coder 1.5B wrote it in benchmarks/tool_calls.py
+        ("Get_date_and_time", "get_date_and_time", {}),
+        ("<get_date_and_time/>", "get_date_and_time", {}),
+        ('```json\n{\n  "name": "search_knowledge_base",\n  "arguments": {\n    "topic": "opening hours"\n  }\n}\n```', "search_knowledge_base", {"topic": "opening hours"}),
+        ('<search_knowledge_base topic="opening hours"/>', "search_knowledge_base", {"topic": "opening hours"}),
+        ("<search_knowledge_base>opening hours</search_knowledge_base>", "search_knowledge_base", {"topic": "opening hours"}),
+        ('transfer_to_human(reason="to speak to a person")', "transfer_to_human", {"reason": "to speak to a person"}),
+        ('transfer_to_human({"reason": "I need assistance"})', "transfer_to_human", {"reason": "I need assistance"}),
+        ("Transfer to human.", "transfer_to_human", {}),
+    ],
+)  # fmt: skip
+def test_calls_written_another_way_are_read_when_the_reply_begins_with_them(
+    reply: str, name: str, args: dict[str, object]
+) -> None:
+    p = Parser(DEMO)
+    items: list[str | ToolCall] = []
+    for i in range(0, len(reply), 3):
+        items += p.feed(reply[i : i + 3])
+    items += p.close()
+    assert text(items) == ""
+    assert calls(items) == [(name, args)]
+
+
+@pytest.mark.parametrize(
+    "reply", ["Getting there now.", "The time is 3 PM.", "Searching is fun.", "Transferring you now."]
+)
+def test_words_that_only_look_like_a_tool_name_are_spoken(reply: str) -> None:
+    p = Parser(DEMO)
+    items: list[str | ToolCall] = []
+    for i in range(0, len(reply), 2):
+        items += p.feed(reply[i : i + 2])
+    items += p.close()
+    assert text(items) == reply and not calls(items)

@@ -36,18 +36,17 @@ TOOLS_SYSTEM_PROMPT = (
     "no lists, no markdown, no emoji, no code. Be direct and warm. If you don't know, say so."
 )
 GUIDE = (
-    "You have tools, and they are your only way to know the time, the date, facts about the "
-    "business (such as opening hours, address, returns or delivery) or to reach a person: never "
-    "make those up. When the caller asks for one of them, or asks for a person, reply with the "
-    "tool call alone, no words. Once you have the tool's result, answer from it in one short "
-    "spoken sentence."
+    "You have tools. When the caller asks for something a tool can answer or do, call the tool "
+    "first and never guess: the time or the date, facts about the business (opening hours, "
+    "address, returns, delivery), or a person to talk to. Then answer from the tool's result in "
+    "one or two short spoken sentences."
 )
 
 
-def system_prompt(base: str, box: Toolbox, text_format: bool) -> str:
+def system_prompt(base: str, box: Toolbox, text_format: bool, guide: str = GUIDE) -> str:
     """The system prompt for a session with tools: the guidance, and for a model without a tools
     API the tools themselves in its text format. Unchanged if `base` has them already."""
-    suffix = GUIDE + (tools_block(box.schemas) if text_format else "")
+    suffix = guide + (tools_block(box.schemas) if text_format else "")
     if base.endswith(suffix):
         return base
     return f"{TOOLS_SYSTEM_PROMPT if base == DEFAULT_SYSTEM_PROMPT else base}\n\n{suffix}"

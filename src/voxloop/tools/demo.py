@@ -29,7 +29,7 @@ def get_date_and_time() -> str:
 
 
 @tool
-def transfer_to_human(reason: str) -> Transfer:
+def transfer_to_human(reason: str = "") -> Transfer:
     """Transfer the caller to a human member of staff. Use it when the caller asks to speak to a
     person, an agent or someone real, or when you cannot help them.
 

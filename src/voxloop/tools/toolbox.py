@@ -76,7 +76,7 @@ class Transfer:
     with `reason`, and the model reads `note`."""
 
     reason: str
-    note: str = "The transfer to a person has been requested; tell the caller they are being connected."
+    note: str = "I'm connecting you to a member of staff now."  # worded to be said as it is
 
 
 @dataclass

@@ -27,6 +27,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from voxloop.providers.base import Message, ToolCall
+from voxloop.providers.llm import toolloose
 
 if TYPE_CHECKING:
     from voxloop.providers.base import LLM
@@ -121,9 +122,12 @@ class Parser:
     A call is `<tool_call>{json}</tool_call>`, or the bare JSON object `{"name": ...}`: Qwen's
     tags are special tokens, which llama.cpp leaves out of the text it gives back."""
 
-    def __init__(self) -> None:
+    def __init__(self, tools: Sequence[dict[str, Any]] = ()) -> None:
+        """`tools`: their schemas, to read a reply that begins with a tool's name (toolloose.py)."""
         self._buf = ""
-        self._mode = "start"  # start (not known yet), text, call (tagged), json (bare), after (calls made)
+        self._mode = "start"  # start (not known yet), text, call (tagged), json (bare), loose, after
+        self._tools = tools
+        self._starts = _STARTS + toolloose.starts(tools) if tools else _STARTS
 
     def feed(self, piece: str) -> list[str | ToolCall]:
         self._buf += piece
@@ -136,10 +140,14 @@ class Parser:
         """One step of the reading; False when it needs more text."""
         if self._mode == "start":
             head = self._buf.lstrip()
-            if not head or any(m.startswith(head) and m != head for m in _STARTS):
+            low = head.lower()
+            if not head or any(m.startswith(low) and m != low for m in self._starts):
                 return False  # whitespace, or the beginning of a call so far
-            self._buf, self._mode = head, "text"
+            loose = bool(self._tools) and toolloose.begins_call(low, self._tools)
+            self._buf, self._mode = head, "loose" if loose else "text"
             return True
+        if self._mode == "loose":
+            return False  # read whole at the end
         if self._mode in ("text", "after"):
             at, kind = _find_call(self._buf)
             if at < 0:
@@ -174,6 +182,8 @@ class Parser:
     def close(self) -> list[str | ToolCall]:
         """The end of the reply: held-back text, or a call cut off before its end."""
         rest, self._buf = self._buf, ""
+        if self._mode == "loose":
+            return list(toolloose.parse(rest, self._tools))
         if self._mode in ("call", "json") and rest.strip():
             return [parse_call(rest)]
         if (
@@ -206,7 +216,7 @@ async def stream(
     llm: LLM, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
 ) -> AsyncGenerator[str | ToolCall, None]:
     """`llm.stream` of the rendered messages, read by a `Parser`."""
-    parser = Parser()
+    parser = Parser(tools)
     async with contextlib.aclosing(llm.stream(render(messages, tools))) as pieces:
         async for piece in pieces:
             for item in parser.feed(piece):
