@@ -179,7 +179,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
                     url = a.redis or stack.enter_context(LocalRedis()).url
                     store = RedisStore(url, ttl_s=3600)
                 results["runs"].append(await _backend(name, store, voice, a))
-            results["cpu_load"] = load.report()
+        results["cpu_load"] = load.report()  # once the burners have stopped and been counted
     finally:
         await voice.aclose()
     write_json(a.out / "tts_cache.json", results)
