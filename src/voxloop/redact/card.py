@@ -68,8 +68,10 @@ def _years(groups: list[int], digits: str) -> bool:
 
 def is_card(run: Run, text: str) -> bool:
     d = run.digits
-    if not 13 <= len(d) <= 19 or run.plus:
+    if run.plus:
         return False
-    if near(text, run.start, 4, CUES):
-        return True
+    if near(text, run.start, 4, CUES) and 12 <= len(d) <= 23:
+        return True  # a digit or a group misheard or heard twice: still the card's number
+    if not 13 <= len(d) <= 19:
+        return False
     return network(d) and (run.spoken or (_card_groups(run.groups) and not _years(run.groups, d))) and luhn(d)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from typing import TextIO
 
 from voxloop.config import PrivacyConfig
@@ -28,13 +30,21 @@ def privacy(a: argparse.Namespace) -> PrivacyConfig:
 
 
 def stream(inp: TextIO, out: TextIO) -> int:
-    """Each line of `inp`, masked, to `out` as soon as it is read."""
+    """Each line of `inp`, masked, to `out` as soon as it is read. A reader that goes away
+    (`voxloop redact < log | head`) ends it quietly, as Ctrl+C does."""
     from voxloop.redact import redact
 
-    while line := inp.readline():
-        body = line.rstrip("\r\n")
-        out.write(redact(body) + line[len(body) :])
-        out.flush()
+    try:
+        while line := inp.readline():
+            body = line.rstrip("\r\n")
+            out.write(redact(body) + line[len(body) :])
+            out.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):  # nothing more can be written; say nothing at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

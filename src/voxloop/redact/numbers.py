@@ -143,9 +143,12 @@ def _joins(text: str, run: Run, at: int) -> bool:
     if GAP.fullmatch(gap) is None:
         return False
     if gap.strip() == "," and text[run.end - 1].isdigit() and text[at].isdigit():
-        # a list of numbers (8000, 16000), unless the digits are said in dashed chunks as a
-        # recogniser writes them (1-2-3, 4-5-67-89)
-        return run.dashes or re.match(r"\d+-\d", text[at : at + 12]) is not None
+        # a list of numbers (8000, 16000), unless the digits are said in chunks as a recogniser
+        # writes them: dashed (1-2-3, 4-5-67-89) or a card's fours (4242, 4242, 4242, 4242)
+        fours = re.search(r"(?<!\d)\d{4}$", text[max(0, run.end - 5) : run.end]) and re.match(
+            r"\d{4}(?!\d)", text[at : at + 5]
+        )
+        return run.dashes or re.match(r"\d+-\d", text[at : at + 12]) is not None or bool(fours)
     if gap in (",", ".") and text[run.end - 1].isdigit():
         # 1,000 and 12.5 are one number; only 415.555.2671 (groups of three or more) is a phone's
         left = re.search(r"\d+$", text[max(0, run.end - 3) : run.end])
