@@ -77,6 +77,19 @@ def test_corpus_no_leaks_and_no_ordinary_numbers_masked(part: str) -> None:
     assert not s.wrong, s.wrong
 
 
+def test_heldout_corpus_no_leaks() -> None:
+    """The held-out part was written before any rule and never tuned on. Its one line masked that
+    it marks as ordinary is a choice made later, for what the recogniser writes (card.py): a card
+    number named as one is masked even when it fails Luhn."""
+    lines = load(PII / "heldout.txt")
+    s = score(lines)
+    assert sum(1 for ln in lines if not ln.spans) >= 50
+    assert not s.leaks, s.leaks
+    assert s.false_masks == [
+        "'4111 1111 1111 1112' as CARD in 'The card number 4111 1111 1111 1112 was rejected.'"
+    ]
+
+
 def test_long_and_repetitive_input() -> None:
     """A 50,000-digit run is not a number to convert, and repeated words are not backtracked over
     (these took 60 s before the repetitions in the email patterns were bounded)."""
