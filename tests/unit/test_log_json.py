@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from fakes.flaky import RetryingLLM
 from live_server import agent_client, http_get, live_server
 from voxloop.agent import events as ev
 from voxloop.agent.session import VoiceSession
+from voxloop.errors import VoxloopError
 from voxloop.metrics.logctx import JsonFormatter
 from voxloop.metrics.standalone import observed
 from voxloop.transports.timeline import TimelineSink
@@ -106,3 +108,19 @@ def test_a_run_has_its_log_context_and_metrics_server(lines: list[dict[str, Any]
     run(main())
     timeline = [line for line in lines if line["message"].startswith("turn 1: user said")]
     assert len(timeline) == 1 and timeline[0]["turn_id"] == 1 and len(timeline[0]["session_id"]) == 12
+
+
+def test_a_busy_metrics_port_is_a_clear_error() -> None:
+    async def main() -> None:
+        providers = make_providers()
+        session = VoiceSession(providers, TimelineSink(providers.tts.sample_rate))
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with pytest.raises(VoxloopError) as e:
+                async with observed(session, providers, taken.getsockname()[1]):
+                    pass
+        assert "--metrics-port" in e.value.hint
+        await session.aclose()
+
+    run(main())
