@@ -139,11 +139,21 @@ def test_a_failing_tool_becomes_an_apology() -> None:
     assert history[-2].content == "error: the tool failed (RuntimeError: the clock server is down)"
 
 
-def test_an_unknown_tool_or_bad_arguments_are_failures_too() -> None:
-    c, _, _, rec, _ = run_turn([clock], {ASK: call("calendar")})
-    assert rec["tools"][0]["error"] == "no such tool" and said(c) == AgentConfig().tools.apology_text
-    c, _, _, rec, _ = run_turn([clock], {ASK: call("clock", '{"zone": "UTC"}')})
-    assert rec["tools"][0]["error"].startswith("bad arguments: no parameter zone")
+def test_a_call_the_model_got_wrong_is_told_to_it_and_it_tries_again() -> None:
+    """An unknown tool, bad arguments, a reply that is neither words nor a readable call: the
+    model's mistakes, not the tool's: it reads the error and goes on (no apology)."""
+    for first, error in (
+        (call("calendar"), "no such tool"),
+        (call("clock", '{"zone": "UTC"}'), "bad arguments: no parameter zone"),
+        (("<tools>", "</tools>"), "unreadable call"),
+    ):
+        c, llm, _, rec, history = run_turn([clock], {ASK: first})
+        assert rec["tools"][0]["error"] == error
+        assert said(c) == "Sure, happy to help."  # the fake's answer to the error: no apology
+        assert len(llm.calls) == 2 and llm.calls[1].messages[-1].content.startswith(
+            "<tool_response>\nerror: "
+        )
+        assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
 
 
 def test_rounds_are_limited() -> None:

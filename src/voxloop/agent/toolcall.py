@@ -4,9 +4,10 @@
     the calls run (only once the reply is committed: a speculative reply must not act), together;
       after `filler_after_s` still running: a filler ("Let me check."), once per reply
       after `timeout_s`: abandoned
-    any call failed or timed out: a spoken apology, and the reply ends (never a hang)
-    else round 2 with the calls and their results in the prompt, ... at most `max_rounds` rounds
-      of calls; a model still calling after that gets `give_up_text` spoken
+    a tool failed or timed out: a spoken apology, and the reply ends (never a hang)
+    else round 2 with the calls and their results in the prompt (a call the model got wrong, one
+      that cannot be read, an unknown tool, bad arguments: the error, so it can try again), ...
+      at most `max_rounds` rounds of calls; a model still calling after that gets `give_up_text`
 
 The calls and results are kept as messages (`messages`, for the history) and reported as
 `tool_started` / `tool_finished` events and in the turn's record; `transfer_to_human` (a tool
@@ -138,9 +139,10 @@ class ToolRounds:
             # call without its result in the history (an OpenAI endpoint refuses such a prompt)
             self.messages.append(Message("assistant", said.strip(), tool_calls=tuple(calls)))
             self.messages += [Message("tool", o.result, tool_call_id=o.call.id) for o in outcomes]
-            if not all(o.ok for o in outcomes):
+            if any(not o.ok and not o.misread for o in outcomes):  # the tool failed: an apology
                 yield (" " if before else "") + self.config.apology_text
                 return
+            # else the next round: the model reads the results (a misread call's error too)
 
     async def _run(self, calls: list[ToolCall]) -> list[Outcome]:
         """Run the calls together: a filler once one is slow, abandoned at the deadline."""
@@ -185,7 +187,8 @@ class ToolRounds:
         if o.ok:
             log.info("turn %d: %s answered in %.0f ms: %s", self.turn_id, o.call.name, o.ms, o.result[:200])
         else:
-            log.warning("turn %d: %s failed (%s); the agent apologises", self.turn_id, o.call.name, o.error)
+            then = "the model is told" if o.misread else "the agent apologises"
+            log.warning("turn %d: %s failed (%s); %s", self.turn_id, o.call.name or "a call", o.error, then)
         self._emit(
             ev.ToolFinished,
             turn_id=self.turn_id,

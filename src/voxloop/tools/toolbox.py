@@ -90,6 +90,12 @@ class Outcome:
     ms: float = 0.0
     transfer: Transfer | None = None
 
+    @property
+    def misread(self) -> bool:
+        """The model's mistake (a call that cannot be read, an unknown tool, bad arguments), not
+        the tool's: the model is told and may try again."""
+        return self.error in ("unreadable call", "no such tool") or self.error.startswith("bad arguments")
+
     def record(self) -> dict[str, Any]:
         """As kept in the turn's record (turns.jsonl)."""
         args: Any = self.call.arguments
@@ -130,6 +136,10 @@ class Toolbox:
 
     async def _invoke(self, call: ToolCall) -> Outcome:
         t = self.tools.get(call.name)
+        if not call.name:
+            how = '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+            note = f"error: that reply was neither words nor a tool call: call a tool as {how}, or answer in words"
+            return Outcome(call, False, note, "unreadable call")
         if t is None:
             known = ", ".join(self.tools)
             return Outcome(

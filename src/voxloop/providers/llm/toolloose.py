@@ -3,8 +3,9 @@
 Measured with `benchmarks/tool_calls.py` on Qwen2.5-Coder 1.5B: asked for the time, a reply is as
 often `get_date_and_time`, `transfer_to_human(reason="...")`, `<search_knowledge_base
 topic="opening hours"/>` or a ```json fenced object as the format its template asks for. None of
-those is ever meant to be spoken, so a reply that *begins* with a code fence or with a tool's name
-(`_` or spaces, any case, after an optional `<`) is read as a call, once it has ended:
+those is ever meant to be spoken, so a reply that *begins* with markup (`<`, `{`, a code fence) or
+with a tool's name (`_` or spaces, any case) is read as a call, once it has ended (one that
+cannot be read, such as `<tools></tools>`, is a call without a name: the model is told to try again):
 
 - a JSON object `{"name": ..., "arguments": ...}` inside it (a fenced one);
 - else the named tool, its arguments from a JSON object after the name, `key="value"` pairs
@@ -41,8 +42,9 @@ def starts(tools: Sequence[dict[str, Any]]) -> tuple[str, ...]:
 
 
 def begins_call(head: str, tools: Sequence[dict[str, Any]]) -> bool:
-    """The reply so far (`head`, stripped) begins with a fence or a tool's name and a boundary."""
-    if head.startswith("```"):
+    """The reply so far (`head`, stripped) begins with markup (`<`, `{`, a fence: never spoken,
+    perhaps an unreadable call) or with a tool's name and a boundary."""
+    if head.startswith(("```", "<", "{")):
         return True
     return _match(head, tools) is not None
 

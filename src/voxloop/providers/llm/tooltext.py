@@ -143,7 +143,8 @@ class Parser:
             low = head.lower()
             if not head or any(m.startswith(low) and m != low for m in self._starts):
                 return False  # whitespace, or the beginning of a call so far
-            loose = bool(self._tools) and toolloose.begins_call(low, self._tools)
+            qwen = head.startswith(OPEN) or _BARE.match(head) is not None  # found in "text" mode
+            loose = not qwen and bool(self._tools) and toolloose.begins_call(low, self._tools)
             self._buf, self._mode = head, "loose" if loose else "text"
             return True
         if self._mode == "loose":
