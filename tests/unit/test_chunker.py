@@ -24,7 +24,10 @@ def test_first_request_ends_at_a_clause_after_enough_words() -> None:
     assert flat(steps) == ["Well, I think so,", "but let me check."]
     assert steps[4] == ["Well, I think so,"]  # emitted as soon as the comma is followed by a space
     # a clause of fewer words does not end the first request
-    assert flat(feed(SentenceChunker(3, 0), ["Yes, ", "of course ", "I can."])) == ["Yes, of course I can."]
+    assert flat(feed(SentenceChunker(3, 0), ["Yes, ", "of course ", "I can."])) == [
+        "Yes,",
+        "of course I can.",
+    ]
 
 
 def test_later_requests_end_only_at_sentences() -> None:
@@ -67,11 +70,17 @@ def test_sentence_boundaries() -> None:
     ]
 
 
-def test_one_word_sentence_first_is_not_a_request_of_its_own() -> None:
+def test_a_short_complete_first_sentence_or_opener_is_a_request_of_its_own() -> None:
     assert flat(feed(SentenceChunker(99, 0), ["Sure. ", "Here you go. ", "Bye"])) == [
-        "Sure. Here you go.",
+        "Sure.",
+        "Here you go.",
         "Bye",
     ]
+    assert flat(feed(SentenceChunker(4, 0), ["Tokyo", ". ", "It is big."])) == ["Tokyo.", "It is big."]
+    assert flat(feed(SentenceChunker(4, 0), ["Sure", ", ", "I can help."])) == ["Sure,", "I can help."]
+    # a one-word clause that is not an opener waits for more words
+    assert flat(feed(SentenceChunker(4, 0), ["Paris", ", ", "the capital."])) == ["Paris, the capital."]
+    assert flat(feed(SentenceChunker(4, 0), ["...", " Hmm. ", "Yes."])) == ["... Hmm.", "Yes."]
 
 
 @pytest.mark.parametrize(

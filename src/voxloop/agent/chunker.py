@@ -1,8 +1,9 @@
 """LLM text pieces -> clause- and sentence-sized TTS requests.
 
-The first request may end at a clause (a comma after `first_clause_words` words), or after
-`first_words` words wherever they end, so the first audio comes early; later requests end at
-sentence boundaries. When the text comes slower than it is spoken (a busy machine), the caller
+The first request may end at any complete sentence ("Tokyo.", "Eight legs."), at a clause (a
+comma after `first_clause_words` words, or after a one-word answer or greeting: "Sure,", "Hi,"),
+or after `first_words` words wherever they end, so the first audio comes early; later requests
+end at sentence boundaries. When the text comes slower than it is spoken (a busy machine), the caller
 says `hurry` and the request ends after the words complete so far, at a clause if there is one:
 the voice goes on in shorter pieces instead of falling silent mid-sentence.
 Abbreviations ("Dr.", "e.g.") and decimals ("3.5") are not boundaries. Markdown and emoji, which
@@ -20,6 +21,10 @@ _MARKUP = re.compile(r"(\*\*|__|`+|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.(?=\s+\D))", r
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)|https?://\S+")
 MAX_WORDS = 40
+# a clause of one of these words may be the first request on its own ("Sure, ..."); words that
+# lead into a thought ("Well,", "So,") wait for it
+_OPENERS = {"sure", "yes", "yeah", "no", "okay", "ok", "hi", "hello", "hey", "right", "great", "absolutely"}
+_OPENERS |= {"certainly", "alright", "thanks"}
 
 
 def clean_for_speech(text: str) -> str:
@@ -86,11 +91,14 @@ class SentenceChunker:
                 self._is_abbreviation(m.start()) or self._is_list_marker(m.start())
             ):
                 continue
-            if len(self._buf[: m.end()].split()) >= 2 or self._emitted:
+            if any(c.isalnum() for c in self._buf[: m.end()]):
                 return m.end()
         if self._emitted == 0:
             for m in _CLAUSE_END.finditer(self._buf):
-                if len(self._buf[: m.start()].split()) >= self.first_clause_words:
+                said = self._buf[: m.start()].split()
+                if len(said) >= self.first_clause_words or (
+                    len(said) == 1 and said[0].lower().strip("\"'(") in _OPENERS
+                ):
                     return m.end()
             # A word is complete once the next one has begun (LLM pieces carry a leading space).
             spans = list(re.finditer(r"\S+", self._buf))
