@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,16 @@ def test_history_scrubs_words_and_a_number_split_between_two_messages() -> None:
     probe = h.prompt_with("and mail ann@example.com")
     assert probe[-1].content == "my number is [PHONE] and mail [EMAIL]"
     assert [m.content for m in h.messages] == ["my number is [PHONE]"]  # prompt_with changes nothing
+
+
+def test_a_formatter_of_its_own_cannot_format_the_exception_again() -> None:
+    """A formatter that formats `exc_info` itself (the JSON one) finds none: only the masked text."""
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed for %s", ("ann@example.com",), None)
+    try:
+        raise ValueError("card 4111 1111 1111 1111")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    assert RedactPII().filter(record)
+    assert record.exc_info is None and record.getMessage() == "failed for [EMAIL]"
+    assert record.exc_text is not None and "ValueError: card [CARD]" in record.exc_text
+    assert "[CARD]" in logging.Formatter().format(record) and "4111" not in logging.Formatter().format(record)

@@ -9,7 +9,9 @@ from voxloop.redact import redact
 
 
 class RedactPII(logging.Filter):
-    """Masks personal data in a record's message (arguments included) and in its traceback text."""
+    """Masks personal data in a record's message (arguments included) and in its traceback: the
+    traceback is formatted here, masked, and kept as the record's `exc_text` only (its `exc_info`
+    dropped), so no formatter can format the exception's own words again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -18,7 +20,7 @@ class RedactPII(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text, record.exc_info = redact(record.exc_text), None
         return True
 
 
