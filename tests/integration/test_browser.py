@@ -53,6 +53,12 @@ def test_a_person_speaks_to_the_page_sees_the_words_and_hears_the_reply(
             assert s["playedSamples"] >= s["receivedSamples"] - s["outputRate"] * 0.05, s
             assert s["peak"] > 0.05, s
             assert s["turns"] == 1
+            # Opus each way where this Chromium's WebCodecs can (test_page_opus.py checks which)
+            assert s["micCodec"] in ("opus", "pcm16") and s["voiceCodec"] in ("opus", "pcm16"), s
+            print(
+                f"\npage codecs: microphone {s['micCodec']} {s['sentBytes'] / (s['sentFrames'] * 0.02):.0f} B/s, "
+                f"voice {s['voiceCodec']} {s['receivedBytes'] / (s['receivedSamples'] / s['outputRate']):.0f} B/s"
+            )
             await save_screenshot(page, tmp_path, "page-real-models")
             assert not page.problems, page.problems  # e.g. a content-security-policy violation
 
