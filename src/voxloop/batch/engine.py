@@ -1,10 +1,10 @@
 """What decodes the files: Whisper on every core, or any recogniser through its batch contract.
 
-Measured on the shared corpus (65 files, 459 s; tiny.en, beam 5, word timings; 2 cores): one
-model with two replicas on two threads of one core each 13.6-19.3x real time; two processes of
-one core each 12.1-12.3x (a model loaded twice, no faster); one decoder on two cores 8.5-8.6x
-(CTranslate2 splits one decode over two threads poorly). So Whisper gets `workers` threads of one
-core each over one model with as many replicas.
+Measured on the shared corpus (65 files, 459 s; tiny.en, beam 5, word timings; 2 cores):
+one model with two replicas on two threads of one core each 18.8-19.6x real time (one thread:
+11.1x); two processes of one core each 12.1-12.3x (a model loaded twice, and no faster); one
+decoder on two cores 8.5-8.6x (CTranslate2 splits one decode over two threads poorly). So
+Whisper gets `workers` threads of one core each over one model with as many replicas.
 """
 
 from __future__ import annotations
