@@ -1,8 +1,9 @@
 """Which session and turn a log line belongs to, and log lines as JSON (`--log-json`).
 
 The ids live in context variables, so every task a session creates inherits them:
-- `LogContext(session_id)`, made when a session starts, sets the session id in the task that runs
-  the session (the server's connection task, the talk/run command), before any of its tasks exist;
+- `LogContext(session_id)`, made for each session, sets the session id in the task that runs it
+  (the server's connection task, once the socket is accepted; the talk/run command), before the
+  session creates any task of its own;
 - it is also an event observer, and keeps the turn id in the task that hears the user: at
   `SpeechStarted` the turn being heard (the last decided + 1: ids are given at decision, in order),
   at `TurnDecided` that turn's id. The tasks the session creates for a turn (a reply held at a

@@ -8,7 +8,6 @@ extra the route answers 503 with the command that installs it; the log context w
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,6 @@ from voxloop.server.compat.auth import authorized
 if TYPE_CHECKING:
     from voxloop.server.app import ServerState
 
-log = logging.getLogger("voxloop.server")
 SessionObserver = Callable[[str], Callable[[Event], None]]  # made for a session id: its events' listener
 
 
