@@ -149,7 +149,7 @@ class CachedTTS(TTS):
         async with contextlib.aclosing(open_()) as chunks:
             async for chunk in chunks:
                 if decision.store:
-                    parts.append(chunk)
+                    parts.append(chunk.copy())  # the consumer may change its chunk in place
                 yield chunk
         # only here when the voice finished the line: a barge-in closes us at the yield above
         if decision.store and parts and self._primary_spoke():
