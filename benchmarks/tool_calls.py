@@ -110,7 +110,11 @@ async def ask(llm: LlamaLLM, rounds: ToolRounds, prompt: str, text: str) -> str:
 
 async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     box = load("demo")
-    llm = LlamaLLM(LLMConfig(model=a.model))
+    first = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True, guide=GUIDES[a.guides.split(",")[0]])
+    # --warm composed: the tools' system prompt evaluated at load, in one batch, as `--tools` does;
+    # plain: the default prompt at load, the tools' evaluated by the first reply (in steps)
+    warm = first if a.warm == "composed" else DEFAULT_SYSTEM_PROMPT
+    llm = LlamaLLM(LLMConfig(model=a.model, system_prompt=warm, temperature=a.temperature))
     await llm.load()
     raw: list[str] = []  # what the model wrote, each round (a call's format, before parsing)
     stream = llm.stream
@@ -177,7 +181,7 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
             "used": sum(r["used"] for r in mine),
             "qwen_format": sum(r["format"] == "qwen" for r in mine),
         }
-    return {"model": a.model, "rows": rows, "summary": summary}
+    return {"model": a.model, "warm": a.warm, "temperature": a.temperature, "rows": rows, "summary": summary}
 
 
 def _format(first: str, called: list[str]) -> str:
@@ -193,15 +197,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="tool-call reliability of the local model")
     ap.add_argument("--per", type=int, default=10, help="phrasings per request (at most 10)")
     ap.add_argument("--model", default=LLMConfig.model)
+    ap.add_argument("--warm", choices=["composed", "plain"], default="composed")
+    ap.add_argument("--temperature", type=float, default=LLMConfig.temperature)
     ap.add_argument("--guides", default="guide", help=f"comma-separated, of: {', '.join(GUIDES)}")
     ap.add_argument("--out", type=Path, default=Path("bench-out/tool_calls.json"))
     a = ap.parse_args()
     res = asyncio.run(main_async(a))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1))
-    print(f"{'guide: tool':40s} {'n':>3s} {'called':>7s} {'wrong':>6s} {'none':>5s} {'used':>5s}")
+    print(f"warm {a.warm}, temperature {a.temperature}")
+    print(
+        f"{'guide: tool':40s} {'n':>3s} {'called':>7s} {'wrong':>6s} {'none':>5s} {'used':>5s} {'qwen':>5s}"
+    )
     for name, s in res["summary"].items():
-        print(f"{name:40s} {s['n']:3d} {s['called']:7d} {s['wrong']:6d} {s['none']:5d} {s['used']:5d}")
+        print(
+            f"{name:40s} {s['n']:3d} {s['called']:7d} {s['wrong']:6d} {s['none']:5d} {s['used']:5d} {s['qwen_format']:5d}"
+        )
 
 
 if __name__ == "__main__":
