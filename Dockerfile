@@ -54,7 +54,7 @@ ENV PATH=/opt/voxloop/venv/bin:$PATH \
 USER 10001:10001
 WORKDIR /home/voxloop
 EXPOSE 8000
-# alive while it serves (loading the models takes ~20 s; readiness is /readyz, for a balancer)
+# alive while it serves (the models load in ~10 s; readiness is /readyz, for a balancer)
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 # SIGTERM drains: live conversations finish their replies (--drain-seconds, 20 s), then exit 0
