@@ -129,6 +129,28 @@ def test_a_reply_longer_than_the_drain_is_cut_off_and_the_process_still_exits_0(
     run(main())
 
 
+def test_a_second_sigterm_cuts_the_drain_short() -> None:
+    async def main() -> None:
+        async with (
+            fake_serve("--drain-seconds", "100", "--seconds-per-word", "15") as srv,
+            agent_client(srv.ws_url) as talking,
+            agent_client(srv.ws_url) as idle,
+        ):
+            await talking.start()
+            await idle.start()
+            await talking.send_audio(UTTERANCE)
+            await talking.event("agent_speech")
+            srv.terminate()
+            assert await idle.closed_with() == 1012  # the drain has begun
+            assert "turn_completed" not in talking.types()
+            srv.terminate()
+            assert (await talking.event("turn_completed"))["turn"]["interrupted"]
+            assert await talking.closed_with() == 1012
+            assert await srv.exit_code() == 0
+
+    run(main())
+
+
 def test_sigterm_with_no_session_exits_0_at_once() -> None:
     async def main() -> None:
         async with fake_serve("--drain-seconds", "100") as srv:

@@ -104,7 +104,7 @@ class GracefulServer(uvicorn.Server):
         def term(sig: int, frame: Any) -> None:
             loop.call_soon_threadsafe(self.on_term)
 
-        old_term = signal.getsignal(signal.SIGTERM)
+        old_term = signal.getsignal(signal.SIGTERM) or signal.SIG_DFL
         try:
             with super().capture_signals():  # SIGINT: uvicorn's (and Ctrl+C's KeyboardInterrupt after)
                 signal.signal(signal.SIGTERM, term)  # uvicorn took SIGTERM too: take it back
