@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.config import DEFAULT_SYSTEM_PROMPT, AgentConfig, ToolsConfig
 from voxloop.providers.base import LLM, Message, ToolCall
-from voxloop.providers.llm.tooltext import render, tools_block
+from voxloop.providers.llm.tooltext import call_text, render, tools_block
 from voxloop.tools.toolbox import Outcome, Toolbox, load
 
 log = logging.getLogger("voxloop.tools")
@@ -34,7 +35,7 @@ log = logging.getLogger("voxloop.tools")
 TOOLS_SYSTEM_PROMPT = (
     "You are Vox, a friendly voice assistant answering callers for a business. "
     "Your words are spoken aloud, so answer in one or two short, plain sentences: "
-    "no lists, no markdown, no emoji, no code. Be direct and warm. If you don't know, say so."
+    "no lists, no markdown, no emoji. Be direct and warm. If you don't know, say so."
 )
 GUIDE = (
     "You have tools. When the caller asks for something a tool can answer or do, call the tool "
@@ -47,10 +48,23 @@ GUIDE = (
 def system_prompt(base: str, box: Toolbox, text_format: bool, guide: str = GUIDE) -> str:
     """The system prompt for a session with tools: the guidance, and for a model without a tools
     API the tools themselves in its text format. Unchanged if `base` has them already."""
-    suffix = guide + (tools_block(box.schemas) if text_format else "")
+    suffix = guide + (tools_block(box.schemas) + examples(box) if text_format else "")
     if base.endswith(suffix):
         return base
     return f"{TOOLS_SYSTEM_PROMPT if base == DEFAULT_SYSTEM_PROMPT else base}\n\n{suffix}"
+
+
+def examples(box: Toolbox) -> str:
+    """The tools' examples as replies in the model's text format (and one in words)."""
+    shown = [
+        (said, call_text(ToolCall(t.name, json.dumps(args))))
+        for t in box.tools.values()
+        for said, args in t.examples
+    ]
+    if not shown:
+        return ""
+    lines = [f"\n\nCaller: {said}\nYou:\n{text}" for said, text in shown]
+    return "\n\nExamples:" + "".join(lines) + "\n\nCaller: Hello!\nYou: Hello! How can I help you today?"
 
 
 def use_tools(config: AgentConfig, llm: LLM) -> Toolbox:

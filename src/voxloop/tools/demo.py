@@ -17,7 +17,7 @@ _STOP = set(
 )
 
 
-@tool(filler="Let me check the clock.")
+@tool(filler="Let me check the clock.", examples=[("Could you tell me the time?", {})])
 def get_date_and_time() -> str:
     """Get the current date and time. Use it whenever the caller asks what time, day or date it is."""
     now = datetime.now().astimezone()
@@ -28,7 +28,7 @@ def get_date_and_time() -> str:
     )
 
 
-@tool
+@tool(examples=[("Can you put me through to someone?", {"reason": "the caller asked for a person"})])
 def transfer_to_human(reason: str = "") -> Transfer:
     """Transfer the caller to a human member of staff. Use it when the caller asks to speak to a
     person, an agent or someone real, or when you cannot help them.
@@ -46,7 +46,13 @@ def knowledge_base(folder: Path) -> Callable[[str], str]:
 
         raise VoxloopError(f"--kb {folder}: no such folder", "give a folder of .txt files")
 
-    @tool(filler="Let me look that up.")
+    @tool(
+        filler="Let me look that up.",
+        examples=[
+            ("When do you open tomorrow?", {"topic": "opening hours"}),
+            ("Where are you?", {"topic": "address"}),
+        ],
+    )
     def search_knowledge_base(topic: str) -> str:
         """Look up facts about the business: opening hours, address and directions, returns policy,
         delivery. Use it for any question about the shop instead of guessing.

@@ -46,25 +46,42 @@ class Tool:
     fn: Callable[..., Any]
     schema: dict[str, Any]
     filler: str = ""  # said while this tool is slow (empty: the configured filler)
+    # what a caller might say and the arguments it calls for: shown to a model that reads its
+    # tools as text (a small model follows examples better than instructions)
+    examples: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def name(self) -> str:
         return str(self.schema["function"]["name"])
 
     @classmethod
-    def of(cls, fn: Callable[..., Any], name: str | None = None, filler: str = "") -> Tool:
-        return cls(fn, function_schema(fn, name), filler)
+    def of(
+        cls,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        filler: str = "",
+        examples: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> Tool:
+        return cls(fn, function_schema(fn, name), filler, tuple(examples))
+
+
+Example = tuple[str, dict[str, Any]]
 
 
 @overload
 def tool(fn: F, /) -> F: ...
 @overload
-def tool(*, name: str | None = None, filler: str = "") -> Callable[[F], F]: ...
-def tool(fn: Any = None, /, *, name: str | None = None, filler: str = "") -> Any:
-    """Mark a function as a tool (its schema is made now: a type it cannot describe fails here)."""
+def tool(
+    *, name: str | None = None, filler: str = "", examples: Sequence[Example] = ()
+) -> Callable[[F], F]: ...
+def tool(
+    fn: Any = None, /, *, name: str | None = None, filler: str = "", examples: Sequence[Example] = ()
+) -> Any:
+    """Mark a function as a tool (its schema is made now: a type it cannot describe fails here).
+    `examples`: (what a caller says, the arguments), e.g. `[("Is my order here?", {"id": "42"})]`."""
 
     def mark(f: F) -> F:
-        setattr(f, _MARK, Tool.of(f, name, filler))
+        setattr(f, _MARK, Tool.of(f, name, filler, examples))
         return f
 
     return mark(fn) if fn is not None else mark
