@@ -256,3 +256,17 @@ def test_no_filler_when_it_is_turned_off_and_the_deadline_still_holds() -> None:
     cfg.tools.timeout_s = 1.0  # shorter than the tool
     c, _, _, rec, _ = run_turn([slow_clock], {ASK: call("slow_clock")}, cfg)
     assert said(c) == cfg.tools.apology_text and rec["tools"][0]["error"] == "timeout"
+
+
+def test_examples_are_shown_in_the_text_format_only() -> None:
+    from voxloop.agent.toolcall import system_prompt
+
+    @tool(examples=[("Is it late?", {})])
+    def now() -> str:
+        """The time."""
+        return "late"
+
+    box = Toolbox.of([now])
+    text = system_prompt("Be brief.", box, text_format=True)
+    assert 'Caller: Is it late?\nYou:\n<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>' in text
+    assert "Caller:" not in system_prompt("Be brief.", box, text_format=False)
