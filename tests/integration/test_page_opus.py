@@ -24,7 +24,7 @@ log = logging.getLogger("tests.browser")
 SECOND = 24000  # voice samples a second (the page's player runs at 24 kHz)
 CAN_OPUS = """async () => {
   const enc = typeof AudioEncoder !== "undefined" && (await AudioEncoder.isConfigSupported(
-    {codec: "opus", sampleRate: 16000, numberOfChannels: 1, bitrate: 24000})).supported;
+    {codec: "opus", sampleRate: 16000, numberOfChannels: 1, bitrate: 32000})).supported;
   const dec = typeof AudioDecoder !== "undefined" && (await AudioDecoder.isConfigSupported(
     {codec: "opus", sampleRate: 24000, numberOfChannels: 1})).supported;
   return [!!enc, !!dec];
