@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from starlette.websockets import WebSocket
 
 from voxloop.agent import events as ev
@@ -22,18 +21,16 @@ from voxloop.agent.session import VoiceSession
 from voxloop.audio.g711 import mulaw_decode
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError
-from voxloop.providers.base import Samples
 from voxloop.server import protocol as p
 from voxloop.server.compat.auth import key_valid
-from voxloop.server.limits import RateLimiter
-from voxloop.server.logs import Refusals
 from voxloop.server.settings import ServerSettings
 from voxloop.server.telephony import messages as tm
+from voxloop.server.telephony.inbox import Inbox, noise
 from voxloop.server.telephony.params import SETTINGS, session_config
 from voxloop.server.telephony.sink import TwilioSink
+from voxloop.server.telephony.timeline import CallerTimeline
 
 log = logging.getLogger("voxloop.telephony")
-noise = Refusals(log)  # bad messages, in words, at most one line a second
 CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY, CLOSE_RESTART = 1000, 1003, 1008, 1012
 
 
@@ -58,11 +55,10 @@ class TwilioCall:
         self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
         self._drain_asked = False  # the server is shutting down: end once idle (drain.py)
         self._cutting = False  # ... or now
-        self._first_ts: int | None = None  # the first media message's timestamp (ms) ...
-        self._fed = 0  # ... and the samples given to the session since (gaps filled)
+        self.timeline = CallerTimeline()  # the caller's audio on the call's clock (set at start)
         self.transfer_reason: str | None = None  # the agent hands the caller to a person
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
-        self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
+        self.inbox = Inbox(ws, settings, lambda: self.name)
         self._gone = False
         self._close = (CLOSE_NORMAL, "")
 
@@ -74,7 +70,7 @@ class TwilioCall:
         sender = asyncio.get_running_loop().create_task(self._send_loop())
         why = "Twilio left"
         try:
-            why = await self._receive_loop()
+            why = await self._serve()
         finally:
             turns = await self._end_session()
             self._on_end()
@@ -142,9 +138,34 @@ class TwilioCall:
                 self._gone = True
 
     # -- in ----------------------------------------------------------------------------------------
-    async def _receive_loop(self) -> str:
+    async def _serve(self) -> str:
+        """Read and act apart: a reader takes each message as it arrives and answers marks at once,
+        so the time a mark came back is right even while the session is busy with the caller's
+        audio, which a worker feeds it in order. Returns why the call ended."""
         loop = asyncio.get_running_loop()
-        idle = self.settings.idle_timeout_s
+        work: asyncio.Queue[tm.Message] = asyncio.Queue()
+        reader = loop.create_task(self._receive_loop(work))
+        worker = loop.create_task(self._work_loop(work))
+        try:
+            done, _ = await asyncio.wait({reader, worker}, return_when=asyncio.FIRST_COMPLETED)
+            return (reader if reader in done else worker).result()
+        finally:
+            for task in (reader, worker):
+                task.cancel()
+            await asyncio.gather(reader, worker, return_exceptions=True)
+
+    async def _work_loop(self, work: asyncio.Queue[tm.Message]) -> str:
+        while True:
+            msg = await work.get()
+            try:
+                done = await self._on_message(msg)
+            except Exception:  # a bug must not end the call
+                log.exception("%s: a message failed; the call goes on", self.name)
+                continue
+            if done is not None:
+                return done
+
+    async def _receive_loop(self, work: asyncio.Queue[tm.Message]) -> str:
         while True:
             if self._drained():
                 self._close = (CLOSE_RESTART, "the server is shutting down")
@@ -152,47 +173,17 @@ class TwilioCall:
             if self.transfer_reason is not None and (self.session is None or self.session.idle):
                 self._close = (CLOSE_NORMAL, "transfer")
                 return f"transferred to a person ({self.transfer_reason})"
-            try:
-                async with asyncio.timeout(idle):
-                    msg = await self.ws.receive()
-            except TimeoutError:
-                self._close = (CLOSE_POLICY, "idle")
-                return f"nothing received for {idle:g} s"
-            if msg["type"] == "websocket.disconnect":
-                self._gone = True
-                return "Twilio closed the stream"
-            text: str | None = msg.get("text")
-            if text is None:
-                noise.log(logging.WARNING, "%s: ignored a binary frame (Twilio sends JSON text)", self.name)
+            got = await self.inbox.next()
+            if isinstance(got, str):
+                self._gone = self.inbox.gone
+                self._close = self.inbox.close or self._close
+                return got
+            start, sink = self.start, self.sink
+            if isinstance(got, tm.Mark) and sink and start and got.stream_sid == start.stream_sid:
+                if not sink.acknowledge(got.name):
+                    log.debug("%s: mark %s was dropped by a clear", self.name, got.name)
                 continue
-            if len(text) > self.settings.max_frame_bytes:
-                noise.log(logging.WARNING, "%s: ignored a %d-character message", self.name, len(text))
-                continue
-            try:
-                parsed = tm.parse(text)
-            except tm.TwilioMessageError as e:
-                noise.log(logging.WARNING, "%s: ignored a message: %s", self.name, e)
-                continue
-            now = loop.time()
-            if isinstance(parsed, tm.Media) and self.start is not None:
-                passed = self._limits.audio(len(parsed.audio) / self.start.sample_rate, now)
-            else:
-                passed = self._limits.control(now)
-            if not passed:
-                noise.log(
-                    logging.WARNING,
-                    "%s: over the rate limit; dropped a %s message",
-                    self.name,
-                    type(parsed).__name__.lower(),
-                )
-                continue
-            try:
-                done = await self._on_message(parsed)
-            except Exception:  # a bug must not end the call
-                log.exception("%s: a message failed; the call goes on", self.name)
-                continue
-            if done is not None:
-                return done
+            work.put_nowait(got)
 
     async def _on_message(self, msg: tm.Message) -> str | None:
         """Act on one message; returns why the call ends, if it does."""
@@ -211,9 +202,7 @@ class TwilioCall:
             return None
         if isinstance(msg, tm.Media):
             if msg.track == "inbound" and msg.audio:
-                audio = mulaw_decode(msg.audio)
-                if (gap := self._gap(msg.timestamp_ms, len(audio))) is not None:
-                    audio = np.concatenate([gap, audio])
+                audio = self.timeline.place(msg.timestamp_ms, mulaw_decode(msg.audio))
                 try:
                     await self.session.push_audio(audio, self.start.sample_rate)
                 except AudioFormatError as e:
@@ -231,27 +220,7 @@ class TwilioCall:
     @property
     def caller_s(self) -> float:
         """Seconds of the caller's audio given to the session, lost media filled in."""
-        return self._fed / (self.start.sample_rate if self.start else 8000)
-
-    def _gap(self, timestamp_ms: int, samples: int) -> Samples | None:
-        """Silence for media Twilio never delivered: when a message's `timestamp` is more than
-        two frames past where the audio so far ends, the missing time (at most 1 s a gap), so
-        the session's clock (its end-of-turn silence) keeps to the call's."""
-        rate = self.start.sample_rate if self.start else 8000
-        if self._first_ts is None:
-            self._first_ts, self._fed = timestamp_ms, 0
-        missing_ms = timestamp_ms - (self._first_ts + self._fed * 1000 / rate)
-        missing = int(min(missing_ms, 1000.0) * rate / 1000) if missing_ms > 40 else 0
-        self._fed += samples + missing
-        if not missing:
-            return None
-        log.debug(
-            "%s: %d ms of media missing before %d ms; filled with silence",
-            self.name,
-            missing_ms,
-            timestamp_ms,
-        )
-        return np.zeros(missing, np.float32)
+        return self.timeline.seconds
 
     def _start(self, msg: tm.Start) -> str | None:
         if self.start is not None:
@@ -272,6 +241,8 @@ class TwilioCall:
         except p.ProtocolError as e:
             log.warning("%s: custom parameters not applied: %s", self.name, e.message)
             config = self.config
+        self.timeline = CallerTimeline(msg.sample_rate)
+        self.inbox.rate = msg.sample_rate
         self.sink = TwilioSink(msg.stream_sid, self.send, grace_s=self.settings.playback_grace_s)
         self.session = VoiceSession(self.providers, self.sink, config)
         self.session.subscribe(self._on_event)
