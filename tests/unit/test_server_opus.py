@@ -123,3 +123,17 @@ def test_start_refuses_what_it_cannot_do(fields: dict[str, Any], says: str) -> N
             assert (await c.start())["output_codec"] == "pcm16"  # a good start still works
 
     run(main())
+
+
+def test_a_voice_at_a_rate_opus_does_not_take_goes_out_at_the_next_one() -> None:
+    async def main() -> None:
+        providers = make_providers(stt=FakeSTT(["hi"]))
+        providers.tts.sample_rate = 22050  # as Piper's voices
+        async with live_server(providers) as srv, agent_client(srv.ws_url, auto_report=True) as c:
+            c.opus_samples = 480
+            assert (await c.start(codec="opus"))["output_sample_rate"] == 24000
+            await send_opus(c, UTTERANCE)
+            await c.event("turn_completed")
+            assert not c.of("error") and c.samples_received >= 24000  # 1 s of voice, resampled
+
+    run(main())

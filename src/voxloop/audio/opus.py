@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from voxloop.audio.pcm import Samples, to_int16
-from voxloop.errors import AudioFormatError, MissingExtra
+from voxloop.errors import AudioFormatError, MissingExtra, VoxloopError
 
 RATES = (8000, 12000, 16000, 24000, 48000)  # the sample rates an Opus encoder takes
 DECODE_RATE = 48000
@@ -79,6 +79,11 @@ class OpusEncoder:
                 f"Opus cannot encode at {rate} Hz", f"use one of {', '.join(map(str, RATES))} Hz"
             )
         av = _av()
+        if "libopus" not in av.codecs_available:
+            raise VoxloopError(
+                "this PyAV was built without libopus, so it cannot encode Opus",
+                "pip install --force-reinstall av (its wheels carry libopus), or use PCM16",
+            )
         self.rate, self.bitrate = rate, bitrate
         self.frame = rate * FRAME_MS // 1000
         ctx: Any = av.CodecContext.create("libopus", "w")

@@ -17,7 +17,7 @@ from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.config import AgentConfig
-from voxloop.errors import AudioFormatError
+from voxloop.errors import AudioFormatError, VoxloopError
 from voxloop.server import protocol as p
 from voxloop.server.drain import GOODBYE
 from voxloop.server.limits import RateLimiter
@@ -243,9 +243,17 @@ class AgentConnection:
             return
         config = msg.settings.apply(self.config)
         rate = msg.output_sample_rate or self.providers.tts.sample_rate
-        self.input_rate = msg.input_sample_rate
-        self.mic = mic_decoder(msg.input_codec, msg.input_sample_rate)
-        voice = voice_encoder(msg.output_codec, rate)
+        if msg.output_codec == "opus" and rate not in p.OPUS_RATES:  # a voice at 22.05 kHz: 24 kHz Opus
+            rate = min(r for r in p.OPUS_RATES if r >= min(rate, p.OPUS_RATES[-1]))
+        try:
+            mic, voice = (
+                mic_decoder(msg.input_codec, msg.input_sample_rate),
+                voice_encoder(msg.output_codec, rate),
+            )
+        except VoxloopError as e:  # no Opus in this installation: the client can ask for PCM16
+            self._error(p.BAD_MESSAGE, f"{e.message} ({e.hint})")
+            return
+        self.input_rate, self.mic = msg.input_sample_rate, mic
         self.sink = SocketSink(rate, self.send, grace_s=self.settings.playback_grace_s, encoder=voice)
         self.session = VoiceSession(self.providers, self.sink, config)
         self.session.subscribe(self._on_event)
