@@ -141,3 +141,10 @@ def test_resample_helper_is_exact_length():  # the bench's round trip keeps clip
     x = speechlike(1.234, 16000)
     assert len(opus.roundtrip(x, 16000, 16000)) == len(x)
     assert len(resample(x, 16000, 48000)) == 3 * len(x)
+
+
+def test_near_silence_stays_quiet():  # 16-bit samples of 1 or 2 are not full scale
+    enc, dec = opus.OpusEncoder(16000), opus.OpusDecoder()
+    x = np.full(1600, 1 / 32768, np.float32)
+    y = np.concatenate([dec.decode(p) for p in enc.encode(x)])
+    assert np.abs(y).max() < 0.01

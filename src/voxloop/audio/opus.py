@@ -150,16 +150,18 @@ class OpusDecoder:
                 f"an Opus packet of {len(packet)} bytes could not be decoded ({e.strerror or e})",
                 "give the decoder whole packets, as the encoder wrote them",
             ) from None
-        parts = [
-            np.asarray(f.to_ndarray(), np.float32).reshape(len(f.layout.channels), -1).mean(axis=0)
-            for f in frames
-        ]
-        if not parts:
-            return np.zeros(0, np.float32)
-        out = np.concatenate(parts)
-        if out.dtype != np.float32 or (len(out) and np.abs(out).max() > 1.5):  # s16 from libopus
-            out = out / 32768.0
-        return out.astype(np.float32)
+        parts = [_mono(f) for f in frames]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _mono(frame: Any) -> Samples:
+    """A decoded frame as mono float32 in [-1, 1]: libopus gives 16-bit samples, FFmpeg's own
+    decoder floats."""
+    x = frame.to_ndarray()
+    scale = 32768.0 if np.issubdtype(x.dtype, np.integer) else 1.0
+    return (x.astype(np.float32).reshape(len(frame.layout.channels), -1).mean(axis=0) / scale).astype(
+        np.float32
+    )
 
 
 def roundtrip(audio: Samples, rate: int, bitrate: int) -> Samples:
