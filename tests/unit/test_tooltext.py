@@ -175,3 +175,20 @@ def test_words_that_only_look_like_a_tool_name_are_spoken(reply: str) -> None:
         items += p.feed(reply[i : i + 2])
     items += p.close()
     assert text(items) == reply and not calls(items)
+
+
+@pytest.mark.parametrize(
+    ("reply", "spoken", "called"),
+    [
+        ('You: {"name": "get_date_and_time", "arguments": {}}', "", ["get_date_and_time"]),
+        ("You:\nThe time is 4 PM.", "The time is 4 PM.", []),
+        ("You can call me any time.", "You can call me any time.", []),
+    ],
+)
+def test_a_speakers_label_the_model_copied_is_not_said(reply: str, spoken: str, called: list[str]) -> None:
+    p = Parser(DEMO)
+    items: list[str | ToolCall] = []
+    for i in range(0, len(reply), 2):
+        items += p.feed(reply[i : i + 2])
+    items += p.close()
+    assert text(items) == spoken and [n for n, _ in calls(items)] == called

@@ -40,8 +40,9 @@ TOOLS_SYSTEM_PROMPT = (
 GUIDE = (
     "You have tools. When the caller asks for something a tool can answer or do, call the tool "
     "first and never guess: the time or the date, facts about the business (opening hours, "
-    "address, returns, delivery), or a person to talk to. Then answer from the tool's result in "
-    "one or two short spoken sentences."
+    "address, returns, delivery), or a person to talk to. Call it yourself: never tell the "
+    "caller about functions or tools. Then answer from the tool's result in one or two short "
+    "spoken sentences."
 )
 
 
@@ -63,8 +64,8 @@ def examples(box: Toolbox) -> str:
     ]
     if not shown:
         return ""
-    lines = [f"\n\nCaller: {said}\nYou:\n{text}" for said, text in shown]
-    return "\n\nExamples:" + "".join(lines) + "\n\nCaller: Hello!\nYou: Hello! How can I help you today?"
+    lines = [f'\n\nThe caller says "{said}": your whole reply is\n{text}' for said, text in shown]
+    return "\n\nExamples:" + "".join(lines)
 
 
 def use_tools(config: AgentConfig, llm: LLM) -> Toolbox:

@@ -114,6 +114,8 @@ def call_of(obj: object) -> ToolCall | None:
 
 _STARTS = (OPEN, '{"name"', '{{"name"', '{ "name"')  # a call, tagged or (tags unseen) bare JSON
 _BARE = re.compile(r'\{\{?\s*"name"')
+_LABELS = ("you:", "assistant:", "agent:", "reply:", "vox:")  # a speaker's label a reply may begin with
+_LABEL = re.compile(r"(you|assistant|agent|reply|vox)\s*:\s*", re.IGNORECASE)
 
 
 class Parser:
@@ -141,8 +143,12 @@ class Parser:
         if self._mode == "start":
             head = self._buf.lstrip()
             low = head.lower()
-            if not head or any(m.startswith(low) and m != low for m in self._starts):
-                return False  # whitespace, or the beginning of a call so far
+            if not head or any(m.startswith(low) and m != low for m in (*self._starts, *_LABELS)):
+                return False  # whitespace, or the beginning of a call or a label so far
+            label = _LABEL.match(head)
+            if label is not None:  # "You: ...", copied from the examples: not said
+                self._buf = head[label.end() :]
+                return bool(self._buf.strip())
             qwen = head.startswith(OPEN) or _BARE.match(head) is not None  # found in "text" mode
             loose = not qwen and bool(self._tools) and toolloose.begins_call(low, self._tools)
             self._buf, self._mode = head, "loose" if loose else "text"
