@@ -268,5 +268,6 @@ def test_examples_are_shown_in_the_text_format_only() -> None:
 
     box = Toolbox.of([now])
     text = system_prompt("Be brief.", box, text_format=True)
-    assert 'Caller: Is it late?\nYou:\n<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>' in text
-    assert "Caller:" not in system_prompt("Be brief.", box, text_format=False)
+    call = '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
+    assert f'The caller says "Is it late?": your whole reply is\n{call}' in text
+    assert "Examples" not in system_prompt("Be brief.", box, text_format=False)
