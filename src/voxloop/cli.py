@@ -332,13 +332,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_deepgram_url(s)
     s.add_argument("--speed", type=float, default=1.0)
 
-    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns, faults, load")
+    b = sub.add_parser("bench", help="benchmarks: latency, wer, turns, faults, answers, load")
     bsub = b.add_subparsers(dest="bench", required=True)
     for name, what in (
         ("latency", "every stage of every turn, and a sequential baseline"),
         ("wer", "word error rate of the streaming recogniser beside offline decoding"),
         ("turns", "barge-in, echo and noise scenarios over the agent's voice"),
         ("faults", "recovery from cloud provider faults, injected on a schedule against a local server"),
+        ("answers", "spoken questions with expected answers: replies right, and how soon they begin"),
     ):
         bp = bsub.add_parser(name, help=what)
         bp.add_argument(
@@ -387,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
                 "--telephone",
                 action="store_true",
                 help="the caller's microphone through a phone line (8 kHz mu-law)",
+            )
+        if name == "answers":
+            bp.add_argument(
+                "--make-corpus",
+                action="store_true",
+                help="voice the built-in question set into --corpus first (Piper joe), if it has no answers.tsv",
             )
         if name == "faults":
             bp.add_argument(
@@ -492,6 +499,10 @@ async def _dispatch(a: argparse.Namespace) -> int:
         await turns.run(
             a.corpus, a.out, _config(a), a.trials, a.seed, chosen, cpu_load=a.cpu_load, telephone=a.telephone
         )
+    elif a.cmd == "bench" and a.bench == "answers":
+        from voxloop.bench import answers
+
+        await answers.run(a.corpus, a.out, _config(a), a.limit, make=a.make_corpus)
     elif a.cmd == "bench" and a.bench == "faults":
         from voxloop.bench import faults
 
