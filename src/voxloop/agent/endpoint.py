@@ -66,6 +66,17 @@ class Endpointer:
         if self.speaking and self._paused:
             self._end_ms = max(self._end_ms, end_silence_ms)
 
+    def hurry(self, end_silence_ms: float) -> None:
+        """The turn sounds complete (the end-of-turn model): end it at this pause after only this
+        much silence, unless a longer wait was set with `hold`; a frame already past it ends it."""
+        if self.speaking and self._paused and self._end_ms <= self.patience_ms:
+            self._end_ms = min(self._end_ms, end_silence_ms)
+
+    @property
+    def paused_ms(self) -> float:
+        """The silence so far at a pause in a turn (0 when speaking or outside a turn)."""
+        return self._ms(self._silence) if self.speaking and self._paused else 0.0
+
     def end_now(self) -> list[Boundary]:
         """The user says the turn is over (push-to-talk released): the boundaries that silence
         would have brought, now. Nothing when no turn has started."""

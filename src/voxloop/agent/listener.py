@@ -29,10 +29,12 @@ import numpy as np
 
 from voxloop.agent.echo_guard import EchoGuard
 from voxloop.agent.endpoint import Boundary, Endpointer, sounds_unfinished
+from voxloop.agent.turn_model import TurnJudge
 from voxloop.audio.pcm import FrameBuffer, StreamResampler
 from voxloop.config import AgentConfig
 from voxloop.errors import AudioFormatError, StageTimeout
 from voxloop.providers.base import STT, VAD, PartialCallback, Samples, Transcript
+from voxloop.providers.turn import TurnModel
 from voxloop.transports.base import AudioSink
 
 log = logging.getLogger("voxloop.listener")
@@ -60,6 +62,7 @@ class Listener:
         on_partial: PartialCallback | None = None,
         keywords: Sequence[str] = (),
         rehear: bool = False,
+        turn_model: TurnModel | None = None,
     ) -> None:
         self.config = config
         self.rate, self.frame_samples = vad.sample_rate, vad.frame_samples
@@ -72,6 +75,9 @@ class Listener:
         if keywords:  # this listener's own domain terms (a client's), besides the recogniser's
             self._stt.keywords(keywords)
         self._endpoint = Endpointer(config.turn, config.vad, self.rate)
+        # the end-of-turn model's questions at pauses (`agent.turn_model`); None: silence rules only
+        self.judge = TurnJudge(turn_model, config.turn, self._endpoint, self.rate) if turn_model else None
+        self._question: asyncio.Task[None] | None = None  # asked at the last frame (`listen` awaits it)
         self._frames = FrameBuffer(self.frame_samples)
         self._resampler: StreamResampler | None = None
         frame_ms = self.frame_samples * 1000 / self.rate
@@ -124,6 +130,8 @@ class Listener:
             prob = self.echo.user_speech(prob)
         if self.in_turn:
             await self._stt.push(frame)
+            if self.judge is not None:
+                self.judge.feed(frame)
         else:
             self._preroll.append(frame)
             self._since_end.append(frame)
@@ -136,7 +144,10 @@ class Listener:
         if self._heard is None:
             return []
         (prob, end, n), self._heard = self._heard, None
-        return self._started(self._endpoint.update(prob, end, n))
+        bs = self._started(self._endpoint.update(prob, end, n))
+        if self.judge is not None and self.in_turn:
+            self._question = self.judge.check()
+        return bs
 
     def end_now(self) -> list[Boundary]:
         """The user says the turn is over (push-to-talk released): the boundaries silence would
@@ -162,8 +173,12 @@ class Listener:
             self.in_turn = True
             self._gap = self._gap_audio() if self._rehear else None
             self.turn_start = self.position - sum(len(f) for f in self._preroll) - self._reheard
+            if self.judge is not None:
+                self.judge.reset()
             for f in self._preroll:
                 await self._stt.push(f)
+                if self.judge is not None:
+                    self.judge.feed(f)
             self._preroll.clear()
             self._since_end.clear()
             self._reheard = 0
@@ -173,8 +188,12 @@ class Listener:
             self._stt.speech_paused()
         elif b.kind == "resume":
             self._stt.speech_resumed()
+            if self.judge is not None:
+                self.judge.resumed()
         else:
             self.in_turn = False
+            if self.judge is not None:
+                self.judge.reset()
             self._last_end, self._last_text, self._turns = b.sample, "", self._turns + 1
             self._closed_at, self._gap = self.position, None
             self._since_end.clear()
@@ -183,6 +202,8 @@ class Listener:
         """Open no turn for the speech that just started (instead of `apply`; half duplex: the
         agent is speaking): the endpointer starts over, the audio stays in the pre-roll."""
         self._endpoint.reset()
+        if self.judge is not None:
+            self.judge.reset()
 
     def hold_if_unfinished(self, text: str) -> None:
         """The words so far, at a pause (`pause_transcript`): if they sound unfinished ("and", a
@@ -267,6 +288,8 @@ class Listener:
         None when no turn was open."""
         end = self._endpoint.last_speech_end
         self._endpoint.reset()
+        if self.judge is not None:
+            self.judge.reset()
         self._reheard = 0
         if not self.in_turn:
             return None
@@ -291,6 +314,9 @@ class Listener:
             else:
                 await self.hear(frame)
                 bs = self.boundaries()
+                if self._question is not None:  # faster than real time: the verdict before the next frame
+                    await asyncio.gather(self._question, return_exceptions=True)
+                    self._question = None
             for b in bs:
                 if b.kind == "speech_start":
                     self.went_on()
@@ -300,4 +326,6 @@ class Listener:
                     yield await self.final()
 
     async def aclose(self) -> None:
+        if self.judge is not None:
+            await self.judge.aclose()
         await self._stt.aclose()

@@ -10,6 +10,7 @@ from voxloop.config import AgentConfig
 from voxloop.providers import registry
 from voxloop.providers.base import LLM, STT, TTS, VAD
 from voxloop.providers.tts.cache import with_cache
+from voxloop.providers.turn import TurnModel, create_turn_model
 from voxloop.tools.toolbox import Toolbox
 
 log = logging.getLogger("voxloop")
@@ -22,6 +23,7 @@ class Providers:
     llm: LLM
     tts: TTS
     tools: Toolbox | None = None  # what the language model may call (`--tools`)
+    turn: TurnModel | None = None  # the end-of-turn model beside the silence rules (`--turn-model`)
 
     @classmethod
     def from_config(cls, config: AgentConfig) -> Providers:
@@ -35,6 +37,7 @@ class Providers:
             from voxloop.agent.toolcall import use_tools
 
             providers.tools = use_tools(config, providers.llm)
+        providers.turn = create_turn_model(config.turn.model)
         return providers
 
     async def load(self) -> None:
@@ -44,11 +47,12 @@ class Providers:
             ("speech recogniser", self.stt),
             ("language model", self.llm),
             ("voice", self.tts),
+            *((("end-of-turn model", self.turn),) if self.turn is not None else ()),
         ):
             log.info("loading the %s (%s)...", kind, p.name)
             await p.load()
         log.info("all models loaded and warmed up in %.1f s", time.perf_counter() - t0)
 
     async def aclose(self) -> None:
-        for p in (self.vad, self.stt, self.llm, self.tts):
+        for p in (self.vad, self.stt, self.llm, self.tts, *([self.turn] if self.turn else [])):
             await p.aclose()

@@ -74,7 +74,13 @@ class VoiceSession:
         self.records: list[TurnRecord] = []
         self._subscribers: list[Subscriber] = []
         self._ear = Listener(
-            providers.vad, providers.stt, self.config, speaker=sink, on_partial=self._on_partial, rehear=True
+            providers.vad,
+            providers.stt,
+            self.config,
+            speaker=sink,
+            on_partial=self._on_partial,
+            rehear=True,
+            turn_model=providers.turn,
         )
         self.rate = self._ear.rate
         self._next_id = 1

@@ -1,0 +1,144 @@
+"""The end-of-turn model beside the silence rules (agent/turn_model.py), with a scripted model.
+
+At 16 kHz with 512-sample (32 ms) frames: the model is asked after the 7th silent frame (224 ms,
+the first at least `model_after_ms` 200); "complete" ends the turn at the next frame; "unfinished"
+waits `unfinished_silence_ms` (1100 ms); no answer leaves the base 500 ms (16 frames, 512 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import run_virtual, silence, tone
+from fakes import FakeSTT, FakeVAD
+from fakes.fake_turn import FakeTurnModel
+from voxloop.agent.endpoint import Endpointer
+from voxloop.agent.listener import Listener
+from voxloop.config import AgentConfig, TurnConfig, VADConfig
+from voxloop.errors import ModelMissing
+from voxloop.providers.base import Samples
+
+F = 512
+
+
+def sec(frames: int) -> float:
+    return frames * F / 16000
+
+
+def config(**turn: object) -> AgentConfig:
+    # adaptive silence off: these turns follow each other closely, as a user who went on would
+    return AgentConfig(turn=dataclasses.replace(TurnConfig(adaptive_silence=False), **turn))
+
+
+async def decided_after(ear: Listener, x: Samples) -> list[float]:
+    """`listen` over `x`: for each turn, the silence (ms) between its speech end and its decision."""
+    out: list[float] = []
+    async for item in ear.listen(x, 16000):
+        if getattr(item, "kind", None) == "turn_end":
+            out.append((ear.position - item.sample) * 1000 / 16000)  # type: ignore[union-attr]
+    return out
+
+
+def listener(model: FakeTurnModel | None, finals: int = 1, **turn: object) -> Listener:
+    return Listener(FakeVAD(), FakeSTT(["words"] * finals), config(**turn), turn_model=model)
+
+
+def one_turn() -> Samples:
+    return np.concatenate([tone(sec(30)), silence(sec(60))])
+
+
+def test_without_a_model_the_base_silence_decides() -> None:
+    assert run_virtual(decided_after(listener(None), one_turn())) == [sec(16) * 1000]
+
+
+def test_a_complete_turn_ends_right_after_the_question() -> None:
+    model = FakeTurnModel([0.9])
+    assert run_virtual(decided_after(listener(model), one_turn())) == [sec(8) * 1000]
+    assert len(model.asked) == 1
+
+
+def test_an_unfinished_turn_waits_the_unfinished_silence() -> None:
+    model = FakeTurnModel([0.2])
+    (after,) = run_virtual(decided_after(listener(model), one_turn()))
+    assert 1100 <= after < 1100 + sec(1) * 1000
+
+
+def test_the_threshold_is_the_configs() -> None:
+    model = FakeTurnModel([0.6])
+    (after,) = run_virtual(decided_after(listener(model, model_threshold=0.7), one_turn()))
+    assert after >= 1100
+
+
+def test_a_failing_model_leaves_the_silence_rules(caplog: pytest.LogCaptureFixture) -> None:
+    model = FakeTurnModel(fail=True)
+    assert run_virtual(decided_after(listener(model), one_turn())) == [sec(16) * 1000]
+    assert "the silence rules decide turns" in caplog.text
+
+
+def test_asked_once_per_pause_with_the_turns_audio() -> None:
+    # speech, a 10-frame pause (asked: unfinished, so it holds), speech again, then the end (asked again)
+    x = np.concatenate([tone(sec(20)), silence(sec(10)), tone(sec(20)), silence(sec(60))])
+    model = FakeTurnModel([0.1, 0.9])
+    assert run_virtual(decided_after(listener(model), x)) == [sec(8) * 1000]
+    first, second = model.asked
+    assert second - first == 20 * F + 10 * F  # the same turn, grown by the pause and the speech
+
+
+def test_at_most_the_last_8_seconds_are_kept() -> None:
+    model = FakeTurnModel([0.9])
+    run_virtual(decided_after(listener(model), np.concatenate([tone(10.0), silence(1.0)])))
+    (n,) = model.asked
+    assert 8 * 16000 <= n < 8 * 16000 + F
+
+
+def test_a_longer_wait_from_the_words_beats_complete() -> None:
+    ep = Endpointer(TurnConfig(), VADConfig(), 16000)
+    for i in range(1, 11):
+        ep.update(1.0, i * F, F)
+    for i in range(11, 18):  # 7 silent frames: a pause of 224 ms
+        ep.update(0.0, i * F, F)
+    ep.hold(1100)  # the transcript ended on "and"
+    ep.hurry(200)
+    assert ep.update(0.0, 18 * F, F) == []
+
+
+def test_a_verdict_that_comes_late_still_counts_at_real_time_pace() -> None:
+    """A consumer feeding in real time (virtual clock): the model answers 60 ms after it is asked;
+    the turn ends at the first frame after the answer, not at 500 ms."""
+
+    class Slow(FakeTurnModel):
+        async def complete(self, audio: Samples) -> float:
+            await asyncio.sleep(0.06)
+            return await super().complete(audio)
+
+    async def go() -> float:
+        ear = listener(Slow([0.9]))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for frame in ear.frames(one_turn(), 16000):
+            await asyncio.sleep(F / 16000)  # the microphone's pace
+            await ear.hear(frame)
+            for b in ear.boundaries():
+                await ear.apply(b)
+                if b.kind == "turn_end":
+                    return (ear.position - b.sample) * 1000 / 16000
+        raise AssertionError(f"no turn end after {loop.time() - t0:.1f} s")
+
+    after = run_virtual(go())
+    assert sec(8) * 1000 < after <= sec(10) * 1000
+
+
+def test_a_missing_model_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from voxloop.providers.turn.smart_turn import SmartTurn
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "pipecat" else real(n, *a))
+    with pytest.raises(ModelMissing) as e:
+        run_virtual(SmartTurn().load())
+    assert "pip install --no-deps pipecat-ai==1.14.0" in str(e.value)
