@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from voxloop.agent import events as ev
-from voxloop.agent.toolcall import GUIDE, ToolRounds, system_prompt
+from voxloop.agent.toolcall import GUIDE, ToolRounds, system_prompt, warm
 from voxloop.config import DEFAULT_SYSTEM_PROMPT, LLMConfig, ToolsConfig
 from voxloop.providers.base import Message
 from voxloop.providers.llm.llama import LlamaLLM
@@ -111,11 +111,14 @@ async def ask(llm: LlamaLLM, rounds: ToolRounds, prompt: str, text: str) -> str:
 async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     box = load("demo")
     first = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True, guide=GUIDES[a.guides.split(",")[0]])
-    # --warm composed: the tools' system prompt evaluated at load, in one batch, as `--tools` does;
-    # plain: the default prompt at load, the tools' evaluated by the first reply (in steps)
-    warm = first if a.warm == "composed" else DEFAULT_SYSTEM_PROMPT
-    llm = LlamaLLM(LLMConfig(model=a.model, system_prompt=warm, temperature=a.temperature))
+    # --warm reply (as `--tools` does): the default prompt at load, then the tools' through a
+    # one-token reply (evaluated in the reply's steps); load: the tools' prompt as the configured
+    # one, evaluated by the model's load in one batch; plain: the first phrasing evaluates it
+    at_load = first if a.warm == "load" else DEFAULT_SYSTEM_PROMPT
+    llm = LlamaLLM(LLMConfig(model=a.model, system_prompt=at_load, temperature=a.temperature))
     await llm.load()
+    if a.warm == "reply":
+        await warm(llm, first)
     raw: list[str] = []  # what the model wrote, each round (a call's format, before parsing)
     stream = llm.stream
 
@@ -197,7 +200,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="tool-call reliability of the local model")
     ap.add_argument("--per", type=int, default=10, help="phrasings per request (at most 10)")
     ap.add_argument("--model", default=LLMConfig.model)
-    ap.add_argument("--warm", choices=["composed", "plain"], default="composed")
+    ap.add_argument("--warm", choices=["reply", "load", "plain"], default="reply")
     ap.add_argument("--temperature", type=float, default=LLMConfig.temperature)
     ap.add_argument("--guides", default="guide", help=f"comma-separated, of: {', '.join(GUIDES)}")
     ap.add_argument("--out", type=Path, default=Path("bench-out/tool_calls.json"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,14 @@ import pytest
 from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
-from voxloop.agent.toolcall import use_tools
+from voxloop.agent.toolcall import tool_prompt, use_tools, warm
 from voxloop.config import AgentConfig
 from voxloop.demo import caller_voice, synth
-from voxloop.providers.base import STT, TTS, VAD
+from voxloop.providers.base import LLM, STT, TTS, VAD
 from voxloop.transports.timeline import TimelineSink
 from voxloop.transports.wav import PacedInput, write_outputs
 
-from .conftest import Arun, load_or_skip
+from .conftest import Arun
 from .helpers import words
 
 pytestmark = pytest.mark.integration
@@ -39,17 +38,15 @@ REQUESTS = {
 
 
 @pytest.fixture(scope="module")
-def tool_providers(arun: Arun[Any], vad: VAD, stt: STT, tts: TTS) -> Iterator[Providers]:
-    """The session's models with the demo tools, and a language model configured as
-    `voxloop --tools demo` makes it: the tools in its system prompt, evaluated at load."""
-    from voxloop.providers.llm.llama import LlamaLLM
-
+def tool_providers(arun: Arun[Any], vad: VAD, stt: STT, llm: LLM, tts: TTS) -> Providers:
+    """The session's models with the demo tools, as `voxloop --tools demo` loads them: the
+    language model's cache warmed with the tools' system prompt (`toolcall.warm`)."""
     config = AgentConfig()
     config.tools.module = "demo"
-    llm = LlamaLLM(config.llm)
-    tools = use_tools(config, llm)  # puts the tools into config.llm.system_prompt
-    yield Providers(vad, stt, load_or_skip(arun, llm), tts, tools=tools)
-    arun(llm.aclose())
+    tools = use_tools(config, llm)
+    providers = Providers(vad, stt, llm, tts, tools=tools)
+    arun(warm(llm, tool_prompt(config, providers)))
+    return providers
 
 
 @pytest.fixture(scope="module")

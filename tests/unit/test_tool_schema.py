@@ -183,7 +183,8 @@ def test_cli_tools_and_kb_reach_the_config_and_load_with_the_providers(
     assert (cfg.tools.module, cfg.tools.kb_dir) == ("demo", str(tmp_path))
     providers = Providers.from_config(cfg)  # nothing is loaded until load()
     assert providers.tools is not None
-    assert GUIDE in cfg.llm.system_prompt and "<tools>" in cfg.llm.system_prompt  # for the warm-up
+    assert GUIDE in providers.tool_prompt and "<tools>" in providers.tool_prompt  # warmed at load
+    assert GUIDE not in cfg.llm.system_prompt  # sessions add the tools to it
     lookup = providers.tools.tools["search_knowledge_base"].fn
     assert lookup("where can I park") == "Parking: There is free parking behind the shop."
     assert "Its topics are: Parking" in lookup("weather")

@@ -24,6 +24,7 @@ class Providers:
     tts: TTS
     tools: Toolbox | None = None  # what the language model may call (`--tools`)
     turn: TurnModel | None = None  # the end-of-turn model beside the silence rules (`--turn-model`)
+    tool_prompt: str = ""  # the system prompt with the tools, evaluated at load (`toolcall.warm`)
 
     @classmethod
     def from_config(cls, config: AgentConfig) -> Providers:
@@ -34,9 +35,10 @@ class Providers:
             with_cache(registry.create_tts(config), config),
         )
         if config.tools.module:
-            from voxloop.agent.toolcall import use_tools
+            from voxloop.agent.toolcall import tool_prompt, use_tools
 
             providers.tools = use_tools(config, providers.llm)
+            providers.tool_prompt = tool_prompt(config, providers)
         providers.turn = create_turn_model(config.turn.model)
         return providers
 
@@ -51,6 +53,10 @@ class Providers:
         ):
             log.info("loading the %s (%s)...", kind, p.name)
             await p.load()
+        if self.tools and self.tool_prompt:
+            from voxloop.agent.toolcall import warm
+
+            await warm(self.llm, self.tool_prompt)
         log.info("all models loaded and warmed up in %.1f s", time.perf_counter() - t0)
 
     async def aclose(self) -> None:
