@@ -45,3 +45,9 @@ def test_benchmarks_measure_the_voice_without_a_cache(monkeypatch: pytest.Monkey
 def test_a_size_of_zero_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-q", "talk", "--tts-cache-mb", "0"]) == 2
     assert "--tts-cache-mb" in capsys.readouterr().err
+
+
+def test_a_url_that_is_not_redis_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-q", "talk", "--tts-cache", "redis:/127.0.0.1:6379"]) == 2
+    assert "neither a folder nor a Redis URL" in capsys.readouterr().err
+    assert main(["-q", "talk", "--tts-cache", "memcached://127.0.0.1"]) == 2

@@ -44,10 +44,16 @@ def from_args(a: argparse.Namespace) -> TTSCacheConfig:
     """The cache settings of a command given `add_options` (any other command: off)."""
     if not hasattr(a, "tts_cache"):
         return TTSCacheConfig()
+    where = a.tts_cache.strip()
+    if ":/" in where and not where.startswith(("redis://", "rediss://", "unix://")):
+        raise VoxloopError(
+            f"--tts-cache {where} is neither a folder nor a Redis URL",
+            "give redis://HOST:PORT/DB (rediss:// for TLS), a folder, disk or off",
+        )
     if a.tts_cache_mb <= 0:
         raise VoxloopError(f"--tts-cache-mb {a.tts_cache_mb} is out of range", "give a size above 0 MiB")
     return TTSCacheConfig(
-        location=a.tts_cache,
+        location=where,
         max_bytes=int(a.tts_cache_mb * 2**20),
         replies=a.tts_cache_replies,
         fixed_lines=tuple(a.tts_cache_line),
