@@ -76,8 +76,11 @@ async def clip_turns(vad: SileroVAD, model: TurnModel | None, cfg: AgentConfig, 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
-    ap.add_argument("--thresholds", default="0.3,0.5,0.7,0.9")
-    ap.add_argument("--after-ms", default="200,300")
+    ap.add_argument(
+        "--grid",
+        default="200:0.5:0.5,200:0.9:0.5,200:0.9:0.1,200:0.95:0.05,300:0.9:0.1",
+        help="configurations to try: after_ms:threshold:hold_below, comma-separated",
+    )
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     clips = load_corpus(a.corpus)
@@ -88,10 +91,15 @@ async def main() -> None:
     await vad.load()
     await model.load()
     configs: list[tuple[str, TurnModel | None, TurnConfig]] = [("none", None, TurnConfig())]
-    for after in (int(x) for x in a.after_ms.split(",")):
-        for th in (float(x) for x in a.thresholds.split(",")):
-            tc = TurnConfig(model="smart-turn", model_after_ms=after, model_threshold=th)
-            configs.append((f"smart-turn after {after} ms, threshold {th}", Timed(model), tc))
+    for cell in a.grid.split(","):
+        after, th, below = cell.split(":")
+        tc = TurnConfig(
+            model="smart-turn",
+            model_after_ms=int(after),
+            model_threshold=float(th),
+            model_hold_below=float(below),
+        )
+        configs.append((f"smart-turn {after} ms, >= {th} ends, < {below} holds", Timed(model), tc))
     results: dict[str, Any] = {}
     for name, m, tc in configs:
         cfg = dataclasses.replace(AgentConfig(), turn=tc)

@@ -177,10 +177,12 @@ class TurnConfig:
     end_silence_ms: int = 500  # silence after which the turn is decided
     unfinished_silence_ms: int = 1100  # ... when the words so far sound unfinished ("and", a comma)
     # the end-of-turn model (`--turn-model`): asked after `model_after_ms` of silence; at least
-    # `model_threshold` ends the turn then, less holds it to `unfinished_silence_ms`
+    # `model_threshold` ends the turn then, under `model_hold_below` holds it to
+    # `unfinished_silence_ms`; in between the silence rules decide
     model: str = "none"
     model_after_ms: int = 200
     model_threshold: float = 0.5
+    model_hold_below: float = 0.5
     # adaptive silence: a user who goes on talking after their turn was decided paused longer than
     # the end silence mid-thought; wait that long (+ `patience_margin_ms`, at most
     # `max_end_silence_ms`) from then on, easing back halfway after each turn that really ended

@@ -67,10 +67,32 @@ def test_an_unfinished_turn_waits_the_unfinished_silence() -> None:
     assert 1100 <= after < 1100 + sec(1) * 1000
 
 
-def test_the_threshold_is_the_configs() -> None:
+def test_the_thresholds_are_the_configs() -> None:
     model = FakeTurnModel([0.6])
-    (after,) = run_virtual(decided_after(listener(model, model_threshold=0.7), one_turn()))
+    (after,) = run_virtual(
+        decided_after(listener(model, model_threshold=0.7, model_hold_below=0.7), one_turn())
+    )
     assert after >= 1100
+
+
+def test_between_the_thresholds_the_silence_rules_decide() -> None:
+    model = FakeTurnModel([0.5])
+    x = one_turn()
+    assert run_virtual(decided_after(listener(model, model_threshold=0.9, model_hold_below=0.1), x)) == [
+        sec(16) * 1000
+    ]
+
+
+def test_complete_keeps_what_adaptive_silence_added() -> None:
+    ep = Endpointer(TurnConfig(), VADConfig(), 16000)
+    ep.went_on(650)  # this user paused 650 ms mid-thought: their turns end after 800 ms
+    for i in range(1, 11):
+        ep.update(1.0, i * F, F)
+    for i in range(11, 18):  # a pause of 224 ms
+        ep.update(0.0, i * F, F)
+    ep.hurry(200)  # 200 + (800 - 500): the turn ends at 500 ms of silence, not 224
+    ended = [i for i in range(18, 40) if ep.update(0.0, i * F, F)]
+    assert ended and (ended[0] - 10) * F * 1000 / 16000 >= 500 > (ended[0] - 11) * F * 1000 / 16000
 
 
 def test_a_failing_model_leaves_the_silence_rules(caplog: pytest.LogCaptureFixture) -> None:

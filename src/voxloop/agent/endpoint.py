@@ -67,10 +67,12 @@ class Endpointer:
             self._end_ms = max(self._end_ms, end_silence_ms)
 
     def hurry(self, end_silence_ms: float) -> None:
-        """The turn sounds complete (the end-of-turn model): end it at this pause after only this
-        much silence, unless a longer wait was set with `hold`; a frame already past it ends it."""
+        """The turn sounds complete (the end-of-turn model): end it at this pause after this much
+        silence (plus what adaptive silence has added for this user), unless a longer wait was set
+        with `hold`; a frame already past it ends it."""
         if self.speaking and self._paused and self._end_ms <= self.patience_ms:
-            self._end_ms = min(self._end_ms, end_silence_ms)
+            added = self.patience_ms - self.turn.end_silence_ms
+            self._end_ms = min(self._end_ms, end_silence_ms + added)
 
     @property
     def paused_ms(self) -> float:

@@ -2,9 +2,10 @@
 
 After `model_after_ms` of silence in a turn, the audio of the turn so far (its pre-roll included,
 at most the last 8 s) goes to the model, off the event loop. At least `model_threshold`: the turn
-ends now (`Endpointer.hurry`), unless the words so far already asked for a longer wait. Less: this
-pause ends the turn only after `unfinished_silence_ms` (`Endpointer.hold`). No verdict (the model
-failed, or the user spoke again first): the silence rules decide, as without a model.
+ends now (`Endpointer.hurry`; for a user whose pauses adaptive silence has lengthened, that much
+later), unless the words so far already asked for a longer wait. Under `model_hold_below`: this
+pause ends the turn only after `unfinished_silence_ms` (`Endpointer.hold`). In between, or no
+verdict (the model failed, the user spoke again first): the silence rules decide, as without a model.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class TurnJudge:
         if p >= self.turn.model_threshold:
             log.debug("the turn sounds complete (%.2f): ending it now", p)
             self.endpoint.hurry(self.turn.model_after_ms)
-        else:
+        elif p < self.turn.model_hold_below:
             log.debug("the turn sounds unfinished (%.2f): waiting longer", p)
             self.endpoint.hold(self.turn.unfinished_silence_ms)
 
