@@ -4,7 +4,7 @@
 // for the player. Where AudioEncoder or AudioDecoder cannot do Opus, that direction stays PCM16.
 
 const OPUS_RATES = [8000, 12000, 16000, 24000, 48000];
-const OPUS_MIC_BITRATE = 32000; // wideband speech (the recogniser hears 16 kHz); chosen by bench wer, README
+const OPUS_MIC_BITRATE = 32000; // wideband speech (the recogniser hears 16 kHz); README: Opus on the wire
 
 async function supported(kind, config) {
   const api = kind === "encoder" ? globalThis.AudioEncoder : globalThis.AudioDecoder;
