@@ -60,6 +60,7 @@ class ListenPlan:
     answer_finalize: bool = True  # False: Finalize is taken and never answered (a stall)
     deaf: bool = False  # accept, then never read again (the client's sends soon block)
     mute_after_words: int | None = None  # once it heard this many words: reads on, answers nothing
+    hold: asyncio.Event | None = None  # slow but alive: its first answer (and so its reading) waits for this
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Seen:
     texts: list[dict[str, Any]] = field(default_factory=list)
     samples: int = 0
     words: list[str] = field(default_factory=list)  # listen: every word heard
+    closed: bool = False  # the connection ended
 
     def types(self) -> list[str]:
         return [t.get("type", "") for t in self.texts]
@@ -140,6 +142,18 @@ class FakeDeepgram:
         if plan.deaf:
             await self._stop.wait()
             return
+        try:
+            await self._listen(ws, plan, seen)
+        finally:
+            seen.closed = True
+            self.changed.set()
+
+    async def _listen(self, ws: WebSocket, plan: ListenPlan, seen: Seen) -> None:
+        async def reply(text: str) -> None:
+            if plan.hold is not None:
+                await plan.hold.wait()
+            await ws.send_text(text)
+
         buf = bytearray()  # the audio received on this socket, int16
         cursor = 0  # where the next result starts (sample)
         scan = 0  # complete words before this sample are in `pending` (or were finalized)
@@ -167,10 +181,10 @@ class FakeDeepgram:
                     if plan.final_every and len(pending) >= plan.final_every:
                         chunk, pending = pending[: plan.final_every], pending[plan.final_every :]
                         end = chunk[-1][2] + GAP // 2
-                        await ws.send_text(_results(chunk, cursor, end, final=True, speech_final=True))
+                        await reply(_results(chunk, cursor, end, final=True, speech_final=True))
                         cursor, last_interim = end, ""
                     elif pending and (text := " ".join(w for w, _, _ in pending)) != last_interim:
-                        await ws.send_text(_results(pending, cursor, n, final=False))
+                        await reply(_results(pending, cursor, n, final=False))
                         last_interim = text
                     continue
                 body = json.loads(msg.get("text") or "{}")
@@ -182,7 +196,7 @@ class FakeDeepgram:
                 if kind in ("Finalize", "CloseStream") and (answer or kind == "CloseStream"):
                     words = pending + _words(np.frombuffer(buf, "<i2"), scan, complete=False)
                     flush = kind == "Finalize"
-                    await ws.send_text(_results(words, cursor, n, final=True, from_finalize=flush))
+                    await reply(_results(words, cursor, n, final=True, from_finalize=flush))
                     cursor, scan, pending, last_interim = n, n, [], ""
                 if kind == "CloseStream":
                     meta = {"type": "Metadata", "request_id": "fake", "duration": n / RATE}

@@ -61,6 +61,10 @@ class DeepgramConfig:
     # STT: audio of the user's speech sent and no message back for this long: the socket is
     # stalled (reconnect, replay); pauses, KeepAlive and the wait after Finalize do not count; 0: off
     stall_timeout_s: float = 1.2
+    # STT: this much of the user's speech sent with no message back (less than `stall_timeout_s`):
+    # a second socket replays the unconfirmed audio and races the first; the first to answer
+    # serves (providers/stt/deepgram_hedge.py); 0: never
+    stall_hedge_after_s: float = 0.6
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 
