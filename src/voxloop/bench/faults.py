@@ -171,6 +171,7 @@ async def run(
             for i, clip in enumerate(clips, 1):
                 ref.append(await _clip(r, cfg, clip, ""))
                 print(_say(ref[-1], i, len(clips)), flush=True)
+            print(_recogniser(r, "the fault-free run"), flush=True)
             print("the run with faults:", flush=True)
             got: list[ClipResult] = []
             for i, clip in enumerate(clips, 1):
@@ -179,6 +180,7 @@ async def run(
                 res.words_lost = lost_words(res.reference, res.heard)
                 got.append(res)
                 print(_say(res, i, len(clips)), flush=True)
+            print(_recogniser(r, "both runs"), flush=True)
     summary = summarise(got, kinds)
     write_json(out / "faults.json", summary)
     write_csv(
@@ -187,6 +189,22 @@ async def run(
     )
     print(format_summary(summary))
     return summary
+
+
+def _recogniser(r: Rig, when: str) -> str:
+    """What the cloud recogniser's recovery did so far (hedges, stalls, reconnects), in words."""
+    counters = getattr(r.chains[0].members[0], "counters", {}) if r.chains else {}
+    keys = (
+        "hedge",
+        "hedge_won",
+        "hedge_lost",
+        "hedge_failed",
+        "hedge_took_over",
+        "stall_speech",
+        "reconnect",
+    )
+    said = ", ".join(f"{k} {counters.get(k, 0)}" for k in keys)
+    return f"  the recogniser's recovery in {when}: {said}"
 
 
 def format_summary(s: dict[str, Any]) -> str:
