@@ -3,7 +3,7 @@
 When the current socket has answered nothing to `stall_hedge_after_s` of speech (less than the
 stall deadline), the link opens a `Hedge`: a new socket that replays the audio no final result
 has confirmed yet (from `origin`) and then follows the live audio, Finalize included, while the
-first socket is KEPT and goes on as before. The link decides the race (`Link._race`): the first
+first socket is KEPT and goes on as before. The link decides the race (deepgram_race.py): the first
 `Results` from either socket wins; the winner's results are placed by its own origin, the
 loser's never reach the stream, and the loser is closed. A hedge that won is handed over whole
 (its socket, reader and how much it sent) and its task ends after the send in flight. A hedge is
@@ -75,7 +75,7 @@ class Hedge:
             try:
                 ws = await open_socket(url, link.endpoint, link.cfg, "stt")
             except ProviderError as e:
-                link.hedge_failed(self, e.message)
+                link.race.failed(self, e.message)
                 return
             if self.done:
                 await close_quietly(ws)
@@ -87,7 +87,7 @@ class Hedge:
             except ProviderError as e:
                 self.error = e
                 if not self.done:
-                    link.hedge_failed(self, e.message)
+                    link.race.failed(self, e.message)
         finally:
             if not self.won:
                 await self._close()

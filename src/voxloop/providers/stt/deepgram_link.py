@@ -17,8 +17,8 @@ no audio, and once Finalize is out its own deadline rules. After `retry.max_retr
 detection rests until a message comes (a server that answers only at Finalize still works).
 
 Before that deadline, at `stall_hedge_after_s` (0.6 s) of speech unanswered, the socket is hedged
-(deepgram_hedge.py): a second socket replays the unconfirmed audio while the first is kept, and the
-first to give a `Results` serves (`_race`); the deadline then only acts when neither answered.
+(deepgram_race.py, deepgram_hedge.py): a second socket replays the unconfirmed audio while the
+first is kept, and the first to give a `Results` serves; the deadline acts when neither answered.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from voxloop.providers.deepgram_net import (
     with_retries,
 )
 from voxloop.providers.recovery import Incident, report
-from voxloop.providers.stt.deepgram_hedge import Hedge
+from voxloop.providers.stt.deepgram_race import Race
 from voxloop.providers.stt.deepgram_wire import (
     CLOSE_STREAM,
     FINALIZE,
@@ -95,10 +95,7 @@ class Link:
         self._heard_at = 0.0  # loop time of the current socket's last message (or its opening)
         self._unanswered = 0  # samples of speech sent since then
         self._stalls = 0  # stalls detected since the last message
-        self._hedge: Hedge | None = None  # a second socket racing this one
-        self._hedged_at: float | None = None  # `_heard_at` when the last hedge began (one a silence)
-        self._handover: Hedge | None = None  # a hedge that took over; the owner settles it
-        self._retired: list[tuple[ClientConnection | None, asyncio.Task[ProviderError] | None]] = []
+        self.race = Race(self, int(CHUNK_S * rate))  # hedging this socket (deepgram_race.py)
 
     # -- for the stream ----------------------------------------------------------------------------
     def append(self, pcm: bytes) -> None:
@@ -143,9 +140,7 @@ class Link:
 
     async def shutdown(self) -> None:
         self._closing = True
-        if self._hedge is not None:
-            await self._hedge.stop()
-        await self._settle()
+        await self.race.stop()
         owner, reader, ws = self._owner, self._reader, self.socket
         for task in (owner, reader):
             if task is not None:
@@ -172,8 +167,7 @@ class Link:
         if self._owner is None and not self._closing:
             self._owner = asyncio.get_running_loop().create_task(self._run())
         self._wake.set()
-        if self._hedge is not None:
-            self._hedge.wake.set()
+        self.race.wake()
 
     async def _run(self) -> None:
         try:
@@ -183,9 +177,9 @@ class Link:
                     try:
                         await self._pump(ws)
                     except ProviderError as e:
-                        if self.socket is ws and not self._promote(e):
+                        if self.socket is ws and not self.race.promote(e):
                             await self._dropped(e)
-                    await self._settle()
+                    await self.race.settle()
                 elif self.error is None and self._has_work():
                     try:
                         await with_retries(
@@ -233,7 +227,7 @@ class Link:
             if self._finalize_at is not None and self.finalize_sent_at is None:
                 limit = min(limit, max(self._finalize_at, self._sent))
             self._check_stall(loop.time())
-            self._check_hedge(loop.time())
+            self.race.check(loop.time())
             if self._sent < limit:
                 n = min(limit - self._sent, int(CHUNK_S * self.rate))
                 await send(ws, self.audio_at(self._sent, n), timeout, "stt", key)
@@ -255,7 +249,7 @@ class Link:
                 self._last_sent = loop.time()
             else:
                 with contextlib.suppress(TimeoutError):
-                    due = min(idle, self._stall_in(loop.time()), self._hedge_in(loop.time()))
+                    due = min(idle, self._stall_in(loop.time()), self.race.due_in(loop.time()))
                     await asyncio.wait_for(self._wake.wait(), due)
 
     def _stall_in(self, now: float) -> float:
@@ -280,112 +274,8 @@ class Link:
             provider=PROVIDER,
         )
 
-    # -- the hedge (deepgram_hedge.py) -----------------------------------------------------------------
-    def _hedge_in(self, now: float) -> float:
-        """Seconds until the socket is hedged (inf: not while this silence lasts)."""
-        after = self.cfg.stall_hedge_after_s
-        if after <= 0 or after >= self.cfg.stall_timeout_s or self._hedge is not None:
-            return float("inf")  # (no stall deadline: no hedge either)
-        if self._hedged_at == self._heard_at or self.quiet or self.finalize_sent_at is not None:
-            return float("inf")  # hedged once this silence; the user paused; Finalize is out
-        if self._unanswered < after * self.rate or self._stalls >= self.cfg.retry.max_retries:
-            return float("inf")
-        return max(0.0, self._heard_at + after - now)
-
-    def _check_hedge(self, now: float) -> None:
-        if self._hedge_in(now) > 0:
-            return
-        self._hedged_at = self._heard_at
-        self._hedge = Hedge(self, int(CHUNK_S * self.rate))
-        owed = (self.pushed - self.confirmed) / self.rate
-        self.counters["hedge"] += 1
-        self.counters["hedge_replayed_ms"] += round(owed * 1000)
-        log.info(
-            "Deepgram stt: no answer to %.2f s of speech; a second socket replays the %.2f s not yet"
-            " confirmed and races this one (the first to answer serves)",
-            self._unanswered / self.rate,
-            owed,
-        )
-
-    def _race(self, ws: ClientConnection) -> bool:
-        """A `Results` came on `ws`: may it be handed on? The first socket of a race to give one
-        wins it; the other is closed."""
-        hedge = self._hedge
-        if hedge is None:
-            return ws is self.socket
-        if ws is self.socket:
-            self._hedge = None
-            hedge.lose()
-            self.counters["hedge_lost"] += 1
-            log.info("Deepgram stt: the first socket answered first and serves; the second is closed")
-            return True
-        if ws is hedge.ws:
-            self._switch(hedge, answered=True)
-            self.counters["hedge_won"] += 1
-            log.info("Deepgram stt: the second socket answered first and serves; the first is closed")
-            return True
-        return False
-
-    def _switch(self, hedge: Hedge, *, answered: bool) -> None:
-        """The hedge becomes the current socket; the first one is aborted (the owner closes it)."""
-        self._hedge = None
-        hedge.hand_over()
-        old = self.socket
-        self._retired.append((old, self._reader))
-        if old is not None:
-            old.transport.abort()  # a send blocked on it ends now
-        self.socket, self._reader, self._origin, self._sent = hedge.ws, hedge.reader, hedge.origin, hedge.sent
-        fin = hedge.finalize_sent_at if hedge.finalized == self._finalize_at else None
-        self.finalize_sent_at = fin
-        if answered:
-            self._heard_at, self._unanswered, self._stalls = asyncio.get_running_loop().time(), 0, 0
-        else:  # its own silence, timed from its opening; not hedged again (the deadline rules)
-            self._heard_at, self._unanswered = hedge.opened_at, hedge.speech
-            self._hedged_at = self._heard_at
-        self._handover = hedge
-        self._wake.set()
-        self.changed.set()
-
-    def _promote(self, e: ProviderError) -> bool:
-        """The current socket failed (stalled past the deadline, dropped) while a connected hedge
-        races it: the hedge takes over, its replay already under way."""
-        hedge = self._hedge
-        if hedge is None or hedge.ws is None or hedge.done or not e.retryable:
-            return False
-        self._switch(hedge, answered=False)
-        self.counters["reconnect"] += 1
-        self.counters["hedge_took_over"] += 1
-        message = f"{e.message}; the second socket, replaying since the hedge, takes over"
-        report(Incident("retry", "stt", PROVIDER, e.category, message, attempt=1))
-        return True
-
-    def hedge_failed(self, hedge: Hedge, reason: str) -> None:
-        if self._hedge is hedge:
-            self._hedge = None
-            self.counters["hedge_failed"] += 1
-            log.info("Deepgram stt: the second socket failed (%s); the first goes on", reason)
-
-    async def _settle(self) -> None:
-        """After a hand-over: the hedge's last send counted, the replaced sockets closed."""
-        hedge, self._handover = self._handover, None
-        if hedge is not None:
-            await asyncio.gather(hedge.task, return_exceptions=True)  # its send in flight
-            if self.socket is hedge.ws:
-                self._sent = hedge.sent
-                if hedge.error is not None and not self._promote(hedge.error):
-                    await self._dropped(hedge.error)
-        retired, self._retired = self._retired, []
-        for ws, reader in retired:
-            if reader is not None:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
-            await close_quietly(ws)
-
     async def _dropped(self, e: ProviderError) -> None:
-        if self._hedge is not None:  # not connected yet, or failed: it cannot take over
-            hedge, self._hedge = self._hedge, None
-            self.counters["hedge_failed"] += 1
-            await hedge.stop()
+        await self.race.give_up()  # a hedge not connected yet, or failed, cannot take over
         ws, reader = self.socket, self._reader
         self.socket, self._reader, self._drop = None, None, None
         if reader is not None:
@@ -414,7 +304,7 @@ class Link:
         try:
             async for message in ws:
                 m = None if isinstance(message, bytes) else parse(message)
-                if isinstance(m, Results) and not self._race(ws):
+                if isinstance(m, Results) and not self.race.may_hand(ws):
                     continue  # a socket that lost a race, or was replaced
                 if ws is not self.socket:
                     continue
@@ -429,8 +319,7 @@ class Link:
         finally:
             self._wake.set()
             self.changed.set()
-            if self._hedge is not None:
-                self._hedge.wake.set()
+            self.race.wake()
         return reason
 
     def _on_other(self, m: Other) -> None:
