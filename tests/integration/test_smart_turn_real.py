@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from voxloop.agent.listener import Listener
-from voxloop.config import AgentConfig
+from voxloop.config import AgentConfig, TurnConfig
 from voxloop.providers.base import STT, VAD, PartialCallback, Samples, STTStream, Transcript
 from voxloop.providers.turn.smart_turn import SmartTurn
 
@@ -84,7 +84,8 @@ def test_the_lamp_command_is_decided_before_the_base_silence(
     audio = np.concatenate([corpus.audio(LAMP), np.zeros(2 * RATE, np.float32)])
 
     async def silence_at_decision(model: SmartTurn | None) -> list[float]:
-        ear = Listener(vad, Deaf(), AgentConfig(), turn_model=model)
+        cfg = AgentConfig(turn=TurnConfig(model_threshold=0.5))  # ends complete turns early
+        ear = Listener(vad, Deaf(), cfg, turn_model=model)
         out = []
         async for item in ear.listen(audio, RATE):
             if getattr(item, "kind", None) == "turn_end":

@@ -30,8 +30,10 @@ def sec(frames: int) -> float:
 
 
 def config(**turn: object) -> AgentConfig:
-    # adaptive silence off: these turns follow each other closely, as a user who went on would
-    return AgentConfig(turn=dataclasses.replace(TurnConfig(adaptive_silence=False), **turn))
+    # adaptive silence off: these turns follow each other closely, as a user who went on would;
+    # both bands at 0.5 (the defaults never end a turn early: `test_the_defaults_only_hold`)
+    base = TurnConfig(adaptive_silence=False, model_threshold=0.5, model_hold_below=0.5)
+    return AgentConfig(turn=dataclasses.replace(base, **turn))
 
 
 async def decided_after(ear: Listener, x: Samples) -> list[float]:
@@ -72,6 +74,17 @@ def test_the_thresholds_are_the_configs() -> None:
     (after,) = run_virtual(
         decided_after(listener(model, model_threshold=0.7, model_hold_below=0.7), one_turn())
     )
+    assert after >= 1100
+
+
+def test_the_defaults_only_hold() -> None:
+    d = TurnConfig()
+    sure = FakeTurnModel([1.0])
+    assert run_virtual(decided_after(listener(sure, model_threshold=d.model_threshold), one_turn())) == [
+        sec(16) * 1000
+    ]
+    bands = {"model_threshold": d.model_threshold, "model_hold_below": d.model_hold_below}
+    (after,) = run_virtual(decided_after(listener(FakeTurnModel([0.3]), **bands), one_turn()))
     assert after >= 1100
 
 

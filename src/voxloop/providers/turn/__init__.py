@@ -20,8 +20,9 @@ class TurnModel(Provider):
 
 TURN_MODELS = ("none", "smart-turn")
 TURN_MODEL_HELP = (
-    "smart-turn: an audio model (Smart Turn v3.2) asked after 200 ms of silence ends a complete "
-    "turn then and holds an unfinished one longer; none: the silence rules alone"
+    "smart-turn: an audio model (Smart Turn v3.2) asked after 200 ms of silence holds a turn that "
+    "sounds unfinished to 1.1 s (ending complete ones early is off: it cut readers off); none: the "
+    "silence rules alone"
 )
 
 
