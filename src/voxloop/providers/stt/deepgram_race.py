@@ -44,6 +44,11 @@ class Race:
         self._hedged_at: float | None = None  # the link's `_heard_at` when the last hedge began
         self._handover: Hedge | None = None  # a hedge that took over, not settled yet
         self._retired: list[Retired] = []
+        self._ending: list[Hedge] = []  # hedges that lost or failed, closing their sockets
+
+    def _end(self, hedge: Hedge) -> None:
+        hedge.lose()
+        self._ending = [h for h in self._ending if not h.task.done()] + [hedge]
 
     def wake(self) -> None:
         if self.hedge is not None:
@@ -86,7 +91,7 @@ class Race:
             return ws is link.socket
         if ws is link.socket:
             self.hedge = None
-            hedge.lose()
+            self._end(hedge)
             link.counters["hedge_lost"] += 1
             log.info("Deepgram stt: the first socket answered first and serves; the second is closed")
             return True
@@ -113,6 +118,7 @@ class Race:
         """The hedge could not connect, or its socket failed, before it won: the first goes on."""
         if self.hedge is hedge:
             self.hedge = None
+            self._end(hedge)
             self.link.counters["hedge_failed"] += 1
             log.info("Deepgram stt: the second socket failed (%s); the first goes on", reason)
 
@@ -163,6 +169,7 @@ class Race:
 
     async def stop(self) -> None:
         hedge, self.hedge = self.hedge, None
-        if hedge is not None:
-            await hedge.stop()
+        for h in [*self._ending, *([hedge] if hedge is not None else [])]:
+            await h.stop()
+        self._ending = []
         await self.settle()
