@@ -78,7 +78,7 @@ async def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     ap.add_argument(
         "--grid",
-        default="200:0.5:0.5,200:0.9:0.5,200:0.9:0.1,200:0.95:0.05,300:0.9:0.1",
+        default="200:0.5:0.5,200:0.9:0.5,200:0.95:0.05,400:0.9:0.5,200:2.0:0.5",
         help="configurations to try: after_ms:threshold:hold_below, comma-separated",
     )
     ap.add_argument("--out", type=Path, default=None)
