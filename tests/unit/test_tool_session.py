@@ -156,11 +156,22 @@ def test_a_call_the_model_got_wrong_is_told_to_it_and_it_tries_again() -> None:
         assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
 
 
+@tool
+def echo(n: int) -> str:
+    """Says n."""
+    return str(n)
+
+
 def test_rounds_are_limited() -> None:
     cfg = AgentConfig()
     cfg.tools.max_rounds = 2
-    c, llm, _, rec, _ = run_turn([clock], {ASK: call("clock"), response("3 PM"): call("clock")}, cfg)
-    assert len(llm.calls) == 3 and len(rec["tools"]) == 2
+    replies = {
+        ASK: call("echo", '{"n": 1}'),
+        response("1"): call("echo", '{"n": 2}'),
+        response("2"): call("echo", '{"n": 3}'),
+    }
+    c, llm, _, rec, _ = run_turn([echo], replies, cfg)  # type: ignore[arg-type]
+    assert len(llm.calls) == 3 and [t["result"] for t in rec["tools"]] == ["1", "2"]
     assert said(c) == cfg.tools.give_up_text
 
 
@@ -271,3 +282,19 @@ def test_examples_are_shown_in_the_text_format_only() -> None:
     call = '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
     assert f'The caller says "Is it late?": your whole reply is\n{call}' in text
     assert "Examples" not in system_prompt("Be brief.", box, text_format=False)
+
+
+def test_a_repeated_call_is_not_run_again_and_the_model_is_told_to_answer() -> None:
+    """Seen with the 1.5B model on 'Look up our opening hours': the right call, three times."""
+    told = response("error: you already have this result above; answer the caller from it now, in words")
+    c, llm, _, rec, _ = run_turn(
+        [clock], {ASK: call("clock"), response("3 PM"): call("clock"), told: ("It is 3 PM.",)}
+    )
+    assert said(c) == "It is 3 PM."
+    assert [t["error"] for t in rec["tools"]] == ["", "repeated call"]
+    assert len(llm.calls) == 3
+
+
+def test_no_words_at_all_after_the_tools_is_not_silence() -> None:
+    c, _, _, _, _ = run_turn([clock], {ASK: call("clock"), response("3 PM"): ("  ",)})
+    assert said(c) == AgentConfig().tools.give_up_text

@@ -158,6 +158,8 @@ class ToolRounds:
                         said += item
                         yield item
             if not calls:
+                if not said.strip() and not before.strip() and self.outcomes:
+                    yield self.config.give_up_text  # tools ran, then no words at all: not silence
                 return
             if n == self.config.max_rounds:
                 log.warning("turn %d: the model still calls tools after %d rounds", self.turn_id, n)
@@ -182,7 +184,7 @@ class ToolRounds:
             self._emit(ev.ToolStarted, turn_id=self.turn_id, name=c.name, arguments=c.arguments, call_id=c.id)
             log.info("turn %d: calling %s(%s)", self.turn_id, c.name, c.arguments)
         deadline = loop.time() + cfg.timeout_s
-        tasks = [loop.create_task(self.box.invoke(c)) for c in calls]
+        tasks = [loop.create_task(self._invoke(c)) for c in calls]
         try:
             pending: set[asyncio.Task[Outcome]] = set(tasks)
             if 0 < cfg.filler_after_s < cfg.timeout_s:
@@ -202,6 +204,16 @@ class ToolRounds:
         for o in outcomes:
             self._report(o)
         return outcomes
+
+    async def _invoke(self, call: ToolCall) -> Outcome:
+        """The call, unless it repeats one that succeeded in this reply (a small model may call
+        again instead of answering): then the model is told to answer from the result it has."""
+        if any(
+            o.ok and (o.call.name, o.call.arguments) == (call.name, call.arguments) for o in self.outcomes
+        ):
+            note = "error: you already have this result above; answer the caller from it now, in words"
+            return Outcome(call, False, note, "repeated call")
+        return await self.box.invoke(call)
 
     def _outcome(self, call: ToolCall, task: asyncio.Task[Outcome]) -> Outcome:
         if task.cancelled():

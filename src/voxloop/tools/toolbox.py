@@ -111,7 +111,9 @@ class Outcome:
     def misread(self) -> bool:
         """The model's mistake (a call that cannot be read, an unknown tool, bad arguments), not
         the tool's: the model is told and may try again."""
-        return self.error in ("unreadable call", "no such tool") or self.error.startswith("bad arguments")
+        if self.error in ("unreadable call", "no such tool", "repeated call"):
+            return True
+        return self.error.startswith("bad arguments")
 
     def record(self) -> dict[str, Any]:
         """As kept in the turn's record (turns.jsonl)."""
