@@ -14,10 +14,10 @@ def plot_load(path: Path, rows: list[dict[str, Any]], budget_ms: float) -> None:
 
     ns = [r["n"] for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
-    series = (
-        ("v2v_answer_ms", "end of speech to the answer", "C0"),
-        ("v2v_ms", "end of speech to first audio (a filler counts)", "C1"),
+    series = (  # the answer last, so it is drawn over the first audio where they are one
         ("llm_ttft_ms", "language model's first token", "C2"),
+        ("v2v_ms", "end of speech to first audio (a filler counts)", "C1"),
+        ("v2v_answer_ms", "end of speech to the answer", "C0"),
     )
     for key, label, color in series:
         for q, style in (("p50", "-"), ("p95", "--")):
@@ -44,7 +44,7 @@ def plot_load(path: Path, rows: list[dict[str, Any]], budget_ms: float) -> None:
     a3 = a2.twinx()
     a3.plot(at, [r["rss_mb"] or 0 for r in rows], "k-o", label="peak memory (MB)")
     a3.set_ylabel("peak memory (MB)")
-    a3.set_ylim(bottom=0)
+    a3.set_ylim(0, max([r["rss_mb"] or 0 for r in rows] + [1]) * 1.25)
     a2.set_title("What the server spent")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
