@@ -14,6 +14,8 @@ Recovery (each shown by a test in tests/unit/test_deepgram_stt.py):
   drop; the library's pings close a socket whose peer went silent;
 - speech sent and no message back for `stall_timeout_s` (the user speaking, not paused, no
   Finalize out yet) counts as a drop too: the stall is found mid-speech (deepgram_link.py);
+  at `stall_hedge_after_s` already, a second socket replays the unconfirmed audio and races the
+  first, the first to answer serving (deepgram_race.py, tests/unit/test_deepgram_hedge.py);
 - no final within `final_timeout_s` of Finalize: the socket is taken as stalled, reopened and the
   turn replayed once; still none: the finals so far and the last interim result are the turn's
   text (no text at all: the error is raised);
