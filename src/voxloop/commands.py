@@ -79,6 +79,8 @@ async def serve(
         if e.name in ("starlette", "uvicorn", "websockets"):
             raise MissingExtra("server", e.name) from None
         raise
+    # the local model keeps a cached prompt for every conversation the server takes at once
+    config.llm.slots = max(config.llm.slots, settings.max_sessions)
     await serve_forever(config, settings, ssl_certfile, ssl_keyfile)
 
 
