@@ -11,7 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.unit.llama_fake import FakeBackend, FakeMonitor
+from llama_fake import FakeBackend, FakeMonitor
 
 from voxloop.config import LLMConfig
 from voxloop.providers.base import Message
