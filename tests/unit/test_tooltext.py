@@ -192,3 +192,35 @@ def test_a_speakers_label_the_model_copied_is_not_said(reply: str, spoken: str, 
         items += p.feed(reply[i : i + 2])
     items += p.close()
     assert text(items) == spoken and [n for n, _ in calls(items)] == called
+
+
+def test_a_call_being_written_is_a_sign_of_life_never_words() -> None:
+    import asyncio
+    from collections.abc import AsyncGenerator, Sequence
+
+    from voxloop.providers.base import LLM
+    from voxloop.providers.llm import tooltext
+
+    call = '<tool_call>{"name": "get_date_and_time", "arguments": {}}</tool_call>'
+
+    class Pieces(LLM):
+        name = "pieces"
+
+        async def load(self) -> None:
+            return None
+
+        async def _gen(self) -> AsyncGenerator[str, None]:
+            for i in range(0, len(call), 5):
+                yield call[i : i + 5]
+
+        def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
+            return self._gen()
+
+    async def items() -> list[object]:
+        return [i async for i in tooltext.stream(Pieces(), [Message("user", "time?")], [])]
+
+    got = asyncio.run(items())
+    calls = [i for i in got if isinstance(i, ToolCall)]
+    assert [c.name for c in calls] == ["get_date_and_time"]
+    words = [i for i in got if isinstance(i, str)]
+    assert words and all(w == "" for w in words)  # only signs of life while the call was written

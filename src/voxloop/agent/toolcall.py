@@ -150,6 +150,9 @@ class ToolRounds:
                 self.llm.stream_tools([*messages, *self.messages], self.box.schemas)
             ) as items:
                 async for item in items:
+                    if item == "":  # the model is writing a call: alive, though nothing is said
+                        self._touch()
+                        continue
                     if isinstance(item, ToolCall):
                         calls.append(item)
                     elif not calls:  # text after a call in the same message is not said

@@ -222,11 +222,15 @@ def _partial_start(text: str) -> int:
 async def stream(
     llm: LLM, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
 ) -> AsyncGenerator[str | ToolCall, None]:
-    """`llm.stream` of the rendered messages, read by a `Parser`."""
+    """`llm.stream` of the rendered messages, read by a `Parser`. A piece that gives nothing to
+    say yet (a call being written, never spoken) is an empty string: the consumer's sign of life."""
     parser = Parser(tools)
     async with contextlib.aclosing(llm.stream(render(messages, tools))) as pieces:
         async for piece in pieces:
-            for item in parser.feed(piece):
+            items = list(parser.feed(piece))
+            if not items:
+                yield ""  # nothing to say yet (a call being written): a sign of life, not words
+            for item in items:
                 yield item
     for item in parser.close():
         yield item
