@@ -61,7 +61,9 @@ def dg_config(url: str, **kw: Any) -> DeepgramConfig:
 
 async def listen(url: str, audio: Samples) -> tuple[str, DeepgramSTT]:
     """`audio` pushed like a microphone (a frame once it would have been recorded), then the final."""
-    stt = DeepgramSTT(STTConfig(provider="deepgram", deepgram=dg_config(url)))
+    # no hedge: a second socket racing a slow first one would take the fault's socket away
+    # (the hedge has its own tests in tests/unit/test_deepgram_hedge.py)
+    stt = DeepgramSTT(STTConfig(provider="deepgram", deepgram=dg_config(url, stall_hedge_after_s=60.0)))
     await stt.load()
     s = stt.stream()
     loop = asyncio.get_running_loop()
