@@ -27,6 +27,7 @@ class FakeBackend:
         self.copies: list[tuple[int, int, int]] = []
         self.threads: list[int] = []
         self.hold: threading.Event | None = None  # decode waits for this, if set
+        self.gate: threading.Semaphore | None = None  # each decode takes a permit, if set
         self.entered = threading.Event()
         self.fail_next = False
         self.closed = False
@@ -48,6 +49,8 @@ class FakeBackend:
         self.entered.set()
         if self.hold is not None:
             assert self.hold.wait(60), "the test never released decode"
+        if self.gate is not None:
+            assert self.gate.acquire(timeout=60), "the test gave no permit for this step"
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("llama_decode returned 1")

@@ -90,7 +90,12 @@ def test_speaking_replies_share_each_step() -> None:
 
     async def main() -> list[str]:
         async with model(fake) as llm:
-            return list(await asyncio.gather(reply(llm, said(3, "a")), reply(llm, said(3, "b"))))
+            fake.gate = threading.Semaphore(0)  # no step until both conversations have asked
+            both = asyncio.gather(reply(llm, said(3, "a")), reply(llm, said(3, "b")))
+            await asyncio.sleep(0)  # each request runs until it waits for its first piece: submitted
+            for _ in range(100):
+                fake.gate.release()
+            return list(await both)
 
     assert asyncio.run(main()) == [" " + " ".join(f"w{i}" for i in range(8))] * 2
     shared = [step for step in fake.batches if len(step) == 2 and all(n == 1 for _, n, _ in step)]
@@ -102,9 +107,13 @@ def test_a_turns_first_token_comes_before_anothers_continuation_which_never_stop
 
     async def main() -> tuple[int, int]:
         async with model(fake) as llm:
+            fake.gate = threading.Semaphore(1)  # one step: a's prompt, and its first token
             a = llm.stream(said(3, "a"))
-            await anext(a)  # a is speaking
+            await anext(a)  # a is speaking (its next step waits for a permit)
             b_first = asyncio.get_running_loop().create_task(anext(llm.stream(said(50, "b"))))
+            await asyncio.sleep(0)  # b's request runs until it waits for its first piece: submitted
+            for _ in range(100):
+                fake.gate.release()
             await b_first
             steps = len(fake.batches)
             await a.aclose()
@@ -231,3 +240,32 @@ def test_a_busy_machine_is_reported_once(caplog: pytest.LogCaptureFixture) -> No
         r.getMessage() for r in caplog.records if r.name == "voxloop.llm" and "thread" in r.getMessage()
     ]
     assert messages == ["llm: other processes keep 1.4 of 2 cores busy: reply on 1 thread(s), not 2"]
+
+
+def test_a_short_prompt_overtakes_a_long_one_being_read() -> None:
+    fake = FakeBackend(reply_len=2)
+
+    async def main() -> tuple[int, int]:
+        async with model(fake) as llm:
+            fake.hold, fake.entered = threading.Event(), threading.Event()
+            long = asyncio.get_running_loop().create_task(reply(llm, said(300, "a")))
+            await asyncio.to_thread(fake.entered.wait, 10)  # the long prompt's first slice is under way
+            short = llm.stream(said(3, "b"))
+            first = asyncio.get_running_loop().create_task(anext(short))
+            await asyncio.sleep(0)  # the task runs until it waits for its first piece: submitted
+            fake.hold.set()
+            assert await first == " w0"
+            await short.aclose()
+            await long
+            # the step that gave the short turn its first token, and how much of the long
+            # prompt had been read up to it (the fake runs ahead meanwhile: count in its steps)
+            at = next(
+                i
+                for i, step in enumerate(fake.batches)
+                if step != (1, 0, True) and any(s == 1 and lg for s, _, lg in step)
+            )
+            return sum(n for step in fake.batches[: at + 1] for s, n, _ in step if s == 0), len(fake.cells[0])
+
+    at_short, whole = asyncio.run(main())
+    assert at_short <= 2 * PROMPT_STEP + 16  # the short turn did not wait for the long prompt
+    assert whole > 300

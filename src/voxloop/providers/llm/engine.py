@@ -8,9 +8,10 @@ batch evaluated at once:
 
 1. every reply that is speaking adds its next token (decoding on a CPU is memory-bound: the
    weights are read once for all of them, so N replies cost little more than one);
-2. replies still reading their prompt share `PROMPT_STEP` tokens, the oldest first: a turn's
-   first token comes before anyone's continuation, and a long prompt is read in slices that
-   other conversations' tokens ride along with, so it never stops them;
+2. replies still reading their prompt share `PROMPT_STEP` tokens, the one with the least left
+   first: a turn's first token comes before anyone's continuation, and a long prompt (a long
+   system prompt, a long history) is read in slices that other conversations' tokens ride along
+   with and that their short prompts overtake, so it never stops them;
 3. what is left of that budget goes to prefills (a listening conversation's words so far, at
    most `PREFILL_STEP` tokens each), which never delay a reply's prompt.
 
@@ -187,8 +188,13 @@ class Engine:
             if job.next_token is not None:
                 plan.append((job, [job.next_token], True))
         budget = PROMPT_STEP
-        for job in jobs:  # 2. replies reading their prompt, the oldest first
-            if job.reply and job.next_token is None and budget > 0:
+
+        def left(job: Job) -> int:
+            return len(job.tokens) - len(job.slot.cached) if job.slot is not None else 0
+
+        reading = [j for j in jobs if j.reply and j.next_token is None]
+        for job in sorted(reading, key=left):  # 2. replies reading their prompt, the shortest first
+            if budget > 0:
                 assert job.slot is not None
                 rest = job.tokens[len(job.slot.cached) :]
                 if not rest:  # all cached: the last token again, for its logits
