@@ -269,3 +269,18 @@ def test_a_short_prompt_overtakes_a_long_one_being_read() -> None:
     at_short, whole = asyncio.run(main())
     assert at_short <= 2 * PROMPT_STEP + 16  # the short turn did not wait for the long prompt
     assert whole > 300
+
+
+def test_a_prompt_asked_again_starts_from_the_scores_its_end_had() -> None:
+    fake = FakeBackend(reply_len=3)
+
+    async def main() -> tuple[str, str]:
+        async with model(fake) as llm:
+            first = await reply(llm, said(5))
+            fake.batches.clear()
+            return first, await reply(llm, said(5))
+
+    first, again = asyncio.run(main())
+    assert first == again == " w0 w1 w2"
+    # nothing of the prompt is evaluated again (not even its last token): the generated ones only
+    assert [n for step in fake.batches for _, n, _ in step] == [1, 1, 1]

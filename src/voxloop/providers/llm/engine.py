@@ -164,10 +164,13 @@ class Engine:
         if from_template > keep:
             self.backend.forget(slot.seq, 0)
             self.backend.copy(self._template.seq, slot.seq, from_template)
+            slot.scores = None
             slot.cached, keep = self._template.cached[:from_template], from_template
         if keep < len(slot.cached):
             self.backend.forget(slot.seq, keep)
             del slot.cached[keep:]
+        if slot.scores is not None and slot.scores[0] > len(slot.cached):
+            slot.scores = None  # what they followed is gone
 
     def _drop_cancelled(self) -> None:
         for s in self.slots:
@@ -197,6 +200,12 @@ class Engine:
             if budget > 0:
                 assert job.slot is not None
                 rest = job.tokens[len(job.slot.cached) :]
+                saved = job.slot.scores
+                if not rest and saved is not None and saved[0] == len(job.tokens):
+                    self._next(job, saved[1])  # asked again: the scores its end had
+                    if job.next_token is not None:
+                        plan.append((job, [job.next_token], True))
+                    continue
                 if not rest:  # all cached: the last token again, for its logits
                     self.backend.forget(job.slot.seq, len(job.tokens) - 1)
                     del job.slot.cached[len(job.tokens) - 1 :]
@@ -235,6 +244,7 @@ class Engine:
                 if job.slot is not None:
                     self.backend.forget(job.slot.seq, 0)
                     job.slot.cached.clear()
+                    job.slot.scores = None
                 self._finish(job, e)
             return
         self.steps += 1
@@ -247,10 +257,13 @@ class Engine:
             )
         for (job, take, _), row in zip(work, rows, strict=True):
             assert job.slot is not None
+            reading = job.next_token is None
             job.slot.cached.extend(take)
             if not job.reply:
                 self._finish(job)
             elif row is not None:
+                if reading:
+                    job.slot.scores = (len(job.slot.cached), row)
                 self._next(job, row)
 
     def _next(self, job: Job, row: np.ndarray) -> None:

@@ -41,6 +41,10 @@ class Job:
 class Slot:
     seq: int
     cached: list[int] = field(default_factory=list)
+    # the scores after the first n cached tokens (a prompt's end): a prompt asked again gets the
+    # same first token without evaluating its last token again (a one-token batch rounds
+    # differently from the slice it was read in)
+    scores: tuple[int, np.ndarray] | None = None
     used: float = 0.0
     job: Job | None = None
 
