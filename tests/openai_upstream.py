@@ -201,7 +201,12 @@ class Upstream:
         events = [_chunk(model, {"role": "assistant", "content": None if not step.pieces else ""})]
         events += [_chunk(model, {"content": p}) for p in step.pieces]
         for index, (call_id, name, args) in enumerate(step.calls):
-            head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            head = {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }
             events.append(_chunk(model, {"tool_calls": [head]}))
             for i in range(0, len(args), step.cut):
                 more = {"index": index, "function": {"arguments": args[i : i + step.cut]}}

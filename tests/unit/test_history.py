@@ -107,11 +107,15 @@ def test_a_revised_turn_replaces_the_words_it_heard_again_and_nothing_before_the
     h.add_assistant("Once")  # cut off within a reaction time: the user had only paused
     probe = h.prompt_with("tell me a story about a dragon", revises="tell me a story")
     h.add_user("tell me a story about a dragon", revises="tell me a story")
-    assert pairs(h.messages) == pairs(probe[1:]) == [
-        ("user", "what is the capital"),
-        ("assistant", "Paris."),
-        ("user", "tell me a story about a dragon"),
-    ]
+    assert (
+        pairs(h.messages)
+        == pairs(probe[1:])
+        == [
+            ("user", "what is the capital"),
+            ("assistant", "Paris."),
+            ("user", "tell me a story about a dragon"),
+        ]
+    )
     # two turns already joined into one message: only the re-heard words leave it
     h.add_user("and then")
     h.add_user("then a dog", revises="and then")

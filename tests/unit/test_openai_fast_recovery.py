@@ -42,7 +42,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def make(url: str, **settings: Any) -> OpenAILLM:
-    base = OpenAIConfig(base_url=url, api_key="k", first_token_timeout_s=NEVER, idle_timeout_s=NEVER, retry=FAST)
+    base = OpenAIConfig(
+        base_url=url, api_key="k", first_token_timeout_s=NEVER, idle_timeout_s=NEVER, retry=FAST
+    )
     return OpenAILLM(LLMConfig(provider="openai", openai=dataclasses.replace(base, **settings)))
 
 

@@ -17,6 +17,7 @@ from fakes import FakeLLM, FakeSTT
 from voxloop.agent import events as ev
 from voxloop.agent.history import History
 from voxloop.config import AgentConfig, PrivacyConfig
+from voxloop.metrics.logctx import JsonFormatter
 from voxloop.redact import redact
 from voxloop.redact.logs import RedactPII, redact_logging
 from voxloop.transports.wav import PacedInput, write_outputs
@@ -127,3 +128,15 @@ def test_a_formatter_of_its_own_cannot_format_the_exception_again() -> None:
     assert record.exc_info is None and record.getMessage() == "failed for [EMAIL]"
     assert record.exc_text is not None and "ValueError: card [CARD]" in record.exc_text
     assert "[CARD]" in logging.Formatter().format(record) and "4111" not in logging.Formatter().format(record)
+
+
+def test_json_log_lines_keep_the_masked_traceback() -> None:
+    """--log-json with --redact-logs: the line's `error` is the masked traceback, not dropped."""
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), None)
+    try:
+        raise ValueError("card 4111 1111 1111 1111")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    assert RedactPII().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert "ValueError: card [CARD]" in line["error"] and "4111" not in line["error"]

@@ -55,8 +55,10 @@ class JsonFormatter(logging.Formatter):
             line["session_id"] = s
         if (t := turn_id.get()) is not None:
             line["turn_id"] = t
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # set already when a filter (RedactPII) masked the traceback
+            line["error"] = record.exc_text
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
