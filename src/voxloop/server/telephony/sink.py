@@ -27,8 +27,8 @@ import numpy as np
 
 from voxloop.audio.g711 import mulaw_encode
 from voxloop.providers.base import Samples
+from voxloop.server.remote_sink import RemotePlayerSink
 from voxloop.server.telephony import messages as tm
-from voxloop.transports.base import AudioSink
 
 log = logging.getLogger("voxloop.telephony")
 Send = Callable[[dict[str, Any]], None]
@@ -36,34 +36,27 @@ RATE = 8000
 FRAME = 160  # 20 ms at 8 kHz
 
 
-class TwilioSink(AudioSink):
+class TwilioSink(RemotePlayerSink):
     sample_rate = RATE
+    _log = log
+    _unconfirmed = "no mark came back for position %d (at %d)"
 
     def __init__(self, stream_sid: str, send: Send, *, lead_s: float = 0.1, grace_s: float = 1.0) -> None:
+        super().__init__()
         self.stream_sid = stream_sid
         self._send = send
         self.lead_s, self.grace_s = lead_s, grace_s
         self._audio = bytearray()  # mu-law from position `_base` up to `_queued`
         self._base = 0
-        self._queued = 0  # samples handed to `play`
         self._sent = 0  # the next position to send
         self._marks: deque[tuple[int, str]] = deque()  # (position, name) not yet sent
         self._pending: dict[str, int] = {}  # marks sent, not yet echoed: name -> position
         self._count = 0  # marks made (their names)
         self._anchor = (0.0, 0)  # (clock, position): the caller's ear was here then
         self._dry_at = 0.0  # when Twilio's buffer runs out of what was sent
-        self._held_at: int | None = None  # the playhead while paused
-        self._floor = 0  # everything before this position is over (played or dropped)
-        self._skipped = 0  # samples dropped by a stop before they were heard
-        self._stops = 0
         self._dirty = False  # Twilio may hold audio not yet heard (a `clear` has work to do)
         self._wake = asyncio.Event()
-        self._progress = asyncio.Event()
         self._pacer: asyncio.Task[None] | None = None
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
 
     # -- AudioSink ---------------------------------------------------------------------------------
     def play(self, audio: Samples) -> None:
@@ -79,15 +72,12 @@ class TwilioSink(AudioSink):
         self._progress.set()
 
     def stop(self) -> None:
-        ph = self.playhead()
-        self._skipped += self._queued - ph
+        self._drop_unplayed()
         self._clear()
         self._marks.clear()
-        self._floor = self._sent = self._base = self._queued
+        self._sent = self._base = self._queued
         self._audio.clear()
-        self._held_at = None
         self._anchor, self._dry_at = (self._now(), self._queued), self._now()
-        self._stops += 1
         self._wake.set()
         self._progress.set()
 
@@ -104,42 +94,14 @@ class TwilioSink(AudioSink):
         self._dry_at = self._now()
         self._wake.set()
 
-    def resume(self) -> None:
-        if self._held_at is not None:
-            self._held_at = None
-            self._wake.set()
-            self._progress.set()
+    def _resumed(self, at: int) -> None:
+        self._wake.set()
 
-    def played_samples(self) -> int:
-        return self.playhead() - self._skipped
-
-    def queued_samples(self) -> int:
-        return self._queued
-
-    def busy(self) -> bool:
-        return self._held_at is not None or self.playhead() < self._queued
-
-    async def drained(self) -> None:
-        """Everything queued has been heard: its last mark echoed, or (a peer that does not echo)
-        `grace_s` past when it should have played. While paused it waits; after a stop it waits
-        to be cancelled (as `SocketSink.drained` does, and for the same reason)."""
-        stops = self._stops
-        while True:
-            if self._stops != stops:
-                await asyncio.Event().wait()
-            left: float | None = None
-            if self._held_at is None:
-                if self.playhead() >= self._queued:
-                    return
-                unsent = (self._queued - self._sent) / RATE
-                left = max(self._dry_at, self._now()) + unsent + self.grace_s - self._now()
-                if left <= 0:
-                    log.debug("no mark came back for position %d (at %d)", self._queued, self.playhead())
-                    return
-            self._progress.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._progress.wait()
+    def _deadline(self) -> float:
+        """`grace_s` past when what is queued should have played, for a peer that does not echo
+        marks. (`drained` waits for the last mark's echo until then.)"""
+        unsent = (self._queued - self._sent) / RATE
+        return max(self._dry_at, self._now()) + unsent + self.grace_s
 
     # -- Twilio's side -----------------------------------------------------------------------------
     def acknowledge(self, name: str) -> bool:
