@@ -23,9 +23,10 @@ from voxloop.agent.providers import Providers
 from voxloop.audio.pcm import to_int16
 from voxloop.config import AgentConfig
 from voxloop.providers.base import Samples
-from voxloop.server.app import ServerState, create_app, server_state
+from voxloop.server.app import create_app, server_state
 from voxloop.server.run import bind, uvicorn_server
 from voxloop.server.settings import ServerSettings
+from voxloop.server.state import ServerState
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from voxloop.metrics.logctx import LogContext
 from voxloop.server.compat.auth import authorized
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 SessionObserver = Callable[[str], Callable[[Event], None]]  # made for a session id: its events' listener
 

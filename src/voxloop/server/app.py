@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -31,53 +30,22 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from voxloop.agent import events as ev
 from voxloop.agent.providers import Providers
 from voxloop.config import AgentConfig
-from voxloop.metrics.serving import SessionObserver, metrics_routes
+from voxloop.metrics.serving import metrics_routes
 from voxloop.server import protocol as p
-from voxloop.server.admission import Admission
 from voxloop.server.compat.auth import authorized, key_valid
 from voxloop.server.compat.deepgram_routes import deepgram_routes
 from voxloop.server.compat.openai_routes import openai_routes
 from voxloop.server.connection import AgentConnection
-from voxloop.server.drain import GOODBYE, Sessions
 from voxloop.server.hosts import HostGuard, host_allowed
 from voxloop.server.logs import refusals
 from voxloop.server.settings import ServerSettings
+from voxloop.server.socket_session import open_session
+from voxloop.server.state import Refusal, ServerState
 from voxloop.server.telephony import telephony_routes
 
 log = logging.getLogger("voxloop.server")
-
-
-class ServerState:
-    """What the app shares between requests: the models, whether they are loaded, the sessions."""
-
-    def __init__(self, providers: Providers, config: AgentConfig, settings: ServerSettings) -> None:
-        self.providers, self.config, self.settings = providers, config, settings
-        self.ready = asyncio.Event()  # the models are loaded
-        self.settled = asyncio.Event()  # loading finished, one way or the other
-        self.load_error: Exception | None = None
-        self.active = 0  # sessions open now
-        self.sessions = Sessions()  # the live voice sessions, drained on SIGTERM (drain.py)
-        self.observers: list[SessionObserver] = []  # made for each session: metrics, log ids
-        self.admission = Admission(settings.max_sessions, settings.latency_budget_ms)
-
-    def observe(self, event: ev.Event) -> None:
-        """Every session's events: finished turns teach admission control the load it can serve."""
-        if isinstance(event, ev.TurnCompleted):
-            self.admission.note_turn(event.record, self.active)
-
-    async def load(self) -> None:
-        try:
-            await self.providers.load()
-        except Exception as e:
-            self.load_error = e
-            log.error("the models could not be loaded: %s", e)
-        else:
-            self.ready.set()
-        finally:
-            self.settled.set()
 
 
 def server_state(app: Starlette) -> ServerState:
@@ -151,44 +119,21 @@ def create_app(providers: Providers, config: AgentConfig, settings: ServerSettin
                 "a valid API key is needed (Authorization: Bearer KEY, or ?token=KEY)",
             )
             return
-        if state.sessions.draining:  # (with --busy-503 a balancer in front tries another worker)
-            if settings.busy_503:
-                await _deny(ws, 503, p.SHUTTING_DOWN, GOODBYE)
-            else:
-                await _refuse(ws, p.SHUTTING_DOWN, GOODBYE, p.CLOSE_RESTART)
-            return
-        if not state.ready.is_set():
-            await _refuse(ws, p.NOT_READY, "the models are still loading: try again shortly")
-            return
-        if not (admitted := state.admission.decide(state.active)).admit:
-            if settings.busy_503:  # a balancer in front tries another worker (nginx: http_503)
-                await _deny(ws, 503, p.SERVER_BUSY, admitted.reason)
-            else:
-                await _refuse(ws, p.SERVER_BUSY, admitted.reason)
-            return
-        state.active += 1
-        held = True
 
-        def release() -> None:  # the slot is free once the session has ended
-            nonlocal held
-            if held:
-                held = False
-                state.active -= 1
-
-        try:
-            await ws.accept()
+        def make(session_id: str, release: Callable[[], None]) -> AgentConnection:
             client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
-            conn = AgentConnection(ws, providers, config, settings, uuid.uuid4().hex[:12], release)
-            conn.observers.append(state.observe)
-            conn.observers += [make(conn.session_id) for make in state.observers]
-            log.info("session %s: connection from %s", conn.session_id, client)
-            state.sessions.add(conn)
-            try:
-                await conn.run()
-            finally:
-                state.sessions.discard(conn)
-        finally:
-            release()
+            log.info("session %s: connection from %s", session_id, client)
+            return AgentConnection(ws, providers, config, settings, session_id, release)
+
+        async def refuse(no: Refusal) -> None:
+            # with --busy-503 a balancer in front tries another worker (nginx: http_503); the
+            # models loading is always said on the open socket
+            if settings.busy_503 and no.code != p.NOT_READY:
+                await _deny(ws, 503, no.code, no.message)
+            else:
+                await _refuse(ws, no.code, no.message, no.close)
+
+        await open_session(state, ws, make, refuse)
 
     routes = [
         Route("/", index),

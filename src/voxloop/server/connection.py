@@ -23,10 +23,10 @@ from voxloop.server.drain import GOODBYE
 from voxloop.server.limits import RateLimiter
 from voxloop.server.settings import ServerSettings
 from voxloop.server.sink import SocketSink
+from voxloop.server.socket_session import Outbox, first_of, receive, voice_session
 from voxloop.server.wire_audio import MicDecoder, Pcm16In, mic_decoder, voice_encoder
 
 log = logging.getLogger("voxloop.server")
-Outgoing = bytes | str | None  # None: nothing more to send
 SHUTTING_DOWN = "the server is shutting down"
 
 
@@ -47,10 +47,9 @@ class AgentConnection:
         self.sink: SocketSink | None = None
         self.input_rate = 0
         self.mic: MicDecoder = Pcm16In(16000)  # replaced at `start`
-        self._out: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.out = Outbox(ws, lambda: f"session {self.session_id}", log)
         self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
         self._stopping = False
-        self._client_gone = False
         self._close = (p.CLOSE_NORMAL, "")
         self.observers: list[Callable[[ev.Event], None]] = []  # the session's events, for the server
         self._drain_asked = asyncio.Event()  # the server is shutting down (drain.py)
@@ -61,36 +60,22 @@ class AgentConnection:
     async def run(self) -> None:
         """Serve the connection until the client leaves, stops, or idles out, or the server drains."""
         loop = asyncio.get_running_loop()
-        sender = loop.create_task(self._send_loop())
-        receiving = loop.create_task(self._receive_loop())
-        drained = loop.create_task(self._until_drained())
+        self.out.start()
         why = "client left"
         try:
-            await asyncio.wait({receiving, drained}, return_when=asyncio.FIRST_COMPLETED)
-            why = receiving.result() if receiving.done() else SHUTTING_DOWN
+            async with first_of(self._receive_loop(), self._until_drained()) as (receiving, _):
+                why = receiving.result() if receiving.done() else SHUTTING_DOWN
         finally:
-            for task in (receiving, drained):
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
             turns = await self._end_session()
             self._on_end()
-            if not self._client_gone:
+            if not self.out.gone:
                 self._report_drops(loop.time(), passed=True, final=True)
             if self._stopping:
                 self.send({"type": "stopped", "turns": turns})
             elif why == SHUTTING_DOWN:
                 self.send(p.error_message(p.SHUTTING_DOWN, GOODBYE, fatal=True))
                 self._close = (p.CLOSE_RESTART, p.SHUTTING_DOWN)
-            self._out.put_nowait(None)
-            try:
-                await asyncio.wait_for(sender, timeout=5.0)
-            except TimeoutError:
-                log.warning("session %s: the client did not take its last messages", self.session_id)
-            if not self._client_gone:
-                try:
-                    await self.ws.close(*self._close)
-                except Exception:  # the client went away meanwhile
-                    log.debug("session %s: close failed", self.session_id, exc_info=True)
+            await self.out.close(*self._close)
             log.info("session %s ended (%s) after %d turn(s)", self.session_id, why, turns)
 
     # -- shutdown (drain.py) -----------------------------------------------------------------------
@@ -119,24 +104,11 @@ class AgentConnection:
 
     # -- out ---------------------------------------------------------------------------------------
     def send(self, item: bytes | dict[str, Any]) -> None:
-        self._out.put_nowait(item if isinstance(item, bytes) else p.dumps(item))
+        self.out.put(item if isinstance(item, bytes) else p.dumps(item))
 
     def _error(self, code: str, message: str) -> None:
         log.info("session %s: %s: %s", self.session_id, code, message)
         self.send(p.error_message(code, message))
-
-    async def _send_loop(self) -> None:
-        while (item := await self._out.get()) is not None:
-            if self._client_gone:
-                continue
-            try:
-                if isinstance(item, bytes):
-                    await self.ws.send_bytes(item)
-                else:
-                    await self.ws.send_text(item)
-            except Exception:  # the client went away: what is left has nowhere to go
-                log.debug("session %s: send failed", self.session_id, exc_info=True)
-                self._client_gone = True
 
     def _on_event(self, event: ev.Event) -> None:
         self._wake.set()
@@ -152,15 +124,12 @@ class AgentConnection:
         loop = asyncio.get_running_loop()
         idle = self.settings.idle_timeout_s
         while not self._stopping:
-            try:
-                async with asyncio.timeout(idle):
-                    msg = await self.ws.receive()
-            except TimeoutError:
+            if (msg := await receive(self.ws, idle)) is None:
                 self.send(p.error_message(p.IDLE_TIMEOUT, f"nothing was received for {idle:g} s", fatal=True))
                 self._close = (p.CLOSE_IDLE, p.IDLE_TIMEOUT)
                 return "idle"
             if msg["type"] == "websocket.disconnect":
-                self._client_gone = True
+                self.out.gone = True
                 return "client left"
             now = loop.time()
             data: bytes | None = msg.get("bytes")
@@ -255,10 +224,7 @@ class AgentConnection:
             return
         self.input_rate, self.mic = msg.input_sample_rate, mic
         self.sink = SocketSink(rate, self.send, grace_s=self.settings.playback_grace_s, encoder=voice)
-        self.session = VoiceSession(self.providers, self.sink, config)
-        self.session.subscribe(self._on_event)
-        for observer in self.observers:
-            self.session.subscribe(observer)
+        self.session = voice_session(self.providers, self.sink, config, [self._on_event, *self.observers])
         s = self.settings
         self.send(
             {

@@ -9,10 +9,8 @@ not a message (`variant: SchemaError`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -76,25 +74,3 @@ async def deny(ws: WebSocket, status: int, message: str, request_id: str) -> Non
 def schema_error(description: str, original: str) -> dict[str, Any]:
     """The `Error` message for a text message the server cannot act on (the connection goes on)."""
     return {"type": "Error", "variant": "SchemaError", "description": description, "message": original[:500]}
-
-
-async def end_socket(
-    ws: WebSocket,
-    out: asyncio.Queue[Any],
-    sender: asyncio.Task[None],
-    close: tuple[int, str],
-    client_gone: Callable[[], bool],
-    what: str,
-) -> None:
-    """How a socket ends: what is still queued for the client goes out (5 s at most; `None` on
-    `out` ends `sender`), then the close frame with its reason, unless the client already left."""
-    out.put_nowait(None)
-    try:
-        await asyncio.wait_for(sender, 5.0)
-    except TimeoutError:
-        log.warning("%s: the client did not take its last messages", what)
-    if not client_gone():
-        try:
-            await ws.close(*close)
-        except Exception:  # the client went away meanwhile
-            log.debug("%s: close failed", what, exc_info=True)

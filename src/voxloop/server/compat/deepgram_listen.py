@@ -48,6 +48,7 @@ from voxloop.server.compat.deepgram_results import (
 )
 from voxloop.server.limits import RateLimiter
 from voxloop.server.settings import ServerSettings
+from voxloop.server.socket_session import Outbox, first_of, receive
 
 log = logging.getLogger("voxloop.server.deepgram")
 
@@ -95,7 +96,7 @@ class LiveTranscription:
             keywords=opts.keywords,
         )
         self._limits = RateLimiter(settings.max_frames_per_s, settings.max_audio_ahead_s)
-        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self.out = Outbox(ws, lambda: f"stream {self.request_id}", log)
         self._heard: asyncio.Queue[Heard] = asyncio.Queue()
         self._sha = hashlib.sha256()
         self._received_s = 0.0  # seconds of audio received
@@ -105,61 +106,41 @@ class LiveTranscription:
         self._last_word_end: float | None = None  # an UtteranceEnd is due after it
         self._closing = False  # CloseStream received
         self._warned_after_close = False
-        self._client_gone = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        sender = loop.create_task(self._send_loop())
-        hearing = loop.create_task(self._hear_loop())
-        receiving = loop.create_task(self._receive_loop())
+        self.out.start()
         close: tuple[int, str] = (dge.CLOSE_NORMAL, "")
         try:
-            await asyncio.wait({hearing, receiving}, return_when=asyncio.FIRST_COMPLETED)
-            if hearing.done():
-                if (e := hearing.exception()) is not None:
-                    log.error("stream %s: the listener failed: %s", self.request_id, e, exc_info=e)
-                    close = (
-                        dge.CLOSE_NET,
-                        "NET-0000: internal error: the server failed to transcribe the audio",
-                    )
-            elif receiving.result() == "idle":
-                log.info("stream %s: nothing received for %g s", self.request_id, IDLE_S)
-                close = (dge.CLOSE_NET, dge.NET_0001)
-            elif receiving.result() == "bad_audio":
-                close = (dge.CLOSE_DATA, dge.DATA_0000)
+            async with first_of(self._hear_loop(), self._receive_loop()) as (hearing, receiving):
+                if hearing.done():
+                    if (e := hearing.exception()) is not None:
+                        log.error("stream %s: the listener failed: %s", self.request_id, e, exc_info=e)
+                        close = (
+                            dge.CLOSE_NET,
+                            "NET-0000: internal error: the server failed to transcribe the audio",
+                        )
+                elif receiving.result() == "idle":
+                    log.info("stream %s: nothing received for %g s", self.request_id, IDLE_S)
+                    close = (dge.CLOSE_NET, dge.NET_0001)
+                elif receiving.result() == "bad_audio":
+                    close = (dge.CLOSE_DATA, dge.DATA_0000)
         finally:
-            for task in (receiving, hearing):
-                task.cancel()
-            await asyncio.gather(receiving, hearing, return_exceptions=True)
             await self.listener.aclose()
-            gone = lambda: self._client_gone  # noqa: E731 - read after the sender has finished
-            await dge.end_socket(self.ws, self._out, sender, close, gone, f"stream {self.request_id}")
+            await self.out.close(*close)
             log.info("stream %s ended after %.1f s of audio", self.request_id, self._received_s)
 
     # -- out ---------------------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
-        self._out.put_nowait(json.dumps(msg))
-
-    async def _send_loop(self) -> None:
-        while (item := await self._out.get()) is not None:
-            if self._client_gone:
-                continue
-            try:
-                await self.ws.send_text(item)
-            except Exception:  # the client went away: what is left has nowhere to go
-                self._client_gone = True
+        self.out.put(json.dumps(msg))
 
     # -- in ----------------------------------------------------------------------------------------
     async def _receive_loop(self) -> str:
         while True:
-            try:
-                async with asyncio.timeout(None if self._closing else IDLE_S):
-                    msg = await self.ws.receive()
-            except TimeoutError:
+            if (msg := await receive(self.ws, None if self._closing else IDLE_S)) is None:
                 return "idle"
             if msg["type"] == "websocket.disconnect":
-                self._client_gone = True
+                self.out.gone = True
                 return "left"
             data: bytes | None = msg.get("bytes")
             text: str | None = msg.get("text")

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +38,7 @@ from voxloop.server.compat.deepgram_speak import MAX_TEXT, LiveSpeech, speech_au
 from voxloop.server.compat.openai_audio import MEDIA_TYPES, SpeechEncoder, encoder_available
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 CONTENT_TYPES = {"linear16": "audio/l16", "mulaw": "audio/basic", "alaw": "audio/x-alaw-basic"}
 
@@ -52,7 +51,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
     tts_local = f"{config.tts.provider}-{config.tts.voice}"
 
     def admit(conn: HTTPConnection) -> None:
-        """Keys, readiness and a free slot (the slot itself is taken by `slot`)."""
+        """Keys, readiness and a free slot (the slot itself is taken by `state.take_slot`)."""
         if not authorized(conn, settings):
             raise DeepgramError(401, "Invalid credentials.")
         if not state.ready.is_set():
@@ -61,14 +60,6 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
             raise DeepgramError(
                 429, f"Too many requests: all {settings.max_sessions} of this server's sessions are in use"
             )
-
-    @contextmanager
-    def slot() -> Iterator[None]:
-        state.active += 1
-        try:
-            yield
-        finally:
-            state.active -= 1
 
     async def websocket(ws: WebSocket, run: Callable[[str], Awaitable[None]]) -> None:
         request_id = dge.new_request_id()
@@ -90,7 +81,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
     async def listen_ws(ws: WebSocket) -> None:
         async def run(request_id: str) -> None:
             opts = listen_options(ws.query_params.multi_items(), config, live=True)
-            with slot():
+            with state.take_slot():
                 await accept(ws, request_id)
                 model = ModelInfo(opts.model, stt_local)
                 await LiveTranscription(ws, providers, config, settings, opts, request_id, model).run()
@@ -105,7 +96,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
             params = request.query_params.multi_items()
             opts = listen_options(params, config, live=False)
             utt_split = _seconds(Query(params).get("utt_split"), 0.8)
-            with slot():
+            with state.take_slot():
                 body = await _body(request, settings.max_body_bytes)
                 if request.headers.get("content-type", "").startswith("application/json"):
                     raise DeepgramError(
@@ -133,7 +124,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
     async def speak_ws(ws: WebSocket) -> None:
         async def run(request_id: str) -> None:
             opts = speak_options(ws.query_params.multi_items(), config, rest=False)
-            with slot():
+            with state.take_slot():
                 await accept(ws, request_id)
                 model = ModelInfo(opts.model, tts_local)
                 await LiveSpeech(ws, providers.tts, settings, opts, request_id, model).run()
@@ -145,7 +136,7 @@ def deepgram_routes(state: ServerState) -> list[BaseRoute]:
         try:
             admit(request)
             opts = speak_options(request.query_params.multi_items(), config, rest=True)
-            with slot():
+            with state.take_slot():
                 body = await _body(request, settings.max_body_bytes)
                 try:
                     text = jsontext.loads(body).get("text")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncGenerator
@@ -27,6 +28,7 @@ from voxloop.server.compat.deepgram_audio import encode
 from voxloop.server.compat.deepgram_params import SpeakOptions
 from voxloop.server.compat.deepgram_results import ModelInfo
 from voxloop.server.settings import ServerSettings
+from voxloop.server.socket_session import Outbox, receive
 
 log = logging.getLogger("voxloop.server.deepgram")
 
@@ -74,10 +76,9 @@ class LiveSpeech:
         self.request_id, self.model = request_id, model
         self._text: list[str] = []
         self._flushes: asyncio.Queue[_Flush | None] = asyncio.Queue()
-        self._out: asyncio.Queue[tuple[int, bytes | str] | None] = asyncio.Queue()
+        self.out = Outbox(ws, lambda: f"speech {self.request_id}", log)
         self._generation = 0  # audio made before the last Clear is not sent
         self._sequence = 0  # flushes so far
-        self._client_gone = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -90,7 +91,7 @@ class LiveSpeech:
                 "model_uuid": self.model.uuid,
             }
         )
-        sender = loop.create_task(self._send_loop())
+        self.out.start()
         speaker = loop.create_task(self._speak_loop())
         close = (dge.CLOSE_NORMAL, "")
         try:
@@ -106,28 +107,17 @@ class LiveSpeech:
         finally:
             speaker.cancel()
             await asyncio.gather(speaker, return_exceptions=True)
-            gone = lambda: self._client_gone  # noqa: E731 - read after the sender has finished
-            await dge.end_socket(self.ws, self._out, sender, close, gone, f"speech {self.request_id}")
+            await self.out.close(*close)
 
     # -- out ---------------------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
-        self._out.put_nowait((self._generation, json.dumps(msg)))
+        self.out.put(json.dumps(msg))
 
     def warn(self, code: str, description: str) -> None:
         self.send({"type": "Warning", "description": description, "code": code})
 
-    async def _send_loop(self) -> None:
-        while (item := await self._out.get()) is not None:
-            generation, payload = item
-            if self._client_gone or (isinstance(payload, bytes) and generation != self._generation):
-                continue  # cleared audio is never sent
-            try:
-                if isinstance(payload, bytes):
-                    await self.ws.send_bytes(payload)
-                else:
-                    await self.ws.send_text(payload)
-            except Exception:
-                self._client_gone = True
+    def _cleared_since(self, generation: int) -> bool:
+        return generation != self._generation  # cleared audio is never sent
 
     # -- speaking ----------------------------------------------------------------------------------
     async def _speak_loop(self) -> None:
@@ -139,7 +129,7 @@ class LiveSpeech:
                         async for audio in chunks:
                             if generation != self._generation:
                                 break  # cleared: closing the chunks stops the voice
-                            self._out.put_nowait((generation, audio))
+                            self.out.put(audio, stale=functools.partial(self._cleared_since, generation))
                 except Exception:
                     log.exception("speech %s: the voice failed", self.request_id)
                     self.warn("SYNTHESIS_FAILED", "the voice failed on this text; the stream goes on")
@@ -150,13 +140,10 @@ class LiveSpeech:
     async def _receive_loop(self) -> str:
         idle = self.settings.idle_timeout_s
         while True:
-            try:
-                async with asyncio.timeout(idle):
-                    msg = await self.ws.receive()
-            except TimeoutError:
+            if (msg := await receive(self.ws, idle)) is None:
                 return "idle"
             if msg["type"] == "websocket.disconnect":
-                self._client_gone = True
+                self.out.gone = True
                 return "left"
             text: str | None = msg.get("text")
             if text is None:

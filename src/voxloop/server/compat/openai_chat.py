@@ -30,7 +30,7 @@ from voxloop.providers.base import LLM, Message, Sampling, Usage
 from voxloop.server.compat.openai_http import OpenAIError, bad_param, check_model, json_object, unless_gone
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 log = logging.getLogger("voxloop.server.openai")
 DEFAULT_MAX_TOKENS = 512

@@ -23,7 +23,7 @@ from voxloop.server.compat.auth import authorized, presented_key, read_limited
 from voxloop.server.compat.names import Kind, kind_of
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 log = logging.getLogger("voxloop.server.openai")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -161,21 +161,13 @@ def endpoint(state: ServerState, handler: Handler, *, uses_models: bool = True) 
                 type="requests",
                 code="rate_limit_exceeded",
             ).response()
-        state.active += 1
-        held = True
-
-        def release() -> None:
-            nonlocal held
-            if held:
-                held = False
-                state.active -= 1
-
+        slot = state.take_slot()
         try:
             response = await _answer(handler, request)
         except BaseException:
-            release()
+            slot.release()
             raise
-        return _Held(response, release)
+        return _Held(response, slot.release)
 
     return guarded
 

@@ -12,7 +12,7 @@ from voxloop.server.compat.names import kind_of, listed
 from voxloop.server.compat.openai_http import OpenAIError
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 CREATED = int(time.time())  # when this server started: OpenAI's `created` is a Unix time
 

@@ -19,7 +19,7 @@ from voxloop.server.compat.openai_speech import speech_handler
 from voxloop.server.compat.openai_transcribe import transcriptions_handler
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 
 def openai_routes(state: ServerState) -> list[Route]:

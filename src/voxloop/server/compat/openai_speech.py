@@ -25,7 +25,7 @@ from voxloop.server.compat.openai_http import OpenAIError, bad_param, check_mode
 
 if TYPE_CHECKING:
     from voxloop.providers.base import TTS, Samples
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 MAX_INPUT = 4096
 OPENAI_VOICES = (

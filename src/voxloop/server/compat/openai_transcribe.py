@@ -23,7 +23,7 @@ from voxloop.server.compat.openai_audio import AudioDecodeError, decode_upload
 from voxloop.server.compat.openai_http import OpenAIError, bad_param, check_model, read_body, replayed
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import ServerState
 
 FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 ENGLISH = ("", "en", "eng", "english")

@@ -24,6 +24,7 @@ from voxloop.errors import AudioFormatError
 from voxloop.server import protocol as p
 from voxloop.server.compat.auth import key_valid
 from voxloop.server.settings import ServerSettings
+from voxloop.server.socket_session import Outbox, first_of, voice_session
 from voxloop.server.telephony import messages as tm
 from voxloop.server.telephony.inbox import Inbox, noise
 from voxloop.server.telephony.params import SETTINGS, session_config
@@ -57,9 +58,8 @@ class TwilioCall:
         self._cutting = False  # ... or now
         self.timeline = CallerTimeline()  # the caller's audio on the call's clock (set at start)
         self.transfer_reason: str | None = None  # the agent hands the caller to a person
-        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self.out = Outbox(ws, lambda: self.name, log)
         self.inbox = Inbox(ws, settings, lambda: self.name)
-        self._gone = False
         self._close = (CLOSE_NORMAL, "")
 
     @property
@@ -67,23 +67,14 @@ class TwilioCall:
         return f"call {self.start.call_sid or self.start.stream_sid}" if self.start else "call (not started)"
 
     async def run(self) -> None:
-        sender = asyncio.get_running_loop().create_task(self._send_loop())
+        self.out.start()
         why = "Twilio left"
         try:
             why = await self._serve()
         finally:
             turns = await self._end_session()
             self._on_end()
-            self._out.put_nowait(None)
-            try:
-                await asyncio.wait_for(sender, timeout=5.0)
-            except TimeoutError:
-                log.warning("%s: Twilio did not take the last messages", self.name)
-            if not self._gone:
-                try:
-                    await self.ws.close(*self._close)
-                except Exception:
-                    log.debug("%s: close failed", self.name, exc_info=True)
+            await self.out.close(*self._close)
             log.info(
                 "%s ended (%s) after %d turn(s); keys pressed: %s",
                 self.name,
@@ -125,34 +116,17 @@ class TwilioCall:
 
     # -- out ---------------------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
-        self._out.put_nowait(tm.dumps(msg))
-
-    async def _send_loop(self) -> None:
-        while (item := await self._out.get()) is not None:
-            if self._gone:
-                continue
-            try:
-                await self.ws.send_text(item)
-            except Exception:
-                log.debug("%s: send failed", self.name, exc_info=True)
-                self._gone = True
+        self.out.put(tm.dumps(msg))
 
     # -- in ----------------------------------------------------------------------------------------
     async def _serve(self) -> str:
         """Read and act apart: a reader takes each message as it arrives and answers marks at once,
         so the time a mark came back is right even while the session is busy with the caller's
         audio, which a worker feeds it in order. Returns why the call ended."""
-        loop = asyncio.get_running_loop()
         work: asyncio.Queue[tm.Message] = asyncio.Queue()
-        reader = loop.create_task(self._receive_loop(work))
-        worker = loop.create_task(self._work_loop(work))
-        try:
-            done, _ = await asyncio.wait({reader, worker}, return_when=asyncio.FIRST_COMPLETED)
-            return (reader if reader in done else worker).result()
-        finally:
-            for task in (reader, worker):
-                task.cancel()
-            await asyncio.gather(reader, worker, return_exceptions=True)
+        async with first_of(self._receive_loop(work), self._work_loop(work)) as (reader, worker):
+            result: str = (reader if reader.done() else worker).result()
+            return result
 
     async def _work_loop(self, work: asyncio.Queue[tm.Message]) -> str:
         while True:
@@ -175,7 +149,7 @@ class TwilioCall:
                 return f"transferred to a person ({self.transfer_reason})"
             got = await self.inbox.next()
             if isinstance(got, str):
-                self._gone = self.inbox.gone
+                self.out.gone = self.inbox.gone
                 self._close = self.inbox.close or self._close
                 return got
             start, sink = self.start, self.sink
@@ -244,10 +218,7 @@ class TwilioCall:
         self.timeline = CallerTimeline(msg.sample_rate)
         self.inbox.rate = msg.sample_rate
         self.sink = TwilioSink(msg.stream_sid, self.send, grace_s=self.settings.playback_grace_s)
-        self.session = VoiceSession(self.providers, self.sink, config)
-        self.session.subscribe(self._on_event)
-        for observer in self.observers:
-            self.session.subscribe(observer)
+        self.session = voice_session(self.providers, self.sink, config, [self._on_event, *self.observers])
         others = sorted(k for k in msg.custom if k not in (*SETTINGS, "token"))
         log.info(
             "%s started: %s %d Hz; custom parameters: %s",

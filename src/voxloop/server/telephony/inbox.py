@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from voxloop.server.limits import RateLimiter
 from voxloop.server.logs import Refusals
 from voxloop.server.settings import ServerSettings
+from voxloop.server.socket_session import receive
 from voxloop.server.telephony import messages as tm
 
 log = logging.getLogger("voxloop.telephony")
@@ -34,10 +35,7 @@ class Inbox:
     async def next(self) -> tm.Message | str:
         idle = self.settings.idle_timeout_s
         while True:
-            try:
-                async with asyncio.timeout(idle):
-                    msg = await self.ws.receive()
-            except TimeoutError:
+            if (msg := await receive(self.ws, idle)) is None:
                 self.close = (CLOSE_POLICY, "idle")
                 return f"nothing received for {idle:g} s"
             if msg["type"] == "websocket.disconnect":

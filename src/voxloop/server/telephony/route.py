@@ -10,25 +10,26 @@ A call holds one of the server's `max_sessions` slots while it runs.
 from __future__ import annotations
 
 import logging
-import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from voxloop.server import protocol as p
 from voxloop.server.compat.auth import key_valid, presented_key
-from voxloop.server.drain import GOODBYE
 from voxloop.server.logs import refusals
+from voxloop.server.socket_session import open_session
 from voxloop.server.telephony import signature
 from voxloop.server.telephony.call import TwilioCall
 
 if TYPE_CHECKING:
-    from voxloop.server.app import ServerState
+    from voxloop.server.state import Refusal, ServerState
 
 log = logging.getLogger("voxloop.telephony")
 PATH = "/v1/telephony/twilio"
-CLOSE_TRY_LATER, CLOSE_RESTART = 1013, 1012
+SHORT = {p.NOT_READY: "the models are still loading"}  # a refusal's words, where a call's are shorter
 
 
 def signed_by_twilio(ws: WebSocket, auth_token: str, public_url: str = "") -> bool:
@@ -50,43 +51,23 @@ def telephony_routes(state: ServerState) -> list[BaseRoute]:
             if not key_needed and not key_valid(presented_key(ws), settings.api_keys):
                 await _deny(ws, "the API key presented is not valid")
                 return
-        why = ""
-        if state.sessions.draining:
-            why, code = GOODBYE, CLOSE_RESTART
-        elif not state.ready.is_set():
-            why, code = "the models are still loading", CLOSE_TRY_LATER
-        elif not (admitted := state.admission.decide(state.active)).admit:
-            why, code = admitted.reason, CLOSE_TRY_LATER
-        if why:
-            refusals.log(logging.WARNING, "refused a Twilio call: %s", why)
-            await ws.accept()
-            await ws.close(code, why[:120])
-            return
-        state.active += 1
-        held = True
 
-        def release() -> None:
-            nonlocal held
-            if held:
-                held = False
-                state.active -= 1
-
-        try:
-            await ws.accept()
-            call = TwilioCall(
+        def make(call_id: str, release: Callable[[], None]) -> TwilioCall:
+            return TwilioCall(
                 ws, state.providers, state.config, settings, key_needed=key_needed, on_end=release
             )
-            call_id = uuid.uuid4().hex[:12]
-            call.observers += [state.observe, *(make(call_id) for make in state.observers)]
-            state.sessions.add(call)
-            try:
-                await call.run()
-            finally:
-                state.sessions.discard(call)
-        finally:
-            release()
+
+        await open_session(state, ws, make, lambda refusal: _refuse(ws, refusal))
 
     return [WebSocketRoute(PATH, twilio)]
+
+
+async def _refuse(ws: WebSocket, refusal: Refusal) -> None:
+    """Accept and close with the reason, which Twilio's debugger shows."""
+    why = SHORT.get(refusal.code, refusal.message)
+    refusals.log(logging.WARNING, "refused a Twilio call: %s", why)
+    await ws.accept()
+    await ws.close(refusal.close, why[:120])
 
 
 async def _deny(ws: WebSocket, message: str) -> None:
