@@ -18,7 +18,8 @@ from websockets.exceptions import InvalidStatus
 from conftest import make_providers, silence, tone
 from fakes import FakeSTT
 from live_server import AgentClient, agent_client, http_get, live_server
-from voxloop.cli import _add_server_options, _server_settings, main
+from voxloop.cli import main
+from voxloop.server import options as server_options
 from voxloop.server.admission import Admission
 from voxloop.server.settings import ServerSettings
 
@@ -101,10 +102,10 @@ def test_turns_without_a_reply_are_not_judged() -> None:
 
 def test_the_budget_and_the_503_refusal_are_serve_options(capsys: pytest.CaptureFixture[str]) -> None:
     ap = argparse.ArgumentParser()
-    _add_server_options(ap)
-    settings = _server_settings(ap.parse_args(["--latency-budget-ms", "900", "--busy-503"]))
+    server_options.add_options(ap)
+    settings = server_options.from_args(ap.parse_args(["--latency-budget-ms", "900", "--busy-503"]))
     assert settings.latency_budget_ms == 900 and settings.busy_503
-    default = _server_settings(ap.parse_args([]))
+    default = server_options.from_args(ap.parse_args([]))
     assert default.latency_budget_ms == 1500 and not default.busy_503
     assert main(["-q", "serve", "--latency-budget-ms", "-1"]) == 2
     assert "a server limit is out of range" in capsys.readouterr().err

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from voxloop.cli import _add_server_options, _server_settings, main
+from voxloop.cli import main
+from voxloop.server import options as server_options
 from voxloop.server.run import browser_url, is_loopback
 
 
@@ -30,8 +31,8 @@ def test_limits_out_of_range_are_refused(capsys: pytest.CaptureFixture[str]) -> 
 def test_hosts_and_connection_limits_reach_the_settings() -> None:
     argv = ["--allow-host", "voice.example", "--allow-host", "box.lan", "--max-connections", "64"]
     ap = argparse.ArgumentParser()
-    _add_server_options(ap)
-    settings = _server_settings(ap.parse_args([*argv, "--handshake-timeout-s", "3"]))
+    server_options.add_options(ap)
+    settings = server_options.from_args(ap.parse_args([*argv, "--handshake-timeout-s", "3"]))
     assert settings.allowed_hosts == ("voice.example", "box.lan")
     assert settings.max_connections == 64 and settings.handshake_timeout_s == 3.0
 
