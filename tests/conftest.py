@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import selectors
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -124,6 +124,17 @@ def run_virtual(coro: Coroutine[Any, Any, T], *, max_virtual_s: float = 3600.0) 
     """Run `coro` to completion on a fresh `VirtualTimeLoop`; the loop is closed afterwards."""
     with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(max_virtual_s=max_virtual_s)) as runner:
         return runner.run(coro)
+
+
+def run_guarded(coro: Awaitable[T], hang_s: float = 30.0) -> T:
+    """Run `coro` to completion on a fresh event loop in real time (real sockets, real threads);
+    `hang_s` only fails a test that hangs: nothing is timed."""
+
+    async def guard() -> T:
+        async with asyncio.timeout(hang_s):
+            return await coro
+
+    return asyncio.run(guard())
 
 
 def pending_tasks(since: int = 0) -> list[asyncio.Task[Any]]:

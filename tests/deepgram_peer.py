@@ -32,6 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from voxloop.providers.base import STTStream
+
 RATE = 16000
 WORD, GAP = 3200, 1600  # 0.2 s of a word, 0.1 s of silence after it
 SPEAK_CHUNK = 2400
@@ -43,6 +45,13 @@ def words_audio(ks: list[int]) -> np.ndarray:
     for k in ks:
         parts += [np.full(WORD, 1000 * k / 32768, np.float32), np.zeros(GAP, np.float32)]
     return np.concatenate(parts)
+
+
+async def push_words(stream: STTStream, ks: list[int], frame: int = 512) -> None:
+    """The words w<k> (`words_audio`) into a recogniser's stream, as a microphone's frames."""
+    audio = words_audio(ks)
+    for i in range(0, len(audio), frame):
+        await stream.push(audio[i : i + frame])
 
 
 def speech_for(text: str, rate: int = 24000) -> np.ndarray:

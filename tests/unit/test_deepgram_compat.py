@@ -22,7 +22,7 @@ import soundfile as sf
 from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import make_providers, silence, tone
@@ -41,6 +41,7 @@ pytestmark = pytest.mark.filterwarnings(
 T = TypeVar("T")
 FAST = ServerSettings(port=0, max_audio_ahead_s=120.0)
 UTTERANCE = np.concatenate([silence(0.3), tone(1.0), silence(1.6)])  # one turn, then silence
+LINEAR16: dict[str, Any] = {"encoding": "linear16", "sample_rate": 16000}
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -70,6 +71,21 @@ async def server(
             await HTTP_CLIENTS.pop().aclose()
 
 
+@asynccontextmanager
+async def listening(stt: FakeSTT, **params: Any) -> AsyncIterator[tuple[Any, Messages]]:
+    """A server hearing with `stt`, and a live transcription socket to it opened with `params`
+    (the Deepgram SDK's), with what the socket receives."""
+    async with server(stt) as srv, client_for(srv).listen.v1.connect(**params) as sock:
+        yield sock, Messages(sock)
+
+
+@asynccontextmanager
+async def raw_listen(query: str) -> AsyncIterator[ClientConnection]:
+    """`server()`, and a plain WebSocket (no SDK) to its /v1/listen?`query`."""
+    async with server() as srv, connect(f"ws://127.0.0.1:{srv.port}/v1/listen?{query}") as ws:
+        yield ws
+
+
 class Messages:
     """Everything a live socket receives, in order, read by a task until the socket closes."""
 
@@ -97,15 +113,15 @@ async def send_pcm(sock: Any, audio: np.ndarray, chunk: int = 1600) -> None:
 # -- live transcription ----------------------------------------------------------------------------
 def test_live_interim_and_final_results_speech_started_utterance_end_and_metadata() -> None:
     async def main() -> None:
-        async with server(FakeSTT(["Turn on the lamp."], partial_every_s=0.3)) as srv:
-            params = dict(encoding="linear16", sample_rate=16000, interim_results=True, vad_events=True)
-            async with client_for(srv).listen.v1.connect(
-                model="nova-3", utterance_end_ms=1000, punctuate=True, **params
-            ) as sock:
-                got = Messages(sock)
-                await send_pcm(sock, UTTERANCE)
-                await sock.send_close_stream()
-                items = await got.closed()
+        stt = FakeSTT(["Turn on the lamp."], partial_every_s=0.3)
+        params = dict(encoding="linear16", sample_rate=16000, interim_results=True, vad_events=True)
+        async with listening(stt, model="nova-3", utterance_end_ms=1000, punctuate=True, **params) as (
+            sock,
+            got,
+        ):
+            await send_pcm(sock, UTTERANCE)
+            await sock.send_close_stream()
+            items = await got.closed()
         kinds = [m.type for m in items]
         assert kinds[0] == "SpeechStarted" and kinds[-1] == "Metadata"
         assert kinds.index("UtteranceEnd") > kinds.index("Results")
@@ -135,13 +151,10 @@ def test_live_finals_carry_the_recognisers_word_times_shifted_to_where_each_turn
     audio = np.concatenate([silence(1.0), tone(1.0), silence(1.6), tone(0.6), silence(1.6)])
 
     async def main() -> list[Any]:
-        async with server(stt) as srv:
-            params = dict(encoding="linear16", sample_rate=16000, punctuate=True)
-            async with client_for(srv).listen.v1.connect(model="nova-3", **params) as sock:
-                got = Messages(sock)
-                await send_pcm(sock, audio)
-                await sock.send_close_stream()
-                await got.closed()
+        async with listening(stt, model="nova-3", **LINEAR16, punctuate=True) as (sock, got):
+            await send_pcm(sock, audio)
+            await sock.send_close_stream()
+            await got.closed()
         return [r for r in got.of("Results") if r.is_final and r.channel.alternatives[0].transcript]
 
     first, second = (r.channel.alternatives[0] for r in run(main()))
@@ -156,11 +169,8 @@ def test_live_without_punctuation_mulaw_at_8k_and_two_turns() -> None:
     audio = resample(np.concatenate([UTTERANCE, UTTERANCE]), 16000, 8000)
 
     async def main() -> None:
-        async with (
-            server(FakeSTT(["Hello, there.", "Bye now!"])) as srv,
-            client_for(srv).listen.v1.connect(model="nova-2", encoding="mulaw", sample_rate=8000) as sock,
-        ):
-            got = Messages(sock)
+        stt = FakeSTT(["Hello, there.", "Bye now!"])
+        async with listening(stt, model="nova-2", encoding="mulaw", sample_rate=8000) as (sock, got):
             for i in range(0, len(audio), 800):
                 await sock.send_media(mulaw_encode(audio[i : i + 800]))
             await sock.send_close_stream()
@@ -179,11 +189,7 @@ def test_live_ogg_opus_as_a_browser_sends_it_and_undecodable_audio_closes_with_d
     ogg = b"".join(enc.push(UTTERANCE[i : i + 1600]) for i in range(0, len(UTTERANCE), 1600)) + enc.finish()
 
     async def main() -> None:
-        async with (
-            server(FakeSTT(["from opus"])) as srv,
-            client_for(srv).listen.v1.connect(model="nova-3", encoding="opus") as sock,
-        ):
-            got = Messages(sock)
+        async with listening(FakeSTT(["from opus"]), model="nova-3", encoding="opus") as (sock, got):
             for i in range(0, len(ogg), 1000):  # pages split anywhere
                 await sock.send_media(ogg[i : i + 1000])
             await sock.send_close_stream()
@@ -191,10 +197,7 @@ def test_live_ogg_opus_as_a_browser_sends_it_and_undecodable_audio_closes_with_d
         [final] = got.of("Results")
         assert final.channel.alternatives[0].transcript == "from opus" and final.speech_final
         assert got.of("Metadata")[0].duration == pytest.approx(len(UTTERANCE) / 16000, abs=0.1)
-        async with (
-            server() as srv,
-            connect(f"ws://127.0.0.1:{srv.port}/v1/listen?model=nova-3&encoding=opus") as ws,
-        ):
+        async with raw_listen("model=nova-3&encoding=opus") as ws:
             await ws.send(to_int16(UTTERANCE[:1600]).tobytes())  # not Ogg
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 10)
@@ -205,11 +208,7 @@ def test_live_ogg_opus_as_a_browser_sends_it_and_undecodable_audio_closes_with_d
 
 def test_finalize_ends_the_turn_at_once_and_keepalive_keeps_the_stream() -> None:
     async def main() -> None:
-        async with (
-            server(FakeSTT(["still talking"])) as srv,
-            client_for(srv).listen.v1.connect(model="nova-3", encoding="linear16", sample_rate=16000) as sock,
-        ):
-            got = Messages(sock)
+        async with listening(FakeSTT(["still talking"]), model="nova-3", **LINEAR16) as (sock, got):
             await send_pcm(sock, np.concatenate([silence(0.3), tone(1.0)]))  # no silence after
             await sock.send_keep_alive()
             await sock.send_finalize()
@@ -229,20 +228,16 @@ def test_endpointing_false_never_marks_speech_final_and_keyterms_reach_the_recog
     stt = FakeSTT(["one"])
 
     async def main() -> None:
-        async with (
-            server(stt) as srv,
-            client_for(srv).listen.v1.connect(
-                model="nova-3",
-                encoding="linear16",
-                sample_rate=16000,
-                endpointing="false",
-                keyterm="Qorvex",
-                keywords="Dvorak:2",
-                diarize="true",
-                tag="unknown-params-are-fine",
-            ) as sock,
-        ):
-            got = Messages(sock)
+        async with listening(
+            stt,
+            model="nova-3",
+            **LINEAR16,
+            endpointing="false",
+            keyterm="Qorvex",
+            keywords="Dvorak:2",
+            diarize="true",
+            tag="unknown-params-are-fine",
+        ) as (sock, got):
             await send_pcm(sock, UTTERANCE)
             await sock.send_close_stream()
             await got.closed()
@@ -255,11 +250,7 @@ def test_endpointing_false_never_marks_speech_final_and_keyterms_reach_the_recog
 
 def test_bad_input_gets_deepgram_errors_and_the_stream_goes_on() -> None:
     async def main() -> None:
-        async with (
-            server(FakeSTT(["after the noise"])) as srv,
-            client_for(srv).listen.v1.connect(model="nova-3", encoding="linear16", sample_rate=16000) as sock,
-        ):
-            got = Messages(sock)
+        async with listening(FakeSTT(["after the noise"]), model="nova-3", **LINEAR16) as (sock, got):
             await sock._send("{not json")
             await sock._send(json.dumps({"type": "Dance"}))
             await sock._send(b"\x01")  # half a sample: joined with the next message
@@ -278,12 +269,7 @@ def test_bad_input_gets_deepgram_errors_and_the_stream_goes_on() -> None:
 
 def test_audio_after_close_stream_is_refused_with_an_error_before_the_close() -> None:
     async def main() -> None:
-        async with (
-            server() as srv,
-            connect(
-                f"ws://127.0.0.1:{srv.port}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000"
-            ) as ws,
-        ):
+        async with raw_listen("model=nova-3&encoding=linear16&sample_rate=16000") as ws:
             await ws.send(json.dumps({"type": "CloseStream"}))
             await ws.send(b"\x00\x00" * 160)
             msgs = [json.loads(m) async for m in ws]
@@ -300,12 +286,7 @@ def test_a_silent_connection_is_closed_after_the_timeout_with_net_0001(
     monkeypatch.setattr(deepgram_listen, "IDLE_S", 0.3)
 
     async def main() -> None:
-        async with (
-            server() as srv,
-            connect(
-                f"ws://127.0.0.1:{srv.port}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000"
-            ) as ws,
-        ):
+        async with raw_listen("model=nova-3&encoding=linear16&sample_rate=16000") as ws:
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 10)
             assert ws.close_code == 1011 and ws.close_reason.startswith("NET-0001")

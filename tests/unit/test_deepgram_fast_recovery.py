@@ -8,41 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pytest
 
-from deepgram_peer import FakeDeepgram, ListenPlan, SpeakPlan, speech_for, words_audio
+from conftest import run_guarded
+from deepgram_peer import FakeDeepgram, ListenPlan, SpeakPlan, push_words, speech_for
 from voxloop.config import DeepgramConfig, RetryConfig, STTConfig, TTSConfig
 from voxloop.errors import ProviderError
 from voxloop.providers.recovery import Incident, reporting
-from voxloop.providers.stt.deepgram import DeepgramStream, DeepgramSTT
+from voxloop.providers.stt.deepgram import DeepgramSTT
 from voxloop.providers.tts.deepgram import DeepgramTTS
 
-T = TypeVar("T")
 NEVER = 120.0  # past the guard
 RETRY = RetryConfig(max_retries=3, backoff_s=0.01, backoff_max_s=0.05)
 TEXT = "Hello there, this is the voice speaking a whole sentence."
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def guard() -> T:
-        async with asyncio.timeout(60):  # only against a hang
-            return await coro
-
-    return asyncio.run(guard())
+run = partial(run_guarded, hang_s=60.0)  # only against a hang
 
 
 def config(url: str, **dg: Any) -> DeepgramConfig:
     return DeepgramConfig(base_url=url, api_key="k", retry=RETRY, **dg)
-
-
-async def push_words(stream: DeepgramStream, ks: list[int], frame: int = 512) -> None:
-    audio = words_audio(ks)
-    for i in range(0, len(audio), frame):
-        await stream.push(audio[i : i + frame])
 
 
 def test_a_socket_that_stops_answering_mid_speech_is_replaced_before_the_turn_ends() -> None:

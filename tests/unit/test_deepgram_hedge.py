@@ -7,37 +7,26 @@ the provider saw, and nothing is timed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
-from deepgram_peer import FakeDeepgram, ListenPlan, words_audio
+from conftest import run_guarded
+from deepgram_peer import FakeDeepgram, ListenPlan, push_words
 from voxloop.config import DeepgramConfig, RetryConfig, STTConfig
 from voxloop.providers.recovery import Incident, reporting
-from voxloop.providers.stt.deepgram import DeepgramStream, DeepgramSTT
+from voxloop.providers.stt.deepgram import DeepgramSTT
 
-T = TypeVar("T")
 NEVER = 120.0  # past the guard
 RETRY = RetryConfig(max_retries=3, backoff_s=0.01, backoff_max_s=0.05)
 LISTEN = "/v1/listen"
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def guard() -> T:
-        async with asyncio.timeout(60):  # only against a hang
-            return await coro
-
-    return asyncio.run(guard())
+run = partial(run_guarded, hang_s=60.0)  # only against a hang
 
 
 def stt_for(url: str, **dg: Any) -> DeepgramSTT:
     cfg = DeepgramConfig(base_url=url, api_key="k", retry=RETRY, final_timeout_s=NEVER, **dg)
     return DeepgramSTT(STTConfig(provider="deepgram", deepgram=cfg))
-
-
-async def push_words(stream: DeepgramStream, ks: list[int], frame: int = 512) -> None:
-    audio = words_audio(ks)
-    for i in range(0, len(audio), frame):
-        await stream.push(audio[i : i + frame])
 
 
 def words(n: int) -> str:

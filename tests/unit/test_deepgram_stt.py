@@ -8,14 +8,15 @@ timeout that only guards against a hang.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 
+from conftest import run_guarded
 from deepgram_peer import GAP, RATE, FakeDeepgram, ListenPlan, silent_server, words_audio
 from voxloop.config import DeepgramConfig, RetryConfig, STTConfig
 from voxloop.errors import ProviderError
@@ -26,11 +27,7 @@ T = TypeVar("T")
 KEY = "dg-secret-key-0123456789"
 
 
-def run(coro: Awaitable[T]) -> T:
-    async def guarded() -> T:
-        return await asyncio.wait_for(coro, 60)
-
-    return asyncio.run(guarded())
+run = partial(run_guarded, hang_s=60.0)  # only against a hang
 
 
 def stt_for(url: str, **dg: Any) -> DeepgramSTT:

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 
+from conftest import run_guarded
 from deepgram_peer import FakeDeepgram, SpeakPlan, speech_for
 from voxloop.config import DeepgramConfig, RetryConfig, TTSConfig
 from voxloop.errors import ProviderError
@@ -28,11 +30,7 @@ KEY = "dg-secret-key-9876543210"
 TEXT = "Hello there, this is the voice speaking a whole sentence."
 
 
-def run(coro: Awaitable[T]) -> T:
-    async def guarded() -> T:
-        return await asyncio.wait_for(coro, 60)
-
-    return asyncio.run(guarded())
+run = partial(run_guarded, hang_s=60.0)  # only against a hang
 
 
 def tts_for(url: str, **dg: Any) -> DeepgramTTS:

@@ -5,22 +5,12 @@ events, never on time; `after_s` is the only clock, and no assertion is about ti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator
 
 import pytest
 
+from conftest import run_guarded as run
 from voxloop.providers.hedge import hedged
-
-T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def guard() -> T:
-        async with asyncio.timeout(30):  # only against a hang
-            return await coro
-
-    return asyncio.run(guard())
 
 
 class Script:

@@ -10,12 +10,13 @@ import asyncio
 import dataclasses
 import socket
 import struct
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from conftest import run_guarded as run
 from fakes import FakeLLM
 from openai_upstream import Busy, Reply, Stall, upstream
 from voxloop.config import FallbackConfig, LLMConfig, OpenAIConfig, RetryConfig
@@ -27,18 +28,9 @@ from voxloop.providers.recovery import Incident, reporting
 pytest.importorskip("openai")
 from voxloop.providers.llm.openai import OpenAILLM  # noqa: E402
 
-T = TypeVar("T")
 ASK = [Message("user", "hello?")]
 FAST = RetryConfig(max_retries=3, backoff_s=0.01, backoff_max_s=0.02, retry_after_max_s=5.0)
 NEVER = 120.0  # a deadline past the guard: the test hangs (and fails) unless the mechanism acts
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def guard() -> T:
-        async with asyncio.timeout(30):  # only against a hang
-            return await coro
-
-    return asyncio.run(guard())
 
 
 def make(url: str, **settings: Any) -> OpenAILLM:

@@ -5,14 +5,15 @@ requests or on the provider, with `guard` only against a hang."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
-from openai_upstream import Cut, Reply, Stall, Status, upstream
+from conftest import run_guarded as run
+from openai_upstream import Cut, Reply, Stall, Status, Step, Upstream, upstream
 from voxloop.config import LLMConfig, OpenAIConfig, RetryConfig
 from voxloop.errors import ProviderError
 from voxloop.providers.base import Message, Sampling, Usage
@@ -21,23 +22,29 @@ from voxloop.providers.recovery import Incident, reporting
 pytest.importorskip("openai")
 from voxloop.providers.llm.openai import OpenAILLM  # noqa: E402
 
-T = TypeVar("T")
 KEY = "sk-test-4f9a8b7c6d5e"
 ASK = [Message("system", "be brief"), Message("user", "hello?")]
 FAST = RetryConfig(max_retries=3, backoff_s=0.01, backoff_max_s=0.02, retry_after_max_s=5.0)
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def guard() -> T:
-        async with asyncio.timeout(30):  # only against a hang; nothing is timed
-            return await coro
-
-    return asyncio.run(guard())
-
-
 def make(url: str, **settings: Any) -> OpenAILLM:
     base = OpenAIConfig(base_url=url, api_key=KEY, first_token_timeout_s=1.0, idle_timeout_s=1.0, retry=FAST)
     return OpenAILLM(LLMConfig(provider="openai", openai=dataclasses.replace(base, **settings)))
+
+
+@asynccontextmanager
+async def loaded(
+    *script: Step, default: Step | None = None, **settings: Any
+) -> AsyncIterator[tuple[Upstream, OpenAILLM]]:
+    """The provider (`make`'s, with `settings`), loaded, against an upstream playing `script`;
+    closed on leaving."""
+    async with upstream(*script, default=default) as up:
+        llm = make(up.url, **settings)
+        await llm.load()
+        try:
+            yield up, llm
+        finally:
+            await llm.aclose()
 
 
 async def reply(llm: OpenAILLM, incidents: list[Incident] | None = None) -> str:
@@ -51,12 +58,9 @@ def kinds(incidents: list[Incident]) -> list[tuple[str, str]]:
 
 def test_streams_the_reply_as_openai_sends_it() -> None:
     async def main() -> None:
-        async with upstream(Reply(("Paris", " is", " lovely", "."))) as up:
-            llm = make(up.url, model="gpt-4o-mini")
-            await llm.load()
+        async with loaded(Reply(("Paris", " is", " lovely", ".")), model="gpt-4o-mini") as (up, llm):
             usage = Usage()
             pieces = [p async for p in llm.stream_with(ASK, Sampling(max_tokens=7, temperature=0.5), usage)]
-            await llm.aclose()
         assert pieces == ["Paris", " is", " lovely", "."]
         assert usage.finish_reason == "stop" and usage.completion_tokens == 4
         req = up.chats[0]
@@ -73,12 +77,9 @@ def test_streams_the_reply_as_openai_sends_it() -> None:
 
 def test_5xx_is_retried_then_answered_and_every_step_is_reported() -> None:
     async def main() -> None:
-        async with upstream(Status(503), Status(500)) as up:
-            llm = make(up.url)
-            await llm.load()
+        async with loaded(Status(503), Status(500)) as (up, llm):
             incidents: list[Incident] = []
             text = await reply(llm, incidents)
-            await llm.aclose()
         assert text == "Hello there."
         assert len(up.chats) == 3
         assert kinds(incidents) == [("error", "server"), ("retry", "server")] * 2
@@ -89,13 +90,10 @@ def test_5xx_is_retried_then_answered_and_every_step_is_reported() -> None:
 
 def test_5xx_is_retried_at_most_3_times_then_fails_as_server() -> None:
     async def main() -> None:
-        async with upstream(default=Status(502)) as up:
-            llm = make(up.url)
-            await llm.load()
+        async with loaded(default=Status(502)) as (up, llm):
             incidents: list[Incident] = []
             with pytest.raises(ProviderError) as e:
                 await reply(llm, incidents)
-            await llm.aclose()
         assert len(up.chats) == 4  # the request and 3 retries, no more
         assert [i.attempt for i in incidents if i.kind == "retry"] == [1, 2, 3]
         assert e.value.category == "server" and e.value.status == 502 and e.value.retryable
@@ -105,12 +103,9 @@ def test_5xx_is_retried_at_most_3_times_then_fails_as_server() -> None:
 
 def test_the_clients_hidden_retries_are_off() -> None:
     async def main() -> None:
-        async with upstream(default=Status(503)) as up:
-            llm = make(up.url, retry=dataclasses.replace(FAST, max_retries=0))
-            await llm.load()
+        async with loaded(default=Status(503), retry=dataclasses.replace(FAST, max_retries=0)) as (up, llm):
             with pytest.raises(ProviderError):
                 await reply(llm)
-            await llm.aclose()
         assert len(up.chats) == 1  # the openai client's own default would have tried 3 times
 
     run(main())
@@ -118,12 +113,9 @@ def test_the_clients_hidden_retries_are_off() -> None:
 
 def test_429_waits_for_retry_after() -> None:
     async def main() -> None:
-        async with upstream(Status(429, retry_after="1")) as up:
-            llm = make(up.url)
-            await llm.load()
+        async with loaded(Status(429, retry_after="1")) as (up, llm):
             incidents: list[Incident] = []
             assert await reply(llm, incidents) == "Hello there."
-            await llm.aclose()
         retry = next(i for i in incidents if i.kind == "retry")
         assert retry.category == "rate_limit" and retry.delay_s == 1.0  # the server's wait, not the back-off
 
@@ -132,13 +124,10 @@ def test_429_waits_for_retry_after() -> None:
 
 def test_429_asking_for_too_long_is_not_waited_for() -> None:
     async def main() -> None:
-        async with upstream(Status(429, retry_after="30")) as up:
-            llm = make(up.url)
-            await llm.load()
+        async with loaded(Status(429, retry_after="30")) as (up, llm):
             incidents: list[Incident] = []
             with pytest.raises(ProviderError) as e:
                 await reply(llm, incidents)
-            await llm.aclose()
         assert len(up.chats) == 1 and kinds(incidents) == [("error", "rate_limit")]
         assert e.value.retry_after == 30.0  # a fallback chain keeps the member down at least this long
 
@@ -148,13 +137,10 @@ def test_429_asking_for_too_long_is_not_waited_for() -> None:
 @pytest.mark.parametrize(("status", "category"), [(400, "bad_request"), (404, "bad_request"), (401, "auth")])
 def test_4xx_is_not_retried_and_the_key_never_shows(status: int, category: str) -> None:
     async def main() -> None:
-        async with upstream(Status(status, message=f"Incorrect API key provided: {KEY}")) as up:
-            llm = make(up.url)
-            await llm.load()
+        async with loaded(Status(status, message=f"Incorrect API key provided: {KEY}")) as (up, llm):
             incidents: list[Incident] = []
             with pytest.raises(ProviderError) as e:
                 await reply(llm, incidents)
-            await llm.aclose()
         assert len(up.chats) == 1 and kinds(incidents) == [("error", category)]
         assert e.value.category == category and not e.value.retryable
         assert KEY not in str(e.value) and KEY not in incidents[0].message and "***" in e.value.message
@@ -165,12 +151,9 @@ def test_4xx_is_not_retried_and_the_key_never_shows(status: int, category: str) 
 
 def test_a_stall_before_the_first_words_meets_its_deadline_and_is_retried() -> None:
     async def main() -> None:
-        async with upstream(Stall(0)) as up:
-            llm = make(up.url, first_token_timeout_s=0.3)
-            await llm.load()
+        async with loaded(Stall(0), first_token_timeout_s=0.3) as (up, llm):
             incidents: list[Incident] = []
             text = await reply(llm, incidents)
-            await llm.aclose()
         assert text == "Hello there."
         assert kinds(incidents)[:2] == [("error", "timeout"), ("retry", "timeout")]
         assert "first words" in incidents[0].message
@@ -181,14 +164,11 @@ def test_a_stall_before_the_first_words_meets_its_deadline_and_is_retried() -> N
 
 def test_a_stall_after_the_first_words_ends_the_reply_with_a_timeout() -> None:
     async def main() -> None:
-        async with upstream(Stall(2)) as up:
-            llm = make(up.url, idle_timeout_s=0.3)
-            await llm.load()
+        async with loaded(Stall(2), idle_timeout_s=0.3) as (up, llm):
             got: list[str] = []
             with pytest.raises(ProviderError) as e:
                 async for piece in llm.stream(ASK):
                     got.append(piece)
-            await llm.aclose()
         assert got == ["w0 ", "w1 "] and len(up.chats) == 1  # said words are not said again
         assert e.value.category == "timeout" and "next piece" in e.value.message
 
@@ -198,12 +178,9 @@ def test_a_stall_after_the_first_words_ends_the_reply_with_a_timeout() -> None:
 @pytest.mark.parametrize("clean", [False, True])
 def test_a_truncated_stream_is_a_connectivity_failure_and_retried(clean: bool) -> None:
     async def main() -> None:
-        async with upstream(Cut(after=0, clean=clean)) as up:
-            llm = make(up.url)
-            await llm.load()
+        async with loaded(Cut(after=0, clean=clean)) as (up, llm):
             incidents: list[Incident] = []
             assert await reply(llm, incidents) == "Hello there."
-            await llm.aclose()
         assert kinds(incidents) == [("error", "connectivity"), ("retry", "connectivity")]
 
     run(main())

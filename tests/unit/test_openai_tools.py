@@ -5,13 +5,12 @@ byte for byte on loopback; real sockets, real time, nothing timed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from conftest import run_guarded as run
 from openai_upstream import Calls, Reply, upstream
 from voxloop.config import LLMConfig, OpenAIConfig, RetryConfig
 from voxloop.providers.base import Message, ToolCall
@@ -20,7 +19,6 @@ from voxloop.tools import Toolbox, tool
 pytest.importorskip("openai")
 from voxloop.providers.llm.openai import OpenAILLM  # noqa: E402
 
-T = TypeVar("T")
 ASK = [Message("system", "be brief"), Message("user", "What time is it in Paris?")]
 
 
@@ -35,14 +33,6 @@ def get_time(city: str, twelve_hour: bool = True) -> str:
 
 
 BOX = Toolbox.of([get_time])
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def guard() -> T:
-        async with asyncio.timeout(30):  # only against a hang; nothing is timed
-            return await coro
-
-    return asyncio.run(guard())
 
 
 def make(url: str) -> OpenAILLM:

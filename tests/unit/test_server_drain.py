@@ -13,25 +13,23 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 
-from conftest import silence, tone
-from live_server import agent_client, http_get
+from conftest import run_guarded, silence, tone
+from live_server import AgentClient, agent_client, http_get
 
-T = TypeVar("T")
 TESTS = Path(__file__).resolve().parents[1]
 SRC = TESTS.parent / "src"
 UTTERANCE = np.concatenate([silence(0.3), tone(1.0), silence(0.6)])
 REPLY_SAMPLES = 4 * 15 * 24000  # "Sure, happy to help.": 4 words of 15 s at 24 kHz
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 120))
+run = partial(run_guarded, hang_s=120.0)  # only against a hang
 
 
 class Served:
@@ -68,16 +66,23 @@ async def fake_serve(*args: str) -> AsyncIterator[Served]:
             await proc.wait()
 
 
+@asynccontextmanager
+async def two_callers(*serve_args: str) -> AsyncIterator[tuple[Served, AgentClient, AgentClient]]:
+    """`fake_serve`, a caller who has just said `UTTERANCE` (its reply to come) and an idle one."""
+    async with (
+        fake_serve(*serve_args) as srv,
+        agent_client(srv.ws_url) as talking,
+        agent_client(srv.ws_url) as idle,
+    ):
+        await talking.start()
+        await idle.start()
+        await talking.send_audio(UTTERANCE)
+        yield srv, talking, idle
+
+
 def test_sigterm_finishes_the_reply_refuses_new_sessions_and_exits_0() -> None:
     async def main() -> None:
-        async with (
-            fake_serve("--drain-seconds", "100", "--seconds-per-word", "15") as srv,
-            agent_client(srv.ws_url) as talking,
-            agent_client(srv.ws_url) as idle,
-        ):
-            await talking.start()
-            await idle.start()
-            await talking.send_audio(UTTERANCE)
+        async with two_callers("--drain-seconds", "100", "--seconds-per-word", "15") as (srv, talking, idle):
             await talking.until(lambda: talking.samples_received >= REPLY_SAMPLES, "the whole reply's audio")
             await talking.send({"type": "playback", "position": 0})  # a client that reports: it holds on
 
@@ -131,14 +136,7 @@ def test_a_reply_longer_than_the_drain_is_cut_off_and_the_process_still_exits_0(
 
 def test_a_second_sigterm_cuts_the_drain_short() -> None:
     async def main() -> None:
-        async with (
-            fake_serve("--drain-seconds", "100", "--seconds-per-word", "15") as srv,
-            agent_client(srv.ws_url) as talking,
-            agent_client(srv.ws_url) as idle,
-        ):
-            await talking.start()
-            await idle.start()
-            await talking.send_audio(UTTERANCE)
+        async with two_callers("--drain-seconds", "100", "--seconds-per-word", "15") as (srv, talking, idle):
             await talking.event("agent_speech")
             srv.terminate()
             assert await idle.closed_with() == 1012  # the drain has begun

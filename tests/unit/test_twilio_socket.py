@@ -5,31 +5,39 @@ leave the server serving."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from conftest import make_providers
+from conftest import make_providers, run_guarded
 from fakes import FakeSTT
 from live_server import http_get, live_server
 from twilio_peer import SID, TwilioPeer, silence_bytes, tone_bytes, twilio_socket
 from voxloop.server.settings import ServerSettings
 from voxloop.server.telephony import signature
 
-T = TypeVar("T")
 PATH = "/v1/telephony/twilio"
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 60))
+run = partial(run_guarded, hang_s=60.0)  # only against a hang
 
 
 async def wait_for(check: Any, peer: TwilioPeer, within: float = 20.0) -> None:
     """Feed the line silence (Twilio streams all the time) until `check()`."""
     async with asyncio.timeout(within):
         assert await peer.silence_until(check, within)
+
+
+async def short_call(ws: ClientConnection, peer: TwilioPeer) -> int | None:
+    """Connect, start and stop a call without a word; how the server closed the socket."""
+    await peer.connected()
+    await peer.start()
+    await peer.stop()
+    await asyncio.wait_for(ws.wait_closed(), 10)
+    return ws.close_code
 
 
 def test_a_call_over_the_socket_from_connected_to_stop() -> None:
@@ -64,11 +72,7 @@ def test_with_an_auth_token_only_twilio_signed_streams_get_in() -> None:
                 assert refused.value.response.status_code == 403
             signed = {"X-Twilio-Signature": signature.compute(token, url)}
             async with twilio_socket(srv.port, additional_headers=signed) as (ws, peer):
-                await peer.connected()
-                await peer.start()
-                await peer.stop()
-                await asyncio.wait_for(ws.wait_closed(), 10)
-                assert ws.close_code == 1000
+                assert await short_call(ws, peer) == 1000
 
     run(main())
 
@@ -91,10 +95,6 @@ def test_garbage_on_the_socket_leaves_the_call_and_the_server_going() -> None:
             status, _, _ = await http_get(srv.port, "/healthz")
             assert status == 200
             async with twilio_socket(srv.port) as (ws, peer):
-                await peer.connected()
-                await peer.start()
-                await peer.stop()
-                await asyncio.wait_for(ws.wait_closed(), 10)
-                assert ws.close_code == 1000
+                assert await short_call(ws, peer) == 1000
 
     run(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 
 import pytest
 
@@ -13,15 +13,25 @@ from conftest import run_virtual
 from voxloop.providers._worker import Worker
 
 
+@contextmanager
+def worker(metered: Metered | None = None) -> Iterator[Worker]:
+    """A worker thread ("t"), shut down on leaving, after giving `metered` (if any) every credit it
+    could still wait for."""
+    w = Worker("t")
+    try:
+        yield w
+    finally:
+        if metered is not None:
+            metered.credits.release(100)
+        w.shutdown()
+
+
 def test_run_returns_the_result_in_the_worker_thread() -> None:
     async def main() -> None:
-        w = Worker("t")
-        try:
+        with worker() as w:
             name = await w.run(lambda: threading.current_thread().name)
             assert name.startswith("voxloop-t") and name != threading.current_thread().name
             assert await w.run(pow, 2, exp=10) == 1024
-        finally:
-            w.shutdown()
 
     run_virtual(main())
 
@@ -35,11 +45,8 @@ def test_iterate_yields_in_order() -> None:
             yield i
 
     async def main() -> None:
-        w = Worker("t")
-        try:
+        with worker() as w:
             assert [i async for i in w.iterate(gen)] == list(range(50))
-        finally:
-            w.shutdown()
 
     run_virtual(main())
     assert len(threads) == 1 and threads.pop().startswith("voxloop-t")
@@ -52,16 +59,13 @@ def test_iterate_surfaces_the_generator_error() -> None:
         raise ValueError("decoder broke")
 
     async def main() -> None:
-        w = Worker("t")
         got: list[str] = []
-        try:
+        with worker() as w:
             with pytest.raises(ValueError, match="decoder broke"):
                 async for item in w.iterate(gen):
                     got.append(item)
             assert got == ["a", "b"]
             assert await w.run(lambda: "still usable") == "still usable"
-        finally:
-            w.shutdown()
 
     run_virtual(main())
 
@@ -96,8 +100,7 @@ def test_closing_the_consumer_stops_the_generator() -> None:
     gen = Metered()
 
     async def main() -> None:
-        w = Worker("t")
-        try:
+        with worker(gen) as w:
             it = w.iterate(gen)
             gen.credits.release(3)
             assert [await anext(it) for _ in range(3)] == [1, 2, 3]
@@ -106,9 +109,6 @@ def test_closing_the_consumer_stops_the_generator() -> None:
             await w.run(lambda: None)  # calls run in order on the one thread: the pump has ended
             assert gen.done.is_set() and gen.closed
             assert gen.made == 4
-        finally:
-            gen.credits.release(100)
-            w.shutdown()
 
     run_virtual(main())
 
@@ -117,8 +117,7 @@ def test_breaking_out_of_the_loop_stops_the_generator() -> None:
     gen = Metered()
 
     async def main() -> None:
-        w = Worker("t")
-        try:
+        with worker(gen) as w:
             gen.credits.release(1)
             async with aclosing(w.iterate(gen)) as it:
                 async for item in it:
@@ -127,9 +126,6 @@ def test_breaking_out_of_the_loop_stops_the_generator() -> None:
             gen.credits.release(1)
             await w.run(lambda: None)
             assert gen.closed and gen.made == 2
-        finally:
-            gen.credits.release(100)
-            w.shutdown()
 
     run_virtual(main())
 
@@ -144,8 +140,7 @@ def test_cancelling_the_consumer_stops_the_generator() -> None:
             first.set()
 
     async def main() -> None:
-        w = Worker("t")
-        try:
+        with worker(gen) as w:
             task = asyncio.get_running_loop().create_task(consume(w))
             gen.credits.release(1)
             await first.wait()
@@ -155,8 +150,5 @@ def test_cancelling_the_consumer_stops_the_generator() -> None:
             gen.credits.release(1)
             await w.run(lambda: None)
             assert gen.closed and gen.made == 2
-        finally:
-            gen.credits.release(100)
-            w.shutdown()
 
     run_virtual(main())
