@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import selectors
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import pytest
 
 from fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
 from voxloop.agent import events as ev
@@ -27,6 +29,7 @@ from voxloop.agent.providers import Providers
 from voxloop.agent.session import VoiceSession
 from voxloop.config import AgentConfig, TurnConfig
 from voxloop.providers.base import Message, Samples
+from voxloop.redact.logs import RedactPII
 from voxloop.transports.timeline import TimelineSink
 
 T = TypeVar("T")
@@ -291,3 +294,19 @@ def config(**turn: object) -> AgentConfig:
 
 def roles(messages: list[Message]) -> list[tuple[str, str]]:
     return [(m.role, m.content) for m in messages]
+
+
+# -- the process-wide log filter of --redact-logs --------------------------------------------------
+def remove_redact_filters() -> None:
+    """Take off the log filter a session or command with redact_logs installs process-wide."""
+    for h in [*logging.getLogger().handlers, logging.lastResort]:
+        if h is not None:
+            for f in [f for f in h.filters if isinstance(f, RedactPII)]:
+                h.removeFilter(f)
+
+
+@pytest.fixture
+def no_redact_filters_left() -> Iterator[None]:
+    """Use in tests that turn redact_logs on: the filter is taken off again afterwards."""
+    yield
+    remove_redact_filters()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import remove_redact_filters
 from voxloop import cli, commands
 from voxloop.config import AgentConfig
 from voxloop.redact.logs import RedactPII
@@ -79,8 +80,6 @@ def test_privacy_options_reach_the_agent_config(monkeypatch: pytest.MonkeyPatch)
         assert cli.main(["run", "--in", "x.wav", "--redact-llm", "--redact-logs"]) == 0
         assert any(isinstance(f, RedactPII) for h in root.handlers for f in h.filters)
     finally:
-        for h in [*root.handlers, logging.lastResort]:
-            for f in [f for f in (h.filters if h else []) if isinstance(f, RedactPII)]:
-                h.removeFilter(f)  # type: ignore[union-attr]
+        remove_redact_filters()
     assert cli.main(["run", "--in", "x.wav"]) == 0
     assert [(c.privacy.redact_logs, c.privacy.redact_llm) for c in seen] == [(True, True), (False, False)]

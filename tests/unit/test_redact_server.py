@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -15,19 +14,12 @@ from conftest import make_providers, silence, tone
 from fakes import FakeLLM, FakeSTT
 from live_server import agent_client, live_server
 from voxloop.config import AgentConfig, PrivacyConfig
-from voxloop.redact.logs import RedactPII
 
 SAID = "call me at 415-555-2671 or mail ann.lee@example.com"
 MASKED = "call me at [PHONE] or mail [EMAIL]"
 
 
-@pytest.fixture(autouse=True)
-def _no_filters_left() -> Iterator[None]:
-    yield
-    for h in [*logging.getLogger().handlers, logging.lastResort]:
-        if h is not None:
-            for f in [f for f in h.filters if isinstance(f, RedactPII)]:
-                h.removeFilter(f)
+pytestmark = pytest.mark.usefixtures("no_redact_filters_left")
 
 
 def test_server_sessions_mask_events_logs_and_the_prompt(caplog: pytest.LogCaptureFixture) -> None:

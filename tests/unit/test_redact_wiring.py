@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,7 @@ SAID = "my email is ann.lee@example.com and my number is four one five five five
 MASKED = "my email is [EMAIL] and my number is [PHONE]"
 
 
-@pytest.fixture(autouse=True)
-def _no_filters_left() -> Iterator[None]:
-    """A session with redact_logs installs the filter process-wide: take it off again."""
-    yield
-    for h in [*logging.getLogger().handlers, logging.lastResort]:
-        if h is not None:
-            for f in [f for f in h.filters if isinstance(f, RedactPII)]:
-                h.removeFilter(f)
+pytestmark = pytest.mark.usefixtures("no_redact_filters_left")  # a session installs the filter process-wide
 
 
 def _talk(privacy: PrivacyConfig, out: Path | None = None) -> tuple[FakeLLM, list[ev.Event], list[str]]:
