@@ -67,6 +67,10 @@ class DeepgramConfig:
     # a second socket replays the unconfirmed audio and races the first; the first to answer
     # serves (providers/stt/deepgram_hedge.py); 0: never
     stall_hedge_after_s: float = 0.6
+    # STT: no final this long after Finalize (less than `final_timeout_s`): a second socket replays
+    # the turn's unconfirmed audio with its own Finalize and races the first, the first to answer
+    # serving (a socket stalled at the turn's end costs this, not the deadline); 0: never
+    final_hedge_after_s: float = 0.5
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 

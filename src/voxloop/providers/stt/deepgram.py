@@ -16,9 +16,16 @@ Recovery (each shown by a test in tests/unit/test_deepgram_stt.py):
   Finalize out yet) counts as a drop too: the stall is found mid-speech (deepgram_link.py);
   at `stall_hedge_after_s` already, a second socket replays the unconfirmed audio and races the
   first, the first to answer serving (deepgram_race.py, tests/unit/test_deepgram_hedge.py);
-- no final within `final_timeout_s` of Finalize: the socket is taken as stalled, reopened and the
-  turn replayed once; still none: the finals so far and the last interim result are the turn's
-  text (no text at all: the error is raised);
+- no final within `final_hedge_after_s` of Finalize: a second socket replays the turn's
+  unconfirmed audio with its own Finalize and races the first, the first to answer serving (the
+  hedge of deepgram_race.py, once a turn), so a socket stalled at the turn's end costs that wait;
+- no result within `final_timeout_s` of Finalize (or of the socket's last result: a socket still
+  answering a replay is not stalled; with a hedge racing, of the hedge's Finalize: both are kept
+  till then): the socket is taken as stalled and reopened (a racing hedge takes over) and the turn
+  replayed once; still none: the finals so far and the last interim
+  result are the turn's text (no text at all: the error is raised);
+- `finalize` cancelled (the user went on before the reply began): the turn goes on, its finals
+  and unconfirmed audio kept for the next final (a stalled socket's turn is not dropped);
 - after the retries, the failure is raised from `finalize` (never from `push`: the listener's
   audio path does not fail), and the next turn starts with a fresh retry budget.
 
@@ -82,6 +89,7 @@ class DeepgramStream(STTStream):
         self._done = False  # ... and a final result covering it came
         self._floor = 0  # results ending at or before this sample belong to finished turns
         self._later: list[tuple[Results, int]] = []  # results of the next turn, while one is collected
+        self._heard_at = 0.0  # loop time of this turn's last result
 
     # -- STTStream -------------------------------------------------------------------------------
     async def push(self, audio: Samples) -> None:
@@ -99,31 +107,48 @@ class DeepgramStream(STTStream):
         self.link.terms = list(dict.fromkeys(t for t in terms if t))
 
     async def finalize(self) -> Transcript:
-        mark = self.link.pushed
+        mark, ended = self.link.pushed, True
         try:
             if self.link.confirmed < mark:  # audio no final covers yet
                 self._want, self._done = mark, False
                 self.link.request_finalize(mark)
                 await self._await_final()
             return self._turn_text(mark)
+        except asyncio.CancelledError:
+            ended = False  # the user went on before the reply began: the turn goes on
+            raise
         finally:
-            self._next_turn(mark)
+            if ended:
+                self._next_turn(mark)
+            else:
+                self._goes_on()
 
     async def aclose(self) -> None:
         await self.link.shutdown()
 
     # -- the turn's end ----------------------------------------------------------------------------
     async def _await_final(self) -> None:
-        """Until a final covers the turn, the link gives up, or the deadlines pass (then the turn
-        is replayed once on a new socket, then the final is given up on)."""
+        """Until a final covers the turn, the link gives up, or the deadlines pass (the turn is
+        hedged, then replayed once on a new socket, then the final is given up on)."""
         loop = asyncio.get_running_loop()
         cfg, link = self.cfg, self.link
         give_up_at = loop.time() + 3 * cfg.final_timeout_s + cfg.connect_timeout_s
-        replays = 1
+        replays, hedge = 1, 0 < cfg.final_hedge_after_s < cfg.final_timeout_s
         while not self._done and link.error is None:
             now = loop.time()
             sent_at = link.finalize_sent_at
-            until = give_up_at if sent_at is None else min(give_up_at, sent_at + cfg.final_timeout_s)
+            until = give_up_at
+            if sent_at is not None:
+                until = max(sent_at, self._heard_at) + cfg.final_timeout_s
+                racing = link.race.hedge
+                if racing is not None and racing.finalize_sent_at is not None:  # both kept till its own
+                    until = max(until, racing.finalize_sent_at + cfg.final_timeout_s)
+                until = min(until, give_up_at)
+                if hedge and now >= sent_at + cfg.final_hedge_after_s:
+                    hedge = False
+                    link.race.hedge_final()
+                elif hedge:
+                    until = min(until, sent_at + cfg.final_hedge_after_s)
             if now >= until:
                 if sent_at is None or replays == 0 or now >= give_up_at:
                     return
@@ -167,6 +192,16 @@ class DeepgramStream(STTStream):
         for results, origin in later:
             self._on_results(results, origin)
 
+    def _goes_on(self) -> None:
+        """`finalize` was cancelled (the listener's turn was taken back: the user went on before
+        the reply began). Like the local recognisers, nothing of the turn is dropped: its finals and
+        the audio no final covers stay, and join the next final (its words are heard nowhere else)."""
+        self._want, self._done = None, False
+        self.link.end_turn(self.link.confirmed)  # no Finalize owed; the stall clocks run again
+        later, self._later = self._later, []
+        for results, origin in later:
+            self._on_results(results, origin)
+
     # -- results (the link hands on every Results, with the sample its socket began at) ----------
     def _on_results(self, r: Results, origin: int) -> None:
         end = origin + round(r.end * self.rate)
@@ -175,6 +210,7 @@ class DeepgramStream(STTStream):
         if self._done:
             self._later.append((r, origin))  # the next turn's, while this one is being collected
             return
+        self._heard_at = asyncio.get_running_loop().time()
         if r.is_final:
             if r.text:
                 self._finals.append(r.text)

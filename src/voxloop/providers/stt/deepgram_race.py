@@ -7,6 +7,8 @@ the part of the link about a second socket, kept in a file of its own.
 - `due_in`/`check`: `stall_hedge_after_s` of the user's speech sent (not paused, no Finalize out)
   and as long with no message on the current socket, and less than the stall deadline: a `Hedge`
   (deepgram_hedge.py) starts, once per silence.
+- `hedge_final`: the stream waited `final_hedge_after_s` after Finalize with no final (its clock,
+  deepgram.py): a `Hedge` replays the turn, Finalize included, once a turn.
 - `may_hand`: a `Results` on either socket decides the race: the current socket's, the hedge is
   closed; the hedge's, it becomes the current socket and the first one is aborted.
 - `promote`: the current socket failed (its stall deadline passed, it dropped) while a connected
@@ -72,14 +74,29 @@ class Race:
             return
         link = self.link
         self._hedged_at = link._heard_at
+        self._start(f"no answer to {link._unanswered / link.rate:.2f} s of speech")
+
+    def hedge_final(self) -> bool:
+        """Finalize went out and no final came within `final_hedge_after_s` (the stream's clock): a
+        second socket replays the turn's unconfirmed audio, sends Finalize and races the first.
+        False: none started (one races already, or the link is between sockets and replays anyway)."""
+        link = self.link
+        if self.hedge is not None or link.socket is None or link.finalize_sent_at is None:
+            return False
+        link.counters["hedge_final"] += 1
+        self._start(f"no final {link.cfg.final_hedge_after_s:g} s after Finalize")
+        return True
+
+    def _start(self, why: str) -> None:
+        link = self.link
         self.hedge = Hedge(link, self.chunk)
         owed = (link.pushed - link.confirmed) / link.rate
         link.counters["hedge"] += 1
         link.counters["hedge_replayed_ms"] += round(owed * 1000)
         log.info(
-            "Deepgram stt: no answer to %.2f s of speech; a second socket replays the %.2f s not yet"
-            " confirmed and races this one (the first to answer serves)",
-            link._unanswered / link.rate,
+            "Deepgram stt: %s; a second socket replays the %.2f s not yet confirmed and races this"
+            " one (the first to answer serves)",
+            why,
             owed,
         )
 
@@ -132,6 +149,7 @@ class Race:
         if old is not None:
             old.transport.abort()  # a send blocked on it ends now
         link.socket, link._reader, link._origin, link._sent = hedge.ws, hedge.reader, hedge.origin, hedge.sent
+        link._drop = None  # a recycle asked for meant the replaced socket (`promote`), not this one
         link.finalize_sent_at = hedge.finalize_sent_at if hedge.finalized == link.finalize_mark else None
         if answered:
             link._heard_at, link._unanswered, link._stalls = asyncio.get_running_loop().time(), 0, 0
