@@ -1,13 +1,15 @@
-"""A second recogniser socket racing one that went quiet while the user speaks (the hedge).
+"""A second recogniser socket racing one that went quiet while the user speaks, or gave no final
+after the turn's Finalize (the hedge).
 
 When the current socket has answered nothing to `stall_hedge_after_s` of speech (less than the
-stall deadline), the link opens a `Hedge`: a new socket that replays the audio no final result
-has confirmed yet (from `origin`) and then follows the live audio, Finalize included, while the
-first socket is KEPT and goes on as before. The link decides the race (deepgram_race.py): the first
-`Results` from either socket wins; the winner's results are placed by its own origin, the
-loser's never reach the stream, and the loser is closed. A hedge that won is handed over whole
-(its socket, reader and how much it sent) and its task ends after the send in flight. A hedge is
-not a failure: no incident, only counters (hedge, hedge_won, hedge_lost, hedge_failed).
+stall deadline), or no final came `final_hedge_after_s` after Finalize, the link opens a `Hedge`:
+a new socket that replays the audio no final result has confirmed yet (from `origin`) and then
+follows the live audio, Finalize included, while the first socket is KEPT and goes on as before.
+The link decides the race (deepgram_race.py): the first `Results` from either socket wins; the
+winner's results are placed by its own origin, the loser's never reach the stream, and the loser
+is closed. A hedge that won is handed over whole (its socket, reader and how much it sent) and
+its task ends after the send in flight. A hedge is not a failure: no incident, only counters
+(hedge, hedge_won, hedge_lost, hedge_failed; hedge_final for those started after Finalize).
 
 The stall deadline stays the last resort: when it passes (or the first socket fails) while a hedge
 is connected, the hedge takes over without having answered, and its own silence is then timed
