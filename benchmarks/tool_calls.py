@@ -80,10 +80,105 @@ PHRASINGS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# Written in session 8 before the guide or the tools were changed again, and never tuned on: the
+# tuning phrasings above shaped the guide and the tools' descriptions; these judge them. "none":
+# requests no tool should answer (a transfer that nobody asked for is worse than none).
+HELDOUT: dict[str, tuple[str, list[str]]] = {
+    "get_date_and_time": (
+        "time",
+        [
+            "What's today?",
+            "Sorry, what time is it now?",
+            "Could you check the date for me?",
+            "How late is it?",
+            "Which day of the week is it?",
+        ],
+    ),
+    "search_knowledge_base": (
+        "hours",
+        [
+            "Until when are you open tonight?",
+            "Do you open on public holidays?",
+            "What are the store hours?",
+            "Is the shop open right now?",
+            "When can I come in?",
+        ],
+    ),
+    "transfer_to_human": (
+        "transfer",
+        [
+            "Is there a human I can talk to?",
+            "Please connect me with an operator.",
+            "I want to talk to your supervisor.",
+            "This isn't working, give me a person.",
+            "Let me speak to somebody.",
+            "Put me on with a human being.",
+            "Operator, please.",
+            "Is anyone there I can speak to?",
+            "I'd rather talk to one of your staff.",
+            "Can you get customer service on the line?",
+        ],
+    ),
+    "none": (
+        "none",
+        [
+            "Tell me a joke.",
+            "What's twelve times twelve?",
+            "Thanks, that's all I needed.",
+            "Are you a person?",
+            "Who am I talking to?",
+            "How do I say hello in Spanish?",
+            "Is a tomato a fruit?",
+            "My friend told me to call you.",
+            "I talked to a person yesterday and they were rude.",
+            "Can you recommend a good book?",
+        ],
+    ),
+}
+
+
 EXAMPLE = (
     ' To call a tool, your whole reply is the call, for example (the caller asks "What time is it?"):'
     '\n<tool_call>\n{"name": "get_date_and_time", "arguments": {}}\n</tool_call>'
 )
+# Written after the first held-out run (whose "none" answers showed the model claiming to be a
+# person), before the guide was changed for it: these judge that change.
+HELDOUT2: dict[str, tuple[str, list[str]]] = {
+    "transfer_to_human": (
+        "transfer",
+        [
+            "Can I please speak to a real human?",
+            "I don't want a robot, I want a person.",
+            "Put a manager on.",
+            "Could you connect me to your sales team?",
+            "Can someone from your staff call me back?",
+            "I need a human to help with my refund.",
+        ],
+    ),
+    "none": (
+        "none",
+        [
+            "Are you a real person?",
+            "Am I speaking to a robot?",
+            "What's your name?",
+            "Is this a recording?",
+            "Tell me about yourself.",
+            "How far is the moon?",
+            "I spoke to your colleague last week.",
+            "What is the capital of Peru?",
+        ],
+    ),
+}
+
+SETS = {
+    "tuning": PHRASINGS,
+    "heldout": HELDOUT,
+    "heldout2": HELDOUT2,
+    "both": {
+        **{k: (kind, [*t, *HELDOUT[k][1]]) for k, (kind, t) in PHRASINGS.items()},
+        "none": HELDOUT["none"],
+    },
+}
 GUIDES = {"guide": GUIDE, "guide+example": GUIDE + EXAMPLE}
 
 
@@ -130,10 +225,13 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
 
     llm.stream = recorded  # type: ignore[method-assign]
     rows: list[dict[str, Any]] = []
+    tuning = {t for _k, ts in PHRASINGS.values() for t in ts}
     try:
         for variant in a.guides.split(","):
             prompt = system_prompt(DEFAULT_SYSTEM_PROMPT, box, text_format=True, guide=GUIDES[variant])
-            for tool_name, (kind, texts) in PHRASINGS.items():
+            for tool_name, (kind, texts) in SETS[a.set].items():
+                if a.only and tool_name not in a.only.split(","):
+                    continue
                 for text in texts[: a.per]:
                     events: list[tuple[type[ev.Event], dict[str, Any]]] = []
                     fillers: list[str] = []
@@ -158,10 +256,11 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
                     result = rounds.outcomes[0].result if rounds.outcomes else ""
                     row = {
                         "guide": variant,
+                        "set": a.set if a.set != "both" else "tuning" if text in tuning else "heldout",
                         "expected": tool_name,
                         "text": text,
                         "called": names,
-                        "first_ok": bool(names) and names[0] == tool_name,
+                        "first_ok": names[:1] == [tool_name] or (tool_name == "none" and not names),
                         "answer": answer,
                         "raw": raw[0][:200] if raw else "",
                         "format": _format(raw[0] if raw else "", names),
@@ -174,13 +273,14 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     finally:
         await llm.aclose()
     summary = {}
-    for variant, tool_name in ((v, t) for v in a.guides.split(",") for t in PHRASINGS):
-        mine = [r for r in rows if r["expected"] == tool_name and r["guide"] == variant]
-        summary[f"{variant}: {tool_name}"] = {
+    keys = {(r["guide"], r["set"], r["expected"]): None for r in rows}
+    for variant, part, tool_name in keys:
+        mine = [r for r in rows if (r["guide"], r["set"], r["expected"]) == (variant, part, tool_name)]
+        summary[f"{variant} {part}: {tool_name}"] = {
             "n": len(mine),
             "called": sum(r["first_ok"] for r in mine),
             "wrong": sum(bool(r["called"]) and not r["first_ok"] for r in mine),
-            "none": sum(not r["called"] for r in mine),
+            "none": sum(not r["called"] for r in mine) if tool_name != "none" else 0,
             "used": sum(r["used"] for r in mine),
             "qwen_format": sum(r["format"] == "qwen" for r in mine),
         }
@@ -198,11 +298,15 @@ def _format(first: str, called: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="tool-call reliability of the local model")
-    ap.add_argument("--per", type=int, default=10, help="phrasings per request (at most 10)")
+    ap.add_argument("--per", type=int, default=20, help="phrasings per request, at most")
     ap.add_argument("--model", default=LLMConfig.model)
     ap.add_argument("--warm", choices=["reply", "load", "plain"], default="reply")
     ap.add_argument("--temperature", type=float, default=LLMConfig.temperature)
     ap.add_argument("--guides", default="guide", help=f"comma-separated, of: {', '.join(GUIDES)}")
+    ap.add_argument(
+        "--set", choices=list(SETS), default="tuning", help="which phrasings (both: tuning, then held-out)"
+    )
+    ap.add_argument("--only", default="", help="comma-separated expected tools (or none) to ask for")
     ap.add_argument("--out", type=Path, default=Path("bench-out/tool_calls.json"))
     a = ap.parse_args()
     res = asyncio.run(main_async(a))

@@ -175,18 +175,21 @@ def test_rounds_are_limited() -> None:
     assert said(c) == cfg.tools.give_up_text
 
 
-def test_transfer_to_human_emits_a_transfer_event_with_its_reason() -> None:
-    c, _, _, rec, _ = run_turn(
+def test_transfer_to_human_emits_a_transfer_event_and_says_its_note() -> None:
+    """The transfer's note ends the reply: the model is not asked to go on (it said "I'm sorry,
+    but I can't assist with that" after half the transfers, benchmarks/tool_calls.py)."""
+    c, llm, _, rec, history = run_turn(
         [transfer_to_human],
         {
-            ASK: call("transfer_to_human", '{"reason": "wants a person"}'),
-            response(Transfer("x").note): ("Connecting you now.",),
+            ASK: ("One moment.", *call("transfer_to_human", '{"reason": "wants a person"}')),
+            response(Transfer("x").note): ("I can't assist with that.",),
         },
     )
     t = c.of(ev.Transfer)
     assert len(t) == 1 and t[0].reason == "wants a person" and t[0].turn_id == 1
-    assert said(c) == "Connecting you now."
+    assert said(c) == f"One moment. {Transfer('x').note}" and len(llm.calls) == 1
     assert "transfer" in [e["type"] for e in rec["events"]]
+    assert [m.role for m in history[1:]] == ["assistant", "tool", "assistant"]
 
 
 def test_the_model_can_say_words_before_its_call() -> None:

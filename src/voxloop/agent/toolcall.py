@@ -178,6 +178,11 @@ class ToolRounds:
             if any(not o.ok and not o.misread for o in outcomes):  # the tool failed: an apology
                 yield (" " if before else "") + self.config.apology_text
                 return
+            if handover := next((o.transfer for o in outcomes if o.transfer is not None), None):
+                # the caller is being handed over: the transfer's own words end the reply (a
+                # model asked to go on after it said "I can't assist with that" half the time)
+                yield (" " if before else "") + handover.note
+                return
             # else the next round: the model reads the results (a misread call's error too)
 
     async def _run(self, calls: list[ToolCall]) -> list[Outcome]:

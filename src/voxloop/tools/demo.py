@@ -22,9 +22,9 @@ def get_date_and_time() -> str:
     """Get the current date and time. Use it whenever the caller asks what time, day or date it is."""
     now = datetime.now().astimezone()
     hour = now.hour % 12 or 12
-    return (
-        f"It is {hour}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'} on {now:%A}, "
-        f"{now.day} {now:%B %Y} (time zone {now.tzname()})."
+    return (  # worded to be said: the model tends to read its result out as it is
+        f"It is {hour}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'} {now.tzname()} on {now:%A}, "
+        f"{now.day} {now:%B %Y}."
     )
 
 
