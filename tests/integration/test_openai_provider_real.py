@@ -9,7 +9,7 @@ recogniser and voice are fakes too, so the language models are the only real wor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -39,6 +39,25 @@ def smol(arun: Arun[Any]) -> Iterator[LLM]:
     llm = load_or_skip(arun, LlamaLLM(LLMConfig(model="smollm2-135m")))
     yield llm
     arun(llm.aclose())
+
+
+class _Lent(LLM):
+    """The module's model lent to a chain: closing the chain (which closes its members) leaves
+    the model loaded for the other tests."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner, self.name = inner, inner.name
+
+    def stream(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
+        return self.inner.stream(messages)
+
+    def stream_with(
+        self, messages: Sequence[Message], sampling: Sampling, usage: Usage | None = None
+    ) -> AsyncGenerator[str, None]:
+        return self.inner.stream_with(messages, sampling, usage)
+
+    async def prefill(self, messages: Sequence[Message]) -> None:
+        await self.inner.prefill(messages)
 
 
 def openai_llm(url: str) -> LLM:
@@ -87,27 +106,29 @@ def test_a_conversation_moves_to_the_local_model_when_the_endpoint_goes_away(
         async with contextlib.AsyncExitStack() as stack:
             srv = await stack.enter_async_context(chat_server(smol))
             cloud = openai_llm(f"{srv.http_url}/v1")
-            chain = FallbackLLM([cloud, smol], FallbackConfig(cooldown_s=300.0))
-            await cloud.load()
-            providers = Providers(FakeVAD(), FakeSTT(["name a colour", "name a fruit"]), chain, FakeTTS())
-            config = AgentConfig()
-            config.llm.max_tokens = 24
-            session = VoiceSession(providers, TimelineSink(FakeTTS.sample_rate), config)
-            events: list[ev.Event] = []
-            session.subscribe(events.append)
-            mic = Mic(session)
+            chain = FallbackLLM([cloud, _Lent(smol)], FallbackConfig(cooldown_s=300.0))
+            try:
+                await cloud.load()
+                providers = Providers(FakeVAD(), FakeSTT(["name a colour", "name a fruit"]), chain, FakeTTS())
+                config = AgentConfig()
+                config.llm.max_tokens = 24
+                session = VoiceSession(providers, TimelineSink(FakeTTS.sample_rate), config)
+                events: list[ev.Event] = []
+                session.subscribe(events.append)
+                mic = Mic(session)
 
-            async def turn(n: int) -> None:
-                await mic.silence(0.3)
-                await mic.speak(0.8)
-                done = lambda: len([e for e in events if isinstance(e, ev.TurnCompleted)]) >= n  # noqa: E731
-                assert await mic.silence_until(done, max_s=120), [e.type for e in events]
+                async def turn(n: int) -> None:
+                    await mic.silence(0.3)
+                    await mic.speak(0.8)
+                    done = lambda: len([e for e in events if isinstance(e, ev.TurnCompleted)]) >= n  # noqa: E731
+                    assert await mic.silence_until(done, max_s=120), [e.type for e in events]
 
-            await turn(1)
-            await stack.aclose()  # the endpoint goes away between the turns
-            await turn(2)
-            await session.aclose()
-            await cloud.aclose()
+                await turn(1)
+                await stack.aclose()  # the endpoint goes away between the turns
+                await turn(2)
+                await session.aclose()
+            finally:  # the chain's probe of the cloud is pending (its cool-down): closing cancels it
+                await chain.aclose()
         first, second = session.records
         assert first.agent_text and first.fallbacks == 0
         assert second.agent_text and second.fallbacks == 1  # answered by the local model, mid-call

@@ -87,6 +87,27 @@ def test_a_retry_after_keeps_the_member_down_at_least_that_long() -> None:
     run_virtual(main())
 
 
+def test_a_closed_chain_cancels_its_probes_and_schedules_no_more() -> None:
+    """A probe left pending outlives the loop ("Task was destroyed but it is pending"): closing the
+    chain cancels the one scheduled, and a request that fails as the chain closes adds none."""
+    primary, _, chain = llm_chain()
+
+    async def main() -> None:
+        import asyncio
+
+        await chain.load()
+        primary.down = ProviderError("HTTP 503", category="server")
+        assert await say(chain, []) == "local words"
+        (probe,) = chain.chain._probes.values()
+        await chain.aclose()
+        assert probe.cancelled() and not chain.chain._probes
+        chain.chain.failed(1, ProviderError("late", category="server"), None)  # one not yet down
+        assert not chain.chain._probes
+        assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
+
+    run_virtual(main())
+
+
 def test_words_already_said_are_not_said_again_by_the_next_member() -> None:
     primary, local, chain = llm_chain()
     primary.default = ("cloud",)

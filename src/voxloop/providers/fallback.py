@@ -47,6 +47,7 @@ class Chain(Generic[P]):
             member.has_fallback = True
         self._down: dict[int, int] = {}  # member index -> failed probes since it went down
         self._probes: dict[int, asyncio.Task[None]] = {}
+        self._closed = False  # closed: no probe is scheduled any more
         self.incidents: deque[Incident] = deque(maxlen=200)
 
     @property
@@ -93,6 +94,8 @@ class Chain(Generic[P]):
         self._schedule(i, max(wait, retry_after or 0.0))
 
     def _schedule(self, i: int, wait: float) -> None:
+        if self._closed:  # a request that failed as the chain closed: nobody is left to probe for
+            return
         # a context of its own: the probe belongs to no session's turn (see recovery.reporting)
         task = asyncio.get_running_loop().create_task(
             self._probe_after(i, wait), context=contextvars.Context()
@@ -168,6 +171,9 @@ class Chain(Generic[P]):
             ) from errors[-1]
 
     async def aclose(self) -> None:
+        """Cancel the probes (none is scheduled after this) and close every member. Whoever made
+        the chain closes it: a probe left pending outlives its event loop."""
+        self._closed = True
         probes, self._probes = list(self._probes.values()), {}
         for task in probes:
             task.cancel()
