@@ -28,8 +28,16 @@ def test_bench_faults_writes_its_json_and_every_turn_completes(tmp_path: Path, c
     assert r.returncode == 0, r.stderr[-3000:]
     assert "the run with faults" in r.stdout and "clip 3/3" in r.stdout  # progress, in words
     s = json.loads((out / "faults.json").read_text())
-    assert set(s) == {"turns", "turns_completed", "hangs", "words_lost", "fillers", "faults", "recovery_ms"}
-    assert all(isinstance(s[k], int) for k in ("turns", "turns_completed", "hangs", "words_lost", "fillers"))
+    counts = ("turns", "turns_completed", "hangs", "words_lost", "fillers")
+    assert set(s) == {*counts, "faults", "recovery_ms", "parts", "voice_first_audio_ms"}
+    assert all(isinstance(s[k], int) for k in counts)
+    assert s["parts"] and set(s["parts"]) <= {"tuning", "validation"}  # the speaker split
+    for k in counts:
+        assert sum(p[k] for p in s["parts"].values()) == s[k]
+    assert all(set(p["recovery_ms"]) == {*KINDS, "all"} for p in s["parts"].values())
+    assert "speaker split:" in r.stdout
+    socket = s["voice_first_audio_ms"]["socket"]  # the fault-free run's, what the hedge is set from
+    assert socket["n"] >= 3 and 0 < socket["p50"] <= socket["p99"] <= socket["max"]
     assert s["turns"] == 3 and s["turns_completed"] == 3 and s["hangs"] == 0, r.stdout
     assert s["faults"] == dict.fromkeys(KINDS, 1), r.stdout
     for kind in KINDS:

@@ -12,7 +12,10 @@ moment the fault acted to that result.
     llm_5xx        the next chat request answered 503
     llm_429        the next chat request answered 429 with Retry-After: 1
     llm_stall      the next chat request's reply held (the request itself goes through)
-    tts_stall      the next speech request's audio held
+    tts_stall      the next speech request's audio held (a request: REQUEST_BYTES up, more than the
+                   pings (10 bytes every `keepalive_s`) and close frames (8) of the voice's idle
+                   sockets: after 1 byte, a ping or a close met the fault instead and the stage
+                   "recovered" 22 ms later having held nothing, or from a ping before the request)
     tts_drop       the speech socket closed just before its first audio passes
     provider_down  the chat endpoint resets its connections and refuses new ones for the clip:
                    the fallback (the local model) answers; it acted at the next chat request
@@ -39,6 +42,7 @@ KINDS = (
 STAGE = {k: k.split("_")[0] for k in KINDS} | {"provider_down": "llm"}
 STALL_S = 10.0
 MID_SPEECH_S = 1.0  # the recogniser's faults, this long after the speech onset
+REQUEST_BYTES = 48  # < the Speak and Flush frames of the shortest text (61 bytes for "Hi.")
 CHAT = "/v1/chat/completions"
 
 
@@ -71,9 +75,9 @@ class Injection:
         elif k == "llm_429":
             self.rule = r.scripted.fail(CHAT, 429, retry_after=1.0, message="scripted: slow down")
         elif k in ("llm_stall", "tts_stall"):
-            proxy = r.llm if k == "llm_stall" else r.tts
+            proxy, request = (r.llm, 1) if k == "llm_stall" else (r.tts, REQUEST_BYTES)
             self.fault = proxy.inject(
-                Fault("stall", "down", STALL_S, after_bytes=1, watch="up", scope="first")
+                Fault("stall", "down", STALL_S, after_bytes=request, watch="up", scope="first")
             )
         elif k == "tts_drop":
             self.fault = r.tts.inject(Fault("drop", on_response=True, before=True, scope="first"))
@@ -96,6 +100,18 @@ class Injection:
         t = self.acted_at()
         ok = None if t is None else self.rig.log.first_after(self.stage, t)
         return None if t is None or ok is None else ok - t
+
+    def waited_s(self) -> float | None:
+        """Of the recovery, how long the stage was not asked: from the fault acting to the start
+        of the request that gave the next result (0: that request was out when it acted, e.g. the
+        faulted one itself; None: not known, or no request notes for the stage). A faulted request
+        that was given up (the user talked over the reply) leaves the stage idle until the next
+        one; this tells that wait from the stage's own time."""
+        t, took = self.acted_at(), self.recovery_s()
+        if t is None or took is None or self.stage == "stt":
+            return None
+        began = [x for x in self.rig.log.times[f"{self.stage}_request"] if x <= t + took]
+        return max(0.0, began[-1] - t) if began else None
 
     async def undo(self) -> None:
         self.rig.release()

@@ -16,6 +16,9 @@ OUT/faults.json:
     faults           kind -> how many acted (met a request)
     recovery_ms      kind -> p50, p95, n: from the fault acting to the stage's next result (a
                      stage that gave nothing more in its clip counts until the clip's end)
+    parts            the same counts and recoveries for each part of the speaker split
+                     (bench/split.py), recoveries also over all kinds (bench/faultsummary.py)
+    voice_first_audio_ms  the cloud voice's first audio in the fault-free run, per path
 
 and OUT/clips.csv, a row per clip of both runs. Targets: every turn completes, no hang, no word
 lost, recovery p95 under 2 s for every kind.
@@ -26,18 +29,23 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from voxloop.agent.session import VoiceSession
 from voxloop.bench.corpus import Clip, alignment, load_corpus, normalize
 from voxloop.bench.cpuload import CpuLoad
 from voxloop.bench.faultplan import KINDS, Injection
 from voxloop.bench.faultrig import Rig, rig
+from voxloop.bench.faultsummary import (
+    ClipResult,
+    first_audio,
+    format_first_audio,
+    format_parts,
+    format_summary,
+    summarise,
+)
 from voxloop.bench.latency import ClipHooks, stream_clip
 from voxloop.bench.stats import write_csv, write_json
 from voxloop.config import AgentConfig
@@ -46,23 +54,6 @@ from voxloop.errors import VoxloopError
 log = logging.getLogger("voxloop.bench")
 DEFAULT_CLIPS = 16  # each kind twice
 MIN_S, MAX_S = 3.5, 9.0  # clips long enough for a mid-speech fault, short enough to be one turn
-
-
-@dataclass
-class ClipResult:
-    id: str
-    kind: str  # "" in the fault-free run
-    acted: bool = False
-    recovery_ms: float | None = None
-    recovered: bool = False
-    completed: bool = False
-    hung: bool = False
-    heard: str = ""
-    reference: str = ""
-    words_lost: int = 0
-    fillers: int = 0
-    retries: int = 0
-    fallbacks: int = 0
 
 
 def lost_words(reference: str, heard: str) -> int:
@@ -78,25 +69,6 @@ def pick_clips(clips: list[Clip], limit: int | None) -> list[Clip]:
         by.setdefault(c.id.split("-")[0].split("_")[0], []).append(c)
     mixed = [c for row in itertools.zip_longest(*by.values()) for c in row if c is not None]
     return mixed[:limit] if limit else mixed
-
-
-def summarise(results: list[ClipResult], kinds: tuple[str, ...]) -> dict[str, Any]:
-    acted = [r for r in results if r.acted]
-    recovery: dict[str, dict[str, float | int | None]] = {}
-    for kind in kinds:
-        ms = [r.recovery_ms for r in acted if r.kind == kind and r.recovery_ms is not None]
-        p50, p95 = (round(float(np.percentile(ms, q)), 1) for q in (50, 95)) if ms else (None, None)
-        recovery[kind] = {"p50": p50, "p95": p95, "n": len(ms)}
-    count = Counter(r.kind for r in acted)
-    return {
-        "turns": len(results),
-        "turns_completed": sum(r.completed for r in results),
-        "hangs": sum(r.hung for r in results),
-        "words_lost": sum(r.words_lost for r in results),
-        "fillers": sum(r.fillers for r in results),
-        "faults": {k: count[k] for k in kinds},
-        "recovery_ms": recovery,
-    }
 
 
 async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResult:
@@ -129,6 +101,8 @@ async def _clip(r: Rig, config: AgentConfig, clip: Clip, kind: str) -> ClipResul
         took = inj.recovery_s()
         res.recovered = took is not None
         res.recovery_ms = round(1000 * (took if took is not None else end - t), 1)
+        if (idle := inj.waited_s()) is not None:
+            res.waited_ms = round(1000 * idle, 1)
     return res
 
 
@@ -140,6 +114,8 @@ def _say(res: ClipResult, i: int, n: int) -> str:
             line += f"; {res.kind} never met a request"
         elif res.recovered:
             line += f"; {res.kind}: the stage worked again after {res.recovery_ms:.0f} ms"
+            if res.waited_ms:
+                line += f" (not asked for the first {res.waited_ms:.0f} ms)"
         else:
             line += f"; {res.kind}: the stage gave nothing more in {res.recovery_ms:.0f} ms"
         if res.words_lost:
@@ -172,6 +148,10 @@ async def run(
                 ref.append(await _clip(r, cfg, clip, ""))
                 print(_say(ref[-1], i, len(clips)), flush=True)
             print(_recogniser(r, "the fault-free run"), flush=True)
+            voice = r.chains[2].members[0] if len(r.chains) > 2 else None
+            fa = first_audio(getattr(voice, "first_audio_s", {}))
+            hedge_after_s = float(getattr(getattr(voice, "dg", None), "tts_hedge_after_s", 0.0))
+            print(format_first_audio(fa, hedge_after_s), flush=True)
             print("the run with faults:", flush=True)
             got: list[ClipResult] = []
             for i, clip in enumerate(clips, 1):
@@ -181,13 +161,14 @@ async def run(
                 got.append(res)
                 print(_say(res, i, len(clips)), flush=True)
             print(_recogniser(r, "both runs"), flush=True)
-    summary = summarise(got, kinds)
+    summary = {**summarise(got, kinds), "voice_first_audio_ms": fa}
     write_json(out / "faults.json", summary)
     write_csv(
         out / "clips.csv",
         [{"run": "reference", **asdict(x)} for x in ref] + [{"run": "faults", **asdict(x)} for x in got],
     )
     print(format_summary(summary))
+    print(format_parts(summary))
     return summary
 
 
@@ -205,16 +186,3 @@ def _recogniser(r: Rig, when: str) -> str:
     )
     said = ", ".join(f"{k} {counters.get(k, 0)}" for k in keys)
     return f"  the recogniser's recovery in {when}: {said}"
-
-
-def format_summary(s: dict[str, Any]) -> str:
-    lines = [
-        f"turns completed {s['turns_completed']}/{s['turns']}, hangs {s['hangs']}, "
-        f"words lost {s['words_lost']}, fillers {s['fillers']}",
-        f"{'fault':15s} {'n':>3s} {'p50 ms':>8s} {'p95 ms':>8s}",
-    ]
-    for kind, r in s["recovery_ms"].items():
-        p50 = "-" if r["p50"] is None else f"{r['p50']:.0f}"
-        p95 = "-" if r["p95"] is None else f"{r['p95']:.0f}"
-        lines.append(f"{kind:15s} {r['n']:3d} {p50:>8s} {p95:>8s}")
-    return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 `observed(providers, log)` wraps the STT, LLM and TTS (a fallback chain or one provider) so that
 `log` gets the loop time of every result: a transcript (partial, pause or final) for "stt", a
-text piece for "llm", an audio chunk for "tts"; and of every LLM request begun ("llm_request").
+text piece for "llm", an audio chunk for "tts"; and of every LLM and TTS request begun
+("llm_request", "tts_request").
 Everything else is the wrapped provider's own.
 """
 
@@ -151,6 +152,7 @@ class ObservedTTS(TTS):
         return self._noted(self.inner.synthesize_with(text, speed))
 
     async def _noted(self, chunks: AsyncGenerator[Samples, None]) -> AsyncGenerator[Samples, None]:
+        self.log.note("tts_request")
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 self.log.note("tts")
