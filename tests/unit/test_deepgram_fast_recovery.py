@@ -90,6 +90,32 @@ def test_a_socket_without_first_audio_is_raced_by_rest_which_serves() -> None:
     assert incidents == [] and tts.counters["cleared"] == 1  # the stalled socket was cleared
 
 
+def test_in_the_rest_first_time_a_stalled_rest_request_is_raced_by_the_socket() -> None:
+    """After REST won a race, REST goes first for a while; a REST request that then gives no
+    audio is raced by the socket as a stalled socket is by REST (not left to its read deadline:
+    NEVER here), and the socket's win ends the REST-first time."""
+
+    async def main() -> tuple[np.ndarray, DeepgramTTS, list[Incident], float]:
+        incidents: list[Incident] = []
+        async with FakeDeepgram(rest=[SpeakPlan(chunks_then_stall=0)]).running() as fake:
+            cfg = config(fake.url, first_byte_timeout_s=NEVER, tts_hedge_after_s=0.05)
+            tts = DeepgramTTS(TTSConfig(provider="deepgram", deepgram=cfg))
+            tts._rest_until = asyncio.get_running_loop().time() + NEVER  # as after a REST win
+            with reporting(incidents.append):
+                chunks = [c async for c in tts.synthesize(TEXT)]
+            assert len(fake.of("POST /v1/speak")) == 1 and len(fake.of("/v1/speak")) == 1
+            rest_until = tts._rest_until
+            await tts.aclose()
+        audio = np.round(np.concatenate(chunks) * 32768.0).astype("<i2")
+        return audio, tts, incidents, rest_until
+
+    audio, tts, incidents, rest_until = run(main())
+    assert np.array_equal(audio, speech_for(TEXT))  # the whole audio, once
+    assert tts.counters["hedge"] == 1 and tts.counters["hedge_socket_won"] == 1
+    assert tts.counters["hedge_won"] == 0 and rest_until == 0.0 and incidents == []
+    assert len(tts.first_audio_s["socket"]) == 1 and not tts.first_audio_s["rest"]
+
+
 def refused_url() -> str:
     """A loopback port nobody listens on (connections to it are refused)."""
     with socket.socket() as s:

@@ -15,10 +15,15 @@ Recovery (each shown by a test in tests/unit/test_deepgram_tts.py):
 - a retry resumes where the audio stopped: the samples already yielded are skipped from the
   new audio (the same text, voice and rate give the same audio);
 - after a socket failure, requests go over REST first for `REST_FIRST_S`;
-- hedging: no first audio within `tts_hedge_after_s` (1 s) of the request, the same text goes
+- hedging: no first audio within `tts_hedge_after_s` (0.5 s) of the request, the same text goes
   over REST as well and the first to give audio serves (`providers/hedge.py`); the socket that
   lost is cleared, or closed when it does not answer the Clear within `first_byte_timeout_s`.
-  A REST win counts as a socket failure for `REST_FIRST_S`.
+  A REST win counts as a socket failure for `REST_FIRST_S`; in that time REST goes first and the
+  socket races it the same way (a socket win ends the REST-first time: a REST request stalled
+  then cost 3.2 s, its read deadline and a retry). The threshold is chosen above the
+  healthy socket's first audio (`first_audio_s` keeps each path's latest; `bench faults` prints
+  their p50/p95/p99): at 1 s a stalled socket cost 1.02-1.09 s of every stall, and the whole
+  second when a reply given up to a barge-in left the stall to the next one (2.1 s).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +63,7 @@ FLUSH, CLEAR = json.dumps({"type": "Flush"}), json.dumps({"type": "Clear"})
 REST_FIRST_S = 10.0  # after a socket failure, speak over REST first for this long
 MAX_IDLE_SOCKETS = 4
 POOL_IDLE_S = 30.0  # an idle socket older than this is closed rather than reused
+FIRST_AUDIO_KEPT = 1000
 
 
 class DeepgramTTS(DeepgramClient, TTS):
@@ -68,8 +74,14 @@ class DeepgramTTS(DeepgramClient, TTS):
         self.dg = self.config.deepgram
         self.sample_rate = self.dg.tts_sample_rate
         # what recovery did, for benchmarks and tests: connect, retry, retry_<category>, rest,
-        # stall, cleared, gave_up, hedge, hedge_won (REST won a race)
+        # stall, cleared, gave_up, hedge, hedge_won (REST won a race), hedge_socket_won (the
+        # socket won one in the REST-first time)
         self.counters: Counter[str] = Counter()
+        # seconds from a request to its first audio, per path ("socket", "rest"), the latest
+        # FIRST_AUDIO_KEPT: what `tts_hedge_after_s` is chosen from (bench faults prints them)
+        self.first_audio_s: dict[str, deque[float]] = {
+            p: deque(maxlen=FIRST_AUDIO_KEPT) for p in ("socket", "rest")
+        }
         self._idle: list[tuple[ClientConnection, float]] = []  # (socket, loop time it went idle)
         self._tasks: set[asyncio.Task[None]] = set()  # Clear-and-drain tasks, owned here
         self._clearing: set[ClientConnection] = set()  # their sockets (aborted on aclose)
@@ -101,7 +113,7 @@ class DeepgramTTS(DeepgramClient, TTS):
         yielded, tries = 0, 0
         use_rest = loop.time() < self._rest_until
         while True:
-            source = self._rest_speech(text) if use_rest else self._hedged_speech(text)
+            source = self._hedged_speech(text, rest_first=use_rest)
             skip = yielded  # a retry resumes where the audio stopped
             try:
                 async with contextlib.aclosing(source) as chunks:
@@ -137,29 +149,42 @@ class DeepgramTTS(DeepgramClient, TTS):
                 use_rest = not use_rest
                 await asyncio.sleep(delay)  # the back-off itself
 
-    def _hedged_speech(self, text: str) -> AsyncGenerator[Samples, None]:
-        """Over the socket, raced by REST after `tts_hedge_after_s` without audio."""
+    def _hedged_speech(self, text: str, rest_first: bool = False) -> AsyncGenerator[Samples, None]:
+        """Over the socket (REST when `rest_first`), raced by the other path after
+        `tts_hedge_after_s` without audio: a REST request stalled in the REST-first time is no
+        more left to its read deadline than a stalled socket is."""
+        paths = [self._socket_speech, self._rest_speech]
+        first, other = paths[::-1] if rest_first else paths
         if self.dg.tts_hedge_after_s <= 0:
-            return self._socket_speech(text)
+            return first(text)
         return hedged(
-            self._socket_speech(text),
-            lambda: self._rest_speech(text),
+            first(text),
+            lambda: other(text),
             self.dg.tts_hedge_after_s,
-            self._hedging,
-            self._hedge_won,
+            lambda: self._hedging(rest_first),
+            lambda i: self._hedge_won(i, rest_first),
         )
 
-    def _hedging(self) -> None:
+    def _hedging(self, rest_first: bool) -> None:
         self.counters["hedge"] += 1
-        log.info("Deepgram tts: no audio within %g s; REST races the socket", self.dg.tts_hedge_after_s)
+        first, other = ("REST", "the socket") if rest_first else ("the socket", "REST")
+        log.info(
+            "Deepgram tts: no audio within %g s over %s; %s races it", self.dg.tts_hedge_after_s, first, other
+        )
 
-    def _hedge_won(self, i: int) -> None:
-        if i == 1:
+    def _hedge_won(self, i: int, rest_first: bool) -> None:
+        if i != 1:
+            return
+        if rest_first:  # the socket answered where REST did not: it serves first again
+            self.counters["hedge_socket_won"] += 1
+            self._rest_until = 0.0
+        else:
             self.counters["hedge_won"] += 1
             self._rest_until = asyncio.get_running_loop().time() + REST_FIRST_S
 
     # -- over the socket ---------------------------------------------------------------------------
     async def _socket_speech(self, text: str) -> AsyncGenerator[Samples, None]:
+        began = asyncio.get_running_loop().time()
         ws = await self._checkout()
         key, dg = self.endpoint.key, self.dg
         outcome = "cancelled"  # unless it finishes or fails
@@ -171,6 +196,9 @@ class DeepgramTTS(DeepgramClient, TTS):
                 message = await self._receive(ws, "the audio after Flush")
                 if isinstance(message, bytes):
                     if len(samples := pcm(message)):
+                        if began:
+                            self._first_audio("socket", began)
+                            began = 0.0
                         yield samples
                     continue
                 kind, body = _kind(message)
@@ -248,6 +276,9 @@ class DeepgramTTS(DeepgramClient, TTS):
             self._clearing.discard(ws)
         self._pool(ws)
 
+    def _first_audio(self, path: str, began: float) -> None:
+        self.first_audio_s[path].append(asyncio.get_running_loop().time() - began)
+
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -273,6 +304,7 @@ class DeepgramTTS(DeepgramClient, TTS):
             ("container", "none"),
         ]
         url = self.endpoint.http_url("/v1/speak", params)
+        began = asyncio.get_running_loop().time()
         headers = {**self.endpoint.headers(), "Content-Type": "application/json"}
         try:
             async with self._http.stream("POST", url, json={"text": text}, headers=headers) as r:
@@ -282,6 +314,9 @@ class DeepgramTTS(DeepgramClient, TTS):
                 pcm = _Pcm()
                 async for data in r.aiter_raw():
                     if len(samples := pcm(data)):
+                        if began:
+                            self._first_audio("rest", began)
+                            began = 0.0
                         yield samples
         except ProviderError:
             raise
