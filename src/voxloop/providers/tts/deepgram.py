@@ -30,17 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from voxloop.config import TTSConfig
 from voxloop.errors import ProviderError
-from voxloop.providers._imports import require
 from voxloop.providers.base import TTS, Samples
 from voxloop.providers.deepgram_net import (
     PROVIDER,
@@ -49,10 +47,10 @@ from voxloop.providers.deepgram_net import (
     close_quietly,
     open_socket,
     send,
-    status_error,
 )
 from voxloop.providers.hedge import hedged
 from voxloop.providers.recovery import Incident, backoff, report
+from voxloop.providers.tts.deepgram_rest import Pcm, message_kind, rest_client, rest_params, rest_speech
 
 if TYPE_CHECKING:
     import httpx
@@ -191,7 +189,7 @@ class DeepgramTTS(DeepgramClient, TTS):
         try:
             await send(ws, json.dumps({"type": "Speak", "text": text}), dg.send_timeout_s, "tts", key)
             await send(ws, FLUSH, dg.send_timeout_s, "tts", key)
-            pcm = _Pcm()
+            pcm = Pcm()
             while True:
                 message = await self._receive(ws, "the audio after Flush")
                 if isinstance(message, bytes):
@@ -201,7 +199,7 @@ class DeepgramTTS(DeepgramClient, TTS):
                             began = 0.0
                         yield samples
                     continue
-                kind, body = _kind(message)
+                kind, body = message_kind(message)
                 if kind == "Flushed":
                     break
                 if kind == "Warning":
@@ -266,7 +264,7 @@ class DeepgramTTS(DeepgramClient, TTS):
             await send(ws, CLEAR, self.dg.send_timeout_s, "tts", self.endpoint.key)
             while True:
                 message = await self._receive(ws, "Cleared")
-                if isinstance(message, str) and _kind(message)[0] == "Cleared":
+                if isinstance(message, str) and message_kind(message)[0] == "Cleared":
                     break
         except ProviderError as e:
             log.info("Deepgram tts: a cleared socket is closed: %s", e.message)
@@ -286,62 +284,10 @@ class DeepgramTTS(DeepgramClient, TTS):
 
     # -- over REST ---------------------------------------------------------------------------------
     async def _rest_speech(self, text: str) -> AsyncGenerator[Samples, None]:
-        httpx = require("httpx", "cloud")
         self.counters["rest"] += 1
         if self._http is None:
-            dg = self.dg
-            timeout = httpx.Timeout(
-                connect=dg.connect_timeout_s,
-                read=dg.first_byte_timeout_s,
-                write=dg.send_timeout_s,
-                pool=dg.connect_timeout_s,
-            )
-            self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
-        params = [
-            ("model", self.dg.tts_model),
-            ("encoding", "linear16"),
-            ("sample_rate", str(self.sample_rate)),
-            ("container", "none"),
-        ]
-        url = self.endpoint.http_url("/v1/speak", params)
-        began = asyncio.get_running_loop().time()
-        headers = {**self.endpoint.headers(), "Content-Type": "application/json"}
-        try:
-            async with self._http.stream("POST", url, json={"text": text}, headers=headers) as r:
-                if r.status_code != 200:
-                    body = await r.aread()
-                    raise status_error("tts", r.status_code, r.headers, body, self.endpoint.key, "speech")
-                pcm = _Pcm()
-                async for data in r.aiter_raw():
-                    if len(samples := pcm(data)):
-                        if began:
-                            self._first_audio("rest", began)
-                            began = 0.0
-                        yield samples
-        except ProviderError:
-            raise
-        except Exception as e:  # httpx's timeouts and transport errors, as data
-            err = as_error("tts", e, self.endpoint.key, "speech over REST")
-            err.unreachable = type(e).__name__ in ("ConnectError", "ConnectTimeout")
-            raise err from None
-
-
-class _Pcm:
-    """linear16 bytes -> float32 samples, an odd byte kept for the next message."""
-
-    def __init__(self) -> None:
-        self._carry = b""
-
-    def __call__(self, data: bytes) -> Samples:
-        data = self._carry + data
-        whole = len(data) - len(data) % 2
-        self._carry = data[whole:]
-        return (np.frombuffer(data[:whole], "<i2").astype(np.float32) / 32768.0).astype(np.float32)
-
-
-def _kind(message: str) -> tuple[str, dict[str, Any]]:
-    try:
-        body = json.loads(message)
-    except ValueError:
-        return "invalid", {}
-    return (str(body.get("type", "")), body) if isinstance(body, dict) else ("invalid", {})
+            self._http = rest_client(self.dg)
+        url = self.endpoint.http_url("/v1/speak", rest_params(self.dg.tts_model, self.sample_rate))
+        on_first = functools.partial(self._first_audio, "rest", asyncio.get_running_loop().time())
+        async for samples in rest_speech(self._http, url, self.endpoint, text, on_first):
+            yield samples
