@@ -111,7 +111,10 @@ def test_look_up_our_opening_hours(
     arun: Arun[Any], tool_providers: Providers, spoken: dict[str, np.ndarray], tmp_path: Path
 ):
     rec, _ = one_turn(arun, tool_providers, spoken["hours"], tmp_path)
-    assert [t["name"] for t in rec["tools"]] == ["search_knowledge_base"], rec
+    # the lookup; the 1.5B sometimes asks it again, which is answered from the first result, not run
+    names, errors = [t["name"] for t in rec["tools"]], [t["error"] for t in rec["tools"]]
+    assert set(names) == {"search_knowledge_base"} and errors[0] == "", rec
+    assert all(e == "repeated call" for e in errors[1:]), rec
     assert "opening hours" in rec["tools"][0]["result"].lower()
     said = words(rec["agent_text"])
     assert {"9", "6", "10", "4", "monday", "saturday", "sunday"} & set(said), rec["agent_text"]

@@ -288,8 +288,9 @@ def test_examples_are_shown_in_the_text_format_only() -> None:
 
 
 def test_a_repeated_call_is_not_run_again_and_the_model_is_told_to_answer() -> None:
-    """Seen with the 1.5B model on 'Look up our opening hours': the right call, three times."""
-    told = response("error: you already have this result above; answer the caller from it now, in words")
+    """Seen with the 1.5B model on 'Look up our opening hours': the right call, three times. It
+    gets the result again (not an error, which it answered with "I can't assist with that")."""
+    told = response("3 PM\n(You looked this up already: answer the caller from it now, in words.)")
     c, llm, _, rec, _ = run_turn(
         [clock], {ASK: call("clock"), response("3 PM"): call("clock"), told: ("It is 3 PM.",)}
     )

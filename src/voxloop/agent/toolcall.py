@@ -216,10 +216,14 @@ class ToolRounds:
     async def _invoke(self, call: ToolCall) -> Outcome:
         """The call, unless it repeats one that succeeded in this reply (a small model may call
         again instead of answering): then the model is told to answer from the result it has."""
-        if any(
-            o.ok and (o.call.name, o.call.arguments) == (call.name, call.arguments) for o in self.outcomes
+        same = (call.name, call.arguments)
+        if earlier := next(
+            (o for o in self.outcomes if o.ok and (o.call.name, o.call.arguments) == same), None
         ):
-            note = "error: you already have this result above; answer the caller from it now, in words"
+            # the result again, not an error: told "error: you already have this result", the
+            # model said "I'm sorry, but I can't assist with that" (in CI, and 2 of 10 opening
+            # hours requests at temperature 0)
+            note = f"{earlier.result}\n(You looked this up already: answer the caller from it now, in words.)"
             return Outcome(call, False, note, "repeated call")
         return await self.box.invoke(call)
 
