@@ -120,11 +120,6 @@ def test_look_up_our_opening_hours(
     assert {"9", "6", "10", "4", "monday", "saturday", "sunday"} & set(said), rec["agent_text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 1.5B answers 'Let me talk to a person' in words (\"I'll transfer you...\") without calling "
-    "transfer_to_human at temperature 0; at 0.3 it calls it 7 of 10 times (benchmarks/tool_calls.py)",
-)
 def test_let_me_talk_to_a_person(
     arun: Arun[Any], tool_providers: Providers, spoken: dict[str, np.ndarray], tmp_path: Path
 ):

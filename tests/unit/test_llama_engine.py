@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 from llama_fake import FakeBackend, FakeMonitor
 
@@ -284,3 +285,36 @@ def test_a_prompt_asked_again_starts_from_the_scores_its_end_had() -> None:
     assert first == again == " w0 w1 w2"
     # nothing of the prompt is evaluated again (not even its last token): the generated ones only
     assert [n for step in fake.batches for _, n, _ in step] == [1, 1, 1]
+
+
+class NearTie(FakeBackend):
+    """The "model" prefers "echo" (a word of the prompt) to "other" by a little at each of the
+    reply's first two tokens, then ends."""
+
+    def _next(self, cells: list[int]) -> np.ndarray:
+        start = max(i for i, t in enumerate(cells) if t == self.vocab.get("assistant", -1)) + 1
+        row = np.full(512, -30.0, np.float32)
+        if len(cells) - start >= 2:
+            row[self.vocab["<|im_end|>"]] = 10.0
+        else:
+            row[self.word("echo")], row[self.word("other")] = 10.0, 9.5
+        return row
+
+
+def test_the_repetition_penalty_counts_the_reply_not_the_prompt() -> None:
+    """The caller said "echo": the reply may say it too (a penalty over the prompt's last tokens kept
+    the model from writing the tool call its system prompt had just shown), but not twice."""
+    fake = NearTie()
+
+    async def main() -> str:
+        config = LLMConfig(threads=2, prefill_threads=1, slots=2, system_prompt=SYSTEM, temperature=0.0)
+        llm = LlamaLLM(config)
+        llm._backend = lambda: fake  # type: ignore[method-assign]
+        llm._cpu = FakeMonitor()  # type: ignore[assignment]
+        await llm.load()
+        try:
+            return await reply(llm, [Message("system", SYSTEM), Message("user", "say echo")])
+        finally:
+            await llm.aclose()
+
+    assert asyncio.run(main()) == " echo other"

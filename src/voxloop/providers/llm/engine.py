@@ -268,7 +268,12 @@ class Engine:
 
     def _next(self, job: Job, row: np.ndarray) -> None:
         assert job.slot is not None
-        tok = sample(row, job.slot.cached, job.params, job.rng)
+        # the penalty is on the reply repeating itself (as OpenAI's penalties count only generated
+        # tokens), not on the prompt: penalising the prompt's last tokens kept the model from
+        # writing a tool call as the system prompt's examples just showed, and from saying back
+        # the caller's own words
+        cached = job.slot.cached
+        tok = sample(row, cached[len(cached) - job.produced :] if job.produced else (), job.params, job.rng)
         usage = job.usage
         stop = tok in self.backend.stop_tokens
         if stop or job.produced >= job.max_tokens or len(job.slot.cached) + 1 >= self.context:

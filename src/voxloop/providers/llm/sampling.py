@@ -29,7 +29,8 @@ def sample(
     params: SamplingParams,
     rng: np.random.Generator,
 ) -> int:
-    """The next token after `recent` (the prompt and the reply so far)."""
+    """The next token; `recent`: the tokens the repetition penalty counts (the engine passes the
+    reply so far)."""
     row = np.asarray(logits, dtype=np.float32)
     if params.repeat_penalty != 1.0 and params.repeat_last_n > 0 and len(recent):
         seen = np.unique(np.asarray(recent[-params.repeat_last_n :], dtype=np.int64))
