@@ -1,8 +1,13 @@
 """Payment card numbers: 13 to 19 digits of a card network's first digits and length that pass the
-Luhn check, grouped as cards are (LibriSpeech's 2609-156975-0002 is not a Diners card); or, named
-as a card ("my card number is"), any 13 to 19 digits: a recogniser that misheard a digit of a
-card number (Whisper wrote 4111 1111 1111 1111 said in words as 4-11-11-11-11-11-11-11-11, 17
-digits) still heard a card number."""
+Luhn check, grouped as cards are (LibriSpeech's 2609-156975-0002 is not a Diners card).
+
+Named as a card ("my card number is"), Luhn decides only for a number of a card's shape (a
+network's first digits and one of its lengths): "The card number 4111 1111 1111 1112 was
+rejected" is not a card number. Any other 12 to 23 digits after the name are masked: that is a
+card number the recogniser heard with a digit too many or too few (Whisper wrote 4111 1111 1111
+1111 said in words as 4-11-11-11-11-11-11-11-11, 17 digits, and 4242 said four times as five
+groups). A digit misheard for another in a 16-digit number fails Luhn and is left: the limit of
+checking."""
 
 from __future__ import annotations
 
@@ -71,7 +76,8 @@ def is_card(run: Run, text: str) -> bool:
     if run.plus:
         return False
     if near(text, run.start, 4, CUES) and 12 <= len(d) <= 23:
-        return True  # a digit or a group misheard or heard twice: still the card's number
+        # of a card's shape: Luhn decides; else a digit or a group misheard, still a card's number
+        return luhn(d) or not network(d)
     if not 13 <= len(d) <= 19:
         return False
     return network(d) and (run.spoken or (_card_groups(run.groups) and not _years(run.groups, d))) and luhn(d)
