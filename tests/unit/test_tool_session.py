@@ -285,6 +285,13 @@ def test_examples_are_shown_in_the_text_format_only() -> None:
     call = '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
     assert f'The caller says "Is it late?": your whole reply is\n{call}' in text
     assert "Examples" not in system_prompt("Be brief.", box, text_format=False)
+    # the model reads the prompt as it is (tools block, then examples), which is what `warm`
+    # caches: rendered, the block went on after the examples a second time, 350 tokens every
+    # conversation's first reply read again (beside two compiles 16 s, past the watchdog)
+    from voxloop.providers.base import Message
+    from voxloop.providers.llm.tooltext import render
+
+    assert render([Message("system", text)], box.schemas)[0].content == text
 
 
 def test_a_repeated_call_is_not_run_again_and_the_model_is_told_to_answer() -> None:

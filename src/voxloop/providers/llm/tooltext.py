@@ -50,9 +50,10 @@ def tools_block(tools: Sequence[dict[str, Any]]) -> str:
 
 
 def with_tools(system: str, tools: Sequence[dict[str, Any]]) -> str:
-    """`system` with the tools block at its end (unchanged if it has it already)."""
+    """`system` with the tools block at its end (unchanged if it holds it already: a session's
+    prompt has it before the tools' examples, `agent/toolcall.py`)."""
     block = tools_block(tools)
-    return system if system.endswith(block) else system + block
+    return system if block in system else system + block
 
 
 def call_text(call: ToolCall) -> str:
