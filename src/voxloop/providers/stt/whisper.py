@@ -11,20 +11,30 @@ tiny.en alone 0.159 / 0.147 on the clips and 0.164 / 0.134 on the long turns; ba
 0.149 / 0.142 and 0.139 / 0.132. base decodes about 2.5x slower than tiny.en
 (+~250 ms before every reply), so the default is tiny.en for both.
 
-When other processes keep the cores busy (`busy_cores`), the finals come from `model` with
-`busy_final_beam_size` (greedy): on a busy machine a slightly less exact answer now beats an
-exact one late.
+When other processes keep the cores busy (`busy_cores`), partials and finals both come from
+`busy_model`, Moonshine tiny by default: on a busy machine an answer now beats an exact one late,
+and Moonshine was the faster and the more accurate of the cheap choices. Whole corpus clips,
+decode ms per second of audio p50 / p95 and WER tuning / validation
+(`benchmarks/busy_decoders.py`, 2026-12-03): beside two busy processes, tiny.en greedy
+70 / 164 ms, 0.193 / 0.140; Moonshine 44 / 64 ms, 0.132 / 0.147 (tiny.en beam 5: 79 / 177 ms,
+0.165 / 0.127). Partials from the same model keep the words the language model prefilled while
+the user spoke the same at the pause. Moonshine's decodes carry no word times (the turn is then
+not heard again with the next one). With `busy_model` "" (or Moonshine not installed) the busy
+finals come from `model` with `busy_final_beam_size` instead.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from voxloop.config import STTConfig
 from voxloop.cpu import CpuMonitor
+from voxloop.errors import VoxloopError
 from voxloop.providers._worker import Worker
 from voxloop.providers.base import STT, BatchOptions, PartialCallback, Samples, STTStream, Transcript
 from voxloop.providers.stt.decoding import Decoding
+from voxloop.providers.stt.moonshine import MoonshineSTT
 from voxloop.providers.stt.stream import DecoderStream
 from voxloop.providers.stt.whisper_decoder import WhisperDecoder
 
@@ -38,6 +48,7 @@ class WhisperSTT(STT):
         self.config = config or STTConfig()
         self._fast: WhisperDecoder | None = None  # partials (and finals on a busy machine)
         self._exact: WhisperDecoder | None = None  # pause and final decodes, the offline path
+        self._light: MoonshineSTT | None = None  # every decode of the loop on a busy machine
         self._cpu = cpu
         self._busy = False  # finals fell back to the fast model (logged when it changes)
         self._worker = Worker("stt")  # partial transcripts
@@ -59,31 +70,51 @@ class WhisperSTT(STT):
         )
         if self._cpu is None:
             self._cpu = CpuMonitor()
+        self._light = self._load_light()
         self._fast, self._exact = fast, exact
+
+    def _load_light(self) -> MoonshineSTT | None:
+        if self.config.busy_model != "moonshine":
+            return None
+        light = MoonshineSTT(replace(self.config, provider="moonshine", keywords=[]))
+        try:
+            light._load()
+        except VoxloopError as e:  # not installed: the busy finals come from `model`, greedy
+            log.warning(
+                "stt: no Moonshine for a busy machine (%s); busy finals from %s", e.message, self.config.model
+            )
+            return None
+        return light
 
     def _decoders(self) -> tuple[WhisperDecoder, WhisperDecoder]:
         if self._fast is None or self._exact is None:
             raise RuntimeError("WhisperSTT.load() must run before it decodes")
         return self._fast, self._exact
 
-    def _final_decoder(self) -> tuple[WhisperDecoder, int]:
-        """The accurate model with the final beam, unless other processes keep the cores busy:
-        then the fast model with `busy_final_beam_size`."""
-        fast, exact = self._decoders()
+    def _is_busy(self) -> bool:
+        """Whether other processes keep `busy_cores` or more busy (logged when it changes)."""
         others = self._cpu.others() if self._cpu is not None else None
         busy = others is not None and others >= self.config.busy_cores
         if busy != self._busy:
             self._busy = busy
-            if busy:
+            if not busy:
+                log.info("stt: the cores are free again: transcripts from whisper %s", self.final_model)
+            elif self._light is not None:
+                log.info("stt: other processes keep %.1f cores busy: transcripts from Moonshine tiny", others)
+            else:
                 log.info(
                     "stt: other processes keep %.1f cores busy: final transcripts from %s with beam %d",
                     others,
-                    fast.name,
+                    self.config.model,
                     self.config.busy_final_beam_size,
                 )
-            else:
-                log.info("stt: the cores are free again: final transcripts from %s", exact.name)
-        if busy:
+        return busy
+
+    def _final_decoder(self) -> tuple[WhisperDecoder, int]:
+        """The accurate model with the final beam, unless other processes keep the cores busy
+        (and there is no Moonshine): then the fast model with `busy_final_beam_size`."""
+        fast, exact = self._decoders()
+        if self._is_busy():
             return fast, self.config.busy_final_beam_size
         return exact, self.config.final_beam_size
 
@@ -104,11 +135,18 @@ class WhisperSTT(STT):
         the words the reply is built on (final beam, accurate model, their own worker)."""
         if final:
             return (await self.decode_timed_async(audio, context)).text
-        return await self._worker.run(self._decoders()[0].decode, audio, None, context)
+        fast = self._decoders()[0]
+        if self._light is not None and self._is_busy():
+            return await self._worker.run(self._light.decode, audio)
+        return await self._worker.run(fast.decode, audio, None, context)
 
     async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding:
         """A final decode (`decode_async` with `final`) with its words' times, seconds into `audio`
-        (the alignment every decode makes anyway: no extra cost)."""
+        (the alignment every decode makes anyway: no extra cost); on a busy machine with
+        Moonshine, its text alone."""
+        if self._light is not None and self._is_busy():
+            self._decoders()
+            return Decoding(await self._final_worker.run(self._light.decode, audio))
         decoder, beam = self._final_decoder()
         return await self._final_worker.run(decoder.decode_timed, audio, beam, context)
 
