@@ -7,7 +7,7 @@ import asyncio
 import difflib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -172,3 +172,43 @@ def test_the_command_line_offers_it(tmp_path: Path) -> None:
     assert r.returncode == 0
     line = next(x for x in r.stdout.splitlines() if "moonshine-tiny" in x)
     assert "MIT" in line and "43 MB" in line, line
+
+
+class FixedLoad:
+    """A CPU monitor that reports what the test sets: cores other processes keep busy."""
+
+    def __init__(self) -> None:
+        self.busy = 0.0
+
+    def others(self) -> float:
+        return self.busy
+
+
+@pytest.mark.parametrize("busy_model", ["moonshine", ""])
+def test_a_busy_machine_hears_with_the_light_recogniser(
+    arun: Arun[Any], moonshine: MoonshineSTT, corpus: Corpus, busy_model: str
+) -> None:
+    from voxloop.cpu import CpuMonitor
+    from voxloop.providers.stt.whisper import WhisperSTT
+
+    load = FixedLoad()
+    stt = load_or_skip(arun, WhisperSTT(STTConfig(busy_model=busy_model), cpu=cast(CpuMonitor, load)))
+    try:
+        clip = corpus.clip("1089-134686-0000")
+        audio = clip.audio()
+        idle = arun(stt.decode_timed_async(audio))
+        assert idle.words, "whisper aligns its words when the cores are free"
+        load.busy = 1.6
+        busy = arun(stt.decode_timed_async(audio))
+        partial = arun(stt.decode_async(audio))
+        wrong, n = errors(clip.transcript, busy.text)
+        assert wrong <= max(2, n // 8), busy.text
+        if busy_model:  # Moonshine for partials and finals: its own text, no word times
+            light = arun(moonshine.decode_async(audio, final=True))
+            assert (busy.text, busy.words, partial) == (light, (), light)
+        else:  # tiny.en greedy for the finals, still aligned
+            assert busy.words
+        load.busy = 0.0
+        assert arun(stt.decode_timed_async(audio)) == idle
+    finally:
+        arun(stt.aclose())
