@@ -228,7 +228,9 @@ class TurnConfig:
     # ... or after the words complete so far, once this long has passed since the first token (on a
     # busy machine a word can take 300 ms to generate: the voice starts on the first one or two)
     first_chunk_wait_ms: int = 400
-    slow_token_ms: int = 150  # ... or at once when tokens come this far apart (idle: 55-80 ms)
+    # ... or at once when tokens come this far apart (idle: 55-80 ms; beside two busy processes
+    # 75-240 ms, where waiting for three words took ~430 ms at the p50)
+    slow_token_ms: int = 100
     run_dry_ms: int = 500  # the voice has less than this left to say: the next request ends early too
     speculate: bool = True  # start the reply at a pause, play it only if the turn then ends
     prefill_partials: bool = True  # feed partial transcripts to the LLM while the user speaks
