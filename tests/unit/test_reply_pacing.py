@@ -42,3 +42,10 @@ def test_slow_text_starts_on_the_first_word_and_never_leaves_the_voice_waiting()
     assert first == pytest.approx(0.3, abs=1e-6)
     assert " ".join(said) == "The capital of France is Paris. It is lovely."
     assert len(said) > 3  # shorter pieces than sentences: the voice ran dry between them
+
+
+def test_text_a_little_slower_than_an_idle_machine_starts_on_the_first_word() -> None:
+    said, first = _spoken(0.12)  # beside two busy processes tokens came 75-240 ms apart
+    assert said[0] == "The" and first == pytest.approx(0.12, abs=1e-6)
+    said, first = _spoken(0.08)  # the slowest tokens of an idle machine: three words first
+    assert said[0] == "The capital of" and first == pytest.approx(3 * 0.08, abs=1e-6)
