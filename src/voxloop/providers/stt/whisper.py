@@ -16,7 +16,7 @@ When other processes keep the cores busy (`busy_cores`), partials and finals bot
 and Moonshine was the faster and the more accurate of the cheap choices. Whole corpus clips,
 decode ms per second of audio p50 / p95 and WER tuning / validation
 (`benchmarks/busy_decoders.py`, 2026-12-03): beside two busy processes, tiny.en greedy
-70 / 164 ms, 0.193 / 0.140; Moonshine 44 / 64 ms, 0.132 / 0.147 (tiny.en beam 5: 79 / 177 ms,
+66 / 181 ms, 0.193 / 0.140; Moonshine 41 / 56 ms, 0.132 / 0.147 (tiny.en beam 5: 80 / 166 ms,
 0.165 / 0.127). Partials from the same model keep the words the language model prefilled while
 the user spoke the same at the pause. Moonshine's decodes carry no word times (the turn is then
 not heard again with the next one). With `busy_model` "" (or Moonshine not installed) the busy
