@@ -87,11 +87,12 @@ class STTConfig:
     # base: streaming WER 0.149 vs 0.158 with tiny.en on the corpus clips, 0.139 vs 0.164 on long
     # turns, but each decode takes ~2.5x longer (pause decode p50 449 vs 193 ms): +~250 ms per reply
     final_model: str = ""
-    # When other processes keep at least `busy_cores` cores busy, partials and finals come from
-    # `busy_model` (Moonshine tiny: cheaper, and on the corpus no less accurate than tiny.en
-    # greedy); "" or Moonshine missing: the finals from `model` with `busy_final_beam_size`.
+    # When other processes keep at least `busy_cores` cores busy, the finals come from `model`
+    # with `busy_final_beam_size`; or, with `busy_model` "moonshine", partials and finals from
+    # Moonshine tiny (cheaper, and on the corpus no less accurate than tiny.en greedy, but
+    # without word times: no re-hearing of a turn decided too early, no keywords)
     busy_cores: float = 0.5
-    busy_model: str = "moonshine"
+    busy_model: str = ""
     busy_final_beam_size: int = 1
     partial_interval_s: float = 0.4  # re-decode the growing turn this often for partials
     short_window: bool = True  # encode only the audio so far (>= min_window_s), not a fixed 30 s

@@ -26,6 +26,14 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="for whisper: the model of the final transcripts (default: --stt-model); base is more "
         "accurate and ~250 ms slower per reply",
     )
+    g.add_argument(
+        "--stt-busy-model",
+        default=STTConfig.busy_model,
+        choices=["", "moonshine"],
+        help="for whisper: who hears while other processes keep the cores busy: '' (tiny.en, greedy "
+        "finals) or moonshine (faster beside busy processes: bench latency --cpu-load 2 p50 -15%%; "
+        "no word times, so a turn decided too early is not heard again, and no --keywords)",
+    )
     g.add_argument("--keywords", default="", help="comma-separated domain terms to steer the recogniser to")
     g.add_argument(
         "--llm",
@@ -89,6 +97,7 @@ def config(a: argparse.Namespace) -> AgentConfig:
         raise VoxloopError(f"--stt-beam {a.stt_beam} is out of range", "use 1 (greedy) to 10")
     cfg.stt.final_beam_size = a.stt_beam
     cfg.stt.final_model = a.stt_final_model
+    cfg.stt.busy_model = a.stt_busy_model
     cfg.turn.adaptive_silence, cfg.turn.model = not a.fixed_silence, a.turn_model
     cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
     llm_choice(cfg.llm, a.llm, a.llm_model, a.openai_base_url)

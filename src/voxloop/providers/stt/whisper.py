@@ -11,16 +11,17 @@ tiny.en alone 0.159 / 0.147 on the clips and 0.164 / 0.134 on the long turns; ba
 0.149 / 0.142 and 0.139 / 0.132. base decodes about 2.5x slower than tiny.en
 (+~250 ms before every reply), so the default is tiny.en for both.
 
-When other processes keep the cores busy (`busy_cores`), partials and finals both come from
-`busy_model`, Moonshine tiny by default: on a busy machine an answer now beats an exact one late,
-and Moonshine was the faster and the more accurate of the cheap choices. Whole corpus clips,
-decode ms per second of audio p50 / p95 and WER tuning / validation
+When other processes keep the cores busy (`busy_cores`), the finals come from `model` with
+`busy_final_beam_size` (greedy): on a busy machine an answer now beats an exact one late. With
+`busy_model` "moonshine" (`--stt-busy-model`), partials and finals both come from Moonshine tiny
+instead, the faster and, over both parts, the more accurate of the cheap choices. Whole corpus
+clips, decode ms per second of audio p50 / p95 and WER tuning / validation
 (`benchmarks/busy_decoders.py`, 2026-12-03): beside two busy processes, tiny.en greedy
 66 / 181 ms, 0.193 / 0.140; Moonshine 41 / 56 ms, 0.132 / 0.147 (tiny.en beam 5: 80 / 166 ms,
-0.165 / 0.127). Partials from the same model keep the words the language model prefilled while
-the user spoke the same at the pause. Moonshine's decodes carry no word times (the turn is then
-not heard again with the next one). With `busy_model` "" (or Moonshine not installed) the busy
-finals come from `model` with `busy_final_beam_size` instead.
+0.165 / 0.127). It is not the default: Moonshine's decodes carry no word times and take no
+prompt, so on a busy machine a turn decided too early would not be heard again with what
+followed, a long decode that stopped early would not be continued, and keywords would not steer
+it (the tests of those failed under `make test` beside two compiles).
 """
 
 from __future__ import annotations
