@@ -373,3 +373,30 @@ def test_a_decoder_that_gives_no_word_times_never_hears_a_turn_again() -> None:
         return s.rehear(first.text, silence(0.1))
 
     assert run_virtual(main()) == 0  # without times, words it skipped could not be put back
+
+
+def test_a_turn_that_hears_the_last_again_takes_no_other_context_for_it() -> None:
+    """The listener may say twice that the user went on (the agent's paused voice was judged, then
+    the turn taken): the second time, with the last turn already heard again, its words must not
+    come before the transcript a second time."""
+
+    async def main() -> tuple[Transcript, Transcript]:
+        dec = WordingDecoder({22: "tell me a story", 40: "tell me a story about a dragon"}, commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(5.0))
+        s.speech_paused()
+        await _push(s, silence(0.2))
+        s.speech_resumed()
+        await _push(s, tone(2.0))
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        first = await s.finalize()
+        assert s.rehear(first.text, silence(0.3)) > 0
+        s.continues(first.text)  # said again: it is already being heard again
+        await _push(s, tone(1.0))
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        return first, await s.finalize()
+
+    first, second = run_virtual(main())
+    assert second.text == "F50 tell me a story about a dragon" and second.revises == first.text

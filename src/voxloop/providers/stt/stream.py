@@ -187,6 +187,8 @@ class DecoderStream(STTStream):
 
     # -- hints from the VAD ------------------------------------------------------------------------
     def continues(self, text: str) -> None:
+        if self._revising:
+            return  # this turn already hears the last one's end again, after the words before it
         self._context = text.strip()
 
     def rehear(self, text: str, gap: Samples) -> int:
