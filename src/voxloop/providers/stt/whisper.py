@@ -51,7 +51,7 @@ class WhisperSTT(STT):
         self._exact: WhisperDecoder | None = None  # pause and final decodes, the offline path
         self._light: MoonshineSTT | None = None  # every decode of the loop on a busy machine
         self._cpu = cpu
-        self._busy = False  # finals fell back to the fast model (logged when it changes)
+        self._busy = False  # the cores were busy at the last decode (logged when it changes)
         self._worker = Worker("stt")  # partial transcripts
         self._final_worker = Worker("stt-final")  # pause and final decodes: the critical path
 
@@ -111,13 +111,10 @@ class WhisperSTT(STT):
                 )
         return busy
 
-    def _final_decoder(self) -> tuple[WhisperDecoder, int]:
-        """The accurate model with the final beam, unless other processes keep the cores busy
-        (and there is no Moonshine): then the fast model with `busy_final_beam_size`."""
-        fast, exact = self._decoders()
-        if self._is_busy():
-            return fast, self.config.busy_final_beam_size
-        return exact, self.config.final_beam_size
+    def _light_now(self) -> MoonshineSTT | None:
+        """Moonshine, when it is configured and other processes keep the cores busy."""
+        self._decoders()  # loaded, or say so
+        return self._light if self._light is not None and self._is_busy() else None
 
     # -- the contract ----------------------------------------------------------------------------
     def stream(self, on_partial: PartialCallback | None = None) -> STTStream:
@@ -136,20 +133,25 @@ class WhisperSTT(STT):
         the words the reply is built on (final beam, accurate model, their own worker)."""
         if final:
             return (await self.decode_timed_async(audio, context)).text
-        fast = self._decoders()[0]
-        if self._light is not None and self._is_busy():
-            return await self._worker.run(self._light.decode, audio)
-        return await self._worker.run(fast.decode, audio, None, context)
+        light = self._light_now()
+        if light is not None:
+            return await self._worker.run(light.decode, audio)
+        return await self._worker.run(self._decoders()[0].decode, audio, None, context)
 
     async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding:
         """A final decode (`decode_async` with `final`) with its words' times, seconds into `audio`
-        (the alignment every decode makes anyway: no extra cost); on a busy machine with
-        Moonshine, its text alone."""
-        if self._light is not None and self._is_busy():
-            self._decoders()
+        (the alignment every decode makes anyway: no extra cost). On a busy machine: the fast
+        model with `busy_final_beam_size`, or with Moonshine configured, its text alone."""
+        fast, exact = self._decoders()
+        if not self._is_busy():
+            return await self._final_worker.run(
+                exact.decode_timed, audio, self.config.final_beam_size, context
+            )
+        if self._light is not None:
             return Decoding(await self._final_worker.run(self._light.decode, audio))
-        decoder, beam = self._final_decoder()
-        return await self._final_worker.run(decoder.decode_timed, audio, beam, context)
+        return await self._final_worker.run(
+            fast.decode_timed, audio, self.config.busy_final_beam_size, context
+        )
 
     async def aclose(self) -> None:
         self._worker.shutdown()
