@@ -20,7 +20,7 @@ from voxloop.bench.load_client import CallResult, Turn
 from voxloop.bench.load_server import find_pid
 from voxloop.server.settings import ServerSettings
 
-ROW = {"n", "turns", "errors", "v2v_ms", "v2v_answer_ms", "llm_ttft_ms", "cpu_percent", "rss_mb"}
+ROW = {"n", "turns", "errors", "v2v_ms", "v2v_answer_ms", "llm_ttft_ms", "cpu_percent", "rss_mb", "parts"}
 
 
 def corpus(folder: Path, clips: int) -> Path:
@@ -66,18 +66,40 @@ def test_a_filler_first_answer_is_timed_to_the_answer() -> None:
     def rec(v2v: float, answer: float, fillers: int) -> dict[str, object]:
         return {"v2v_ms": v2v, "v2v_answer_ms": answer, "llm_ttft_ms": answer - 200, "fillers": fillers}
 
+    # speakers 1688 and 2609 are in the tuning part, 1998 in the validation part (bench/split.py)
     calls = [
-        CallResult(1, [Turn(1, "a", rec(900, 900, 0)), Turn(1, "b", rec(2600, 3100, 1))]),
-        CallResult(2, [Turn(2, "c", None, error="dropped: no words")], errors=["llm_timeout: slow"]),
+        CallResult(1, [Turn(1, "1688-1-0", rec(900, 900, 0)), Turn(1, "1998-1-0", rec(2600, 3100, 1))]),
+        CallResult(2, [Turn(2, "2609-1-0", None, error="dropped: no words")], errors=["llm_timeout: slow"]),
     ]
     row = load.summarize(2, calls, 150.0, 2300.0)
     assert set(row) == ROW
     assert (row["turns"], row["errors"], row["cpu_percent"], row["rss_mb"]) == (2, 2, 150.0, 2300.0)
     assert row["v2v_ms"]["max"] == 2600 and row["v2v_answer_ms"]["max"] == 3100
+    tuning, validation = row["parts"]["tuning"], row["parts"]["validation"]
+    assert (tuning["turns"], tuning["dropped"], tuning["v2v_answer_ms"]["max"]) == (1, 1, 900)
+    assert (validation["turns"], validation["dropped"], validation["v2v_answer_ms"]["p50"]) == (1, 0, 3100)
     empty = load.summarize(4, [CallResult(1, errors=["refused"])], None, None)
     assert empty["v2v_answer_ms"] == {"p50": None, "p95": None, "max": None} and empty["errors"] == 1
-    fast = load.summarize(1, [CallResult(1, [Turn(1, "a", rec(900, 900, 0))])], None, None)
+    assert empty["parts"] == {}  # a refused caller heard no clip of either part
+    fast = load.summarize(1, [CallResult(1, [Turn(1, "1688-1-0", rec(900, 900, 0))])], None, None)
     assert load.within_budget(fast) and not load.within_budget(row) and not load.within_budget(empty)
+
+
+def test_the_clips_come_from_both_parts_in_turn(tmp_path: Path) -> None:
+    # the corpus lists every tuning speaker first; a run of 4 turns still hears both parts
+    folder = tmp_path / "corpus"
+    rows = ["id\tset\tduration_s\ttranscript"]
+    ids = ["1688-1-0", "1688-1-1", "2033-1-0", "1089-1-0", "1998-1-0", "2414-1-0", "toolong_1"]
+    for i in ids:
+        write_wav(
+            folder / f"{i}.wav",
+            np.concatenate([silence(0.3), tone(12.0 if i == "toolong_1" else 1.0)]),
+            16000,
+        )
+        rows.append(f"{i}\tbenchmark\t1.3\thello")
+    (folder / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    chosen = load.choose_clips(load.load_corpus(folder), max_clip_s=10.0, need=4)
+    assert [c.id for c, _ in chosen] == ["1688-1-0", "1998-1-0", "1688-1-1", "2414-1-0"]
 
 
 def test_the_filler_is_skipped_by_the_client_too(tmp_path: Path) -> None:

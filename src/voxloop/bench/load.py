@@ -4,7 +4,7 @@ Every conversation is a caller of bench/load_client.py (corpus clips at real-tim
 each, its answer played and reported like a well-behaved client); callers start `stagger_s`
 apart, each with its own clips. For each N, OUT/load.json gets
 
-    {"n", "turns", "errors", "v2v_ms", "v2v_answer_ms", "llm_ttft_ms", "cpu_percent", "rss_mb"}
+    {"n", "turns", "errors", "v2v_ms", "v2v_answer_ms", "llm_ttft_ms", "cpu_percent", "rss_mb", "parts"}
 
 `turns`: answered turns; `errors`: error events, callers refused or cut off, answers that never
 came, clips heard as nothing; the latencies (p50, p95, max) are the server's timelines of the
@@ -12,7 +12,9 @@ answered turns: `v2v_ms` to the first audio, `v2v_answer_ms` to the answer's fir
 is not the answer), `llm_ttft_ms` the model's first token; `cpu_percent` (100 = one core) and
 `rss_mb` (peak) of the server process and its children over the run. OUT/load_turns.jsonl has a
 row per turn (with the client's own view of the answer's latency) and OUT/load.png the
-latencies against N.
+latencies against N. `parts` has the turns and latencies again for each part of the speaker
+split (`bench.split`) the clips came from: {"tuning": {"turns", "dropped", "v2v_ms", ...}, ...}
+(a caller's own errors, such as a refusal, belong to no clip and are only in `errors`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 from voxloop.bench.corpus import Clip, load_corpus, speech_bounds
-from voxloop.bench.load_client import RATE, Caller, CallResult
+from voxloop.bench.load_client import RATE, Caller, CallResult, Turn
 from voxloop.bench.load_server import Usage, find_pid
+from voxloop.bench.split import PARTS, by_part, part_of
 from voxloop.bench.stats import percentiles, write_json
 from voxloop.errors import VoxloopError
 
@@ -36,7 +40,8 @@ BUDGET_MS = 1500.0  # the target: v2v_answer_ms p95 within this with 2 conversat
 
 def choose_clips(clips: list[Clip], max_clip_s: float, need: int) -> list[tuple[Clip, float]]:
     """Up to `need` clips short enough, each with its labelled speech end (Silero, as bench
-    latency labels it; without faster-whisper, the clip's end)."""
+    latency labels it; without faster-whisper, the clip's end). The parts of the speaker split
+    take turns, so that a short run hears both."""
     try:
         import faster_whisper  # noqa: F401  (speech_bounds runs its Silero VAD)
     except ImportError:
@@ -45,7 +50,7 @@ def choose_clips(clips: list[Clip], max_clip_s: float, need: int) -> list[tuple[
     else:
         labelled = True
     chosen = []
-    for clip in clips:
+    for clip in alternating(clips):
         audio = clip.audio()
         if len(audio) / RATE <= max_clip_s:
             chosen.append((clip, speech_bounds(audio)[1] if labelled else len(audio) / RATE))
@@ -56,25 +61,41 @@ def choose_clips(clips: list[Clip], max_clip_s: float, need: int) -> list[tuple[
     return chosen
 
 
+def alternating(clips: Sequence[Clip]) -> list[Clip]:
+    """The clips with the parts taking turns (tuning, validation, tuning, ...), each in its order."""
+    parts = [p for p in by_part(clips).values() if p]
+    return [c for group in zip_longest(*parts) for c in group if c is not None]
+
+
 def summarize(
     n: int, results: Sequence[CallResult], cpu_percent: float | None, rss_mb: float | None
 ) -> dict[str, Any]:
-    records = [t.record for r in results for t in r.turns if t.record is not None]
-    dropped = sum(1 for r in results for t in r.turns if t.error.startswith("dropped"))
+    turns = [t for r in results for t in r.turns]
+    whole = _figures(turns)
+    dropped = whole.pop("dropped")
+    parts = {p: _figures(mine) for p in PARTS if (mine := [t for t in turns if part_of(t.clip) == p])}
+    return {
+        "n": n,
+        **whole,
+        "errors": sum(len(r.errors) for r in results) + dropped,
+        "cpu_percent": cpu_percent,
+        "rss_mb": rss_mb,
+        "parts": parts,
+    }
+
+
+def _figures(turns: Sequence[Turn]) -> dict[str, Any]:
+    """Answered and dropped turns, and the latencies (p50, p95, max) of the answered ones."""
+    records = [t.record for t in turns if t.record is not None]
 
     def stat(key: str) -> dict[str, float | None]:
         p = percentiles([float(x[key]) for x in records if x.get(key) is not None])
         return {k: None if v != v else v for k, v in p.items()}  # no value: null, not NaN
 
     return {
-        "n": n,
         "turns": len(records),
-        "errors": sum(len(r.errors) for r in results) + dropped,
-        "v2v_ms": stat("v2v_ms"),
-        "v2v_answer_ms": stat("v2v_answer_ms"),
-        "llm_ttft_ms": stat("llm_ttft_ms"),
-        "cpu_percent": cpu_percent,
-        "rss_mb": rss_mb,
+        "dropped": sum(1 for t in turns if t.error.startswith("dropped")),
+        **{key: stat(key) for key in ("v2v_ms", "v2v_answer_ms", "llm_ttft_ms")},
     }
 
 
@@ -132,6 +153,15 @@ async def run(
             row["cpu_percent"],
             row["rss_mb"],
         )
+        for part, fig in row["parts"].items():
+            log.info(
+                "  %s part: %d turn(s), %d dropped; answer p50 %s / p95 %s ms",
+                part,
+                fig["turns"],
+                fig["dropped"],
+                fig["v2v_answer_ms"]["p50"],
+                fig["v2v_answer_ms"]["p95"],
+            )
         for r in results:
             for e in r.errors:
                 log.info("  caller %d: %s", r.session, e)
