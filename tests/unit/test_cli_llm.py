@@ -59,3 +59,45 @@ def test_bad_llm_choices_are_refused(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["-q", "run", "--in", "x.wav", "--llm", "openai,nope"])
     assert "unknown llm provider 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_the_fastest_profile_takes_each_stages_fastest_choice(
+    monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    cfg = configured(monkeypatch, command, "--profile", "fastest")
+    assert (cfg.stt.provider, cfg.llm.provider, cfg.llm.model) == ("moonshine", "llama", "qwen2.5-0.5b")
+    assert (cfg.turn.model, cfg.turn.model_threshold, cfg.turn.first_words) == ("smart-turn", 0.5, 1)
+    plain = configured(monkeypatch, command)
+    assert (plain.stt.provider, plain.llm.model, plain.turn.model) == ("whisper", "qwen2.5-1.5b", "auto")
+    assert plain.turn.model_threshold > 1 and plain.turn.first_words == 3
+
+
+def test_options_given_beside_the_profile_still_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = configured(
+        monkeypatch,
+        "run",
+        "--profile",
+        "fastest",
+        "--stt",
+        "whisper,moonshine",
+        "--llm-model",
+        "smollm2-135m",
+    )
+    assert (cfg.stt.provider, cfg.llm.model, cfg.turn.model) == (
+        "whisper,moonshine",
+        "smollm2-135m",
+        "smart-turn",
+    )
+    cfg = configured(monkeypatch, "run", "--profile", "fastest", "--llm", "openai")
+    assert (cfg.llm.provider, cfg.llm.model, cfg.llm.openai.model) == (
+        "openai",
+        "qwen2.5-1.5b",
+        "gpt-4o-mini",
+    )
+
+
+def test_an_unknown_profile_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["-q", "run", "--in", "x.wav", "--profile", "quickest"])
+    assert "invalid choice: 'quickest'" in capsys.readouterr().err

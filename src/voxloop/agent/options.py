@@ -13,6 +13,7 @@ from voxloop.providers.turn import TURN_MODEL_HELP, TURN_MODELS
 from voxloop.redact import command as redact_command
 
 LOCAL_LLMS = ("qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m")
+PROFILES = ("default", "fastest")
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -83,6 +84,15 @@ def add_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--half-duplex", action="store_true", help="ignore the microphone while the agent speaks")
     t.add_argument("--turn-model", default=TurnConfig.model, choices=TURN_MODELS, help=TURN_MODEL_HELP)
     p.add_argument(
+        "--profile",
+        default="default",
+        choices=PROFILES,
+        help="fastest: Moonshine hears, Qwen2.5 0.5B answers, Smart Turn ends a turn it finds "
+        "complete after 200 ms of silence and the first word goes to the voice at once (--stt, "
+        "--llm-model and --turn-model given as well still decide; answers are wrong more often and "
+        "readers who pause are cut off more: see the README's latency table)",
+    )
+    p.add_argument(
         "--tools", default="", help="tools the agent may call: demo, a dotted module or a .py file"
     )
     p.add_argument("--kb", default="", help="--tools demo: a folder of .txt files for its knowledge base")
@@ -111,7 +121,24 @@ def config(a: argparse.Namespace) -> AgentConfig:
     cfg.tts.cache = tts_cache_options.from_args(a)
     cfg.tools.module, cfg.tools.kb_dir = a.tools, a.kb
     cfg.privacy = redact_command.privacy(a)
+    if a.profile == "fastest":
+        fastest(cfg, a)
     return cfg
+
+
+def fastest(cfg: AgentConfig, a: argparse.Namespace) -> None:
+    """`--profile fastest`: each stage's fastest choice. Moonshine tiny decodes a pause 1.3-2x
+    faster than tiny.en, the 0.5B model makes tokens 2x faster than the 1.5B, Smart Turn ends a
+    turn it scores complete (0.5 or more) after 200 ms of silence instead of 500, and the first
+    word goes to the voice as soon as the next one begins."""
+    if a.stt == STTConfig.provider:  # options left at their defaults take the profile's choice
+        cfg.stt.provider = "moonshine"
+    if not a.llm_model and cfg.llm.provider == "llama":
+        cfg.llm.model = "qwen2.5-0.5b"
+    if a.turn_model == TurnConfig.model:
+        cfg.turn.model = "smart-turn"
+    cfg.turn.model_threshold = 0.5
+    cfg.turn.first_words = 1
 
 
 def llm_choice(cfg: LLMConfig, provider: str, model: str, base_url: str) -> None:
