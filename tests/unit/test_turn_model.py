@@ -177,3 +177,28 @@ def test_a_missing_model_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ModelMissing) as e:
         run_virtual(SmartTurn().load())
     assert "pip install --no-deps pipecat-ai==1.14.0" in str(e.value)
+
+
+def test_the_default_model_is_left_out_when_not_installed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "auto" (the default): a missing Smart Turn leaves the silence rules alone, with a warning that
+    # says how to install it; asked for by name, it stays an error
+    import importlib.util
+
+    from conftest import make_providers
+    from voxloop.providers.turn import create_turn_model
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "pipecat" else real(n, *a))
+    assert TurnConfig().model == "auto"
+    providers = make_providers()
+    providers.turn = create_turn_model("auto")
+    with caplog.at_level("WARNING", logger="voxloop"):
+        run_virtual(providers.load())
+    assert providers.turn is None
+    assert "silence rules alone" in caplog.text and "pip install --no-deps pipecat-ai==1.14.0" in caplog.text
+    providers.turn = create_turn_model("smart-turn")
+    with pytest.raises(ModelMissing):
+        run_virtual(providers.load())
+    assert create_turn_model("none") is None

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from voxloop.config import AgentConfig
+from voxloop.errors import MissingExtra, ModelMissing
 from voxloop.providers import registry
 from voxloop.providers.base import LLM, STT, TTS, VAD
 from voxloop.providers.tts.cache import with_cache
@@ -49,10 +50,20 @@ class Providers:
             ("speech recogniser", self.stt),
             ("language model", self.llm),
             ("voice", self.tts),
-            *((("end-of-turn model", self.turn),) if self.turn is not None else ()),
         ):
             log.info("loading the %s (%s)...", kind, p.name)
             await p.load()
+        if self.turn is not None:
+            log.info("loading the end-of-turn model (%s)...", self.turn.name)
+            try:
+                await self.turn.load()
+            except (ModelMissing, MissingExtra) as e:
+                if self.turn.required:
+                    raise
+                log.warning(
+                    "no end-of-turn model (%s): turns end by the silence rules alone. %s", e.message, e.hint
+                )
+                self.turn = None
         if self.tools and self.tool_prompt:
             from voxloop.agent.toolcall import warm
 
