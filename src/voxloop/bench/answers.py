@@ -191,7 +191,8 @@ async def run(
         "v2v_answer_ms": percentiles(lat),
         "no_answer": sum(1 for r in rows if r["v2v_answer_ms"] is None),
         "llm_model": config.llm.model if config.llm.provider == "llama" else config.llm.provider,
-        "stt_model": config.stt.model,
+        # the recogniser that heard: Whisper's model by its size, any other provider by its name
+        "stt_model": config.stt.model if config.stt.provider == "whisper" else config.stt.provider,
         "questions": rows,
         "config": {k: v for k, v in asdict(config.llm).items() if k in ("model", "provider", "temperature")},
     }
