@@ -44,7 +44,8 @@ def test_a_phone_call_gets_a_spoken_answer_and_barge_in_clears_it(
             await peer.connected()
             await peer.start({"system_prompt": PROMPT})
             await peer.stream(to_phone(np.concatenate([np.zeros(8000, np.float32), question])))
-            await feed_until(peer, lambda: len(peer.heard) >= 8000 * 1.5, "1.5 s of the answer heard")
+            # 3 s: on a busy machine the first word or two go to the voice alone, then it waits for more
+            await feed_until(peer, lambda: len(peer.heard) >= 8000 * 3.0, "3 s of the answer heard")
             calls = [c for c in srv.state.sessions.live if isinstance(c, TwilioCall)]
             assert len(calls) == 1 and calls[0].session is not None
             session = calls[0].session
