@@ -32,20 +32,23 @@ from voxloop.providers.base import Samples
 
 @dataclass(frozen=True)
 class Dithered:
-    """A clip with dither of its own seed (0: none)."""
+    """A clip as `streaming_text` reads it, with its audio already dithered."""
 
     id: str
     transcript: str
-    clean: Samples
-    seed: int
-    dbfs: float
+    samples: Samples
 
     def audio(self) -> Samples:
-        if not self.seed:
-            return self.clean
-        rng = np.random.default_rng(self.seed * 100_003 + len(self.clean))
-        noise = rng.standard_normal(len(self.clean)).astype(np.float32) * 10 ** (self.dbfs / 20)
-        return (self.clean + noise).astype(np.float32)
+        return self.samples
+
+
+def dither(clean: Samples, seed: int, dbfs: float) -> Samples:
+    """`clean` with white noise at `dbfs` of its own seed (0: unchanged)."""
+    if not seed:
+        return clean
+    rng = np.random.default_rng(seed * 100_003 + len(clean))
+    noise = rng.standard_normal(len(clean)).astype(np.float32) * 10 ** (dbfs / 20)
+    return (clean + noise).astype(np.float32)
 
 
 async def run(corpus: Path, seeds: int, long: bool, dbfs: float) -> None:
@@ -63,10 +66,10 @@ async def run(corpus: Path, seeds: int, long: bool, dbfs: float) -> None:
             errors = {p: [0, 0] for p in PARTS}  # streaming, offline
             words = dict.fromkeys(PARTS, 0)
             for i, c in enumerate(clips, 1):
-                clip = Dithered(c.id, c.transcript, c.audio(), seed, dbfs)
+                clip = Dithered(c.id, c.transcript, dither(c.audio(), seed, dbfs))
                 ref, part = normalize(clip.transcript), part_of(clip.id)
                 streamed = await streaming_text(vad, stt, config, clip)  # type: ignore[arg-type]
-                offline = (await stt.transcribe(clip.audio())).text
+                offline = (await stt.transcribe(clip.samples)).text
                 errors[part][0] += word_errors(ref, normalize(streamed))
                 errors[part][1] += word_errors(ref, normalize(offline))
                 words[part] += len(ref)

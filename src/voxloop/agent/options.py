@@ -127,8 +127,9 @@ def config(a: argparse.Namespace) -> AgentConfig:
 
 
 def fastest(cfg: AgentConfig, a: argparse.Namespace) -> None:
-    """`--profile fastest`: each stage's fastest choice. Moonshine tiny decodes a pause 1.3-2x
-    faster than tiny.en, the 0.5B model makes tokens 2x faster than the 1.5B, Smart Turn ends a
+    """`--profile fastest`: each stage's fastest choice. Moonshine tiny decodes a corpus clip in
+    167 ms (p50, one thread) against 232 for tiny.en's final beam, the 0.5B model makes tokens 2x
+    faster than the 1.5B, Smart Turn ends a
     turn it scores complete (0.5 or more) after 200 ms of silence instead of 500, and the first
     word goes to the voice as soon as the next one begins."""
     if a.stt == STTConfig.provider:  # options left at their defaults take the profile's choice

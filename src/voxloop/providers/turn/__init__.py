@@ -37,7 +37,5 @@ def create_turn_model(name: str) -> TurnModel | None:
     if name in ("smart-turn", "auto"):
         from voxloop.providers.turn.smart_turn import SmartTurn
 
-        model = SmartTurn()
-        model.required = name == "smart-turn"
-        return model
+        return SmartTurn(required=name == "smart-turn")
     raise UnknownProvider(f"unknown end-of-turn model '{name}'", f"available: {', '.join(TURN_MODELS)}")

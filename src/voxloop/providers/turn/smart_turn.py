@@ -27,7 +27,8 @@ class SmartTurn(TurnModel):
     name = "smart-turn"
     sample_rate = RATE
 
-    def __init__(self) -> None:
+    def __init__(self, required: bool = True) -> None:
+        self.required = required  # False ("auto"): a missing model leaves the silence rules alone
         self._session: Any = None
         self._worker: Worker | None = None
 
