@@ -18,6 +18,7 @@ from fakes import FakeSTT, FakeVAD
 from fakes.fake_turn import FakeTurnModel
 from voxloop.agent.endpoint import Endpointer
 from voxloop.agent.listener import Listener
+from voxloop.agent.turn_model import TurnJudge
 from voxloop.config import AgentConfig, TurnConfig, VADConfig
 from voxloop.errors import ModelMissing
 from voxloop.providers.base import Samples
@@ -32,7 +33,10 @@ def sec(frames: int) -> float:
 def config(**turn: object) -> AgentConfig:
     # adaptive silence off: these turns follow each other closely, as a user who went on would;
     # both bands at 0.5 (the defaults never end a turn early: `test_the_defaults_only_hold`)
-    base = TurnConfig(adaptive_silence=False, model_threshold=0.5, model_hold_below=0.5)
+    # always asked, however busy the machine running the tests is (`test_busy_cores_skip_the_question`)
+    base = TurnConfig(
+        adaptive_silence=False, model_threshold=0.5, model_hold_below=0.5, model_busy_cores=None
+    )
     return AgentConfig(turn=dataclasses.replace(base, **turn))
 
 
@@ -121,6 +125,56 @@ def test_asked_once_per_pause_with_the_turns_audio() -> None:
     assert run_virtual(decided_after(listener(model), x)) == [sec(8) * 1000]
     first, second = model.asked
     assert second - first == 20 * F + 10 * F  # the same turn, grown by the pause and the speech
+
+
+def speak_then_pause(judge: TurnJudge, n: int) -> None:
+    """The `n`th stretch of a turn: 10 frames of speech, then 7 of silence (the question's moment)."""
+    for i in range(17):
+        judge.feed(tone(sec(1)))
+        judge.endpoint.update(1.0 if i < 10 else 0.0, (17 * n + i + 1) * F, F)
+
+
+def test_busy_cores_skip_the_question() -> None:
+    """While other processes keep `model_busy_cores` busy the model is not asked at a pause (the
+    silence rules decide); once they leave the cores free it is asked again."""
+    load = [1.2, 0.1]
+    turn = TurnConfig(model_busy_cores=0.5)
+
+    async def pauses() -> list[bool]:
+        model = FakeTurnModel([0.9, 0.9])
+        judge = TurnJudge(model, turn, Endpointer(turn, VADConfig(), 16000), 16000, others=lambda: load[0])
+        asked = []
+        for n in range(len(load)):
+            speak_then_pause(judge, n)
+            task = judge.check()
+            if task is not None:
+                await task
+            asked.append(task is not None)
+            judge.resumed()
+            load.pop(0)
+        assert judge.skipped == 1 and len(model.asked) == 1
+        return asked
+
+    assert run_virtual(pauses()) == [False, True]
+
+
+def test_without_a_busy_limit_the_load_is_not_read() -> None:
+    turn = TurnConfig(model_busy_cores=None)
+
+    def unread() -> float:
+        raise AssertionError("the load was read")
+
+    async def ask() -> bool:
+        judge = TurnJudge(
+            FakeTurnModel([0.9]), turn, Endpointer(turn, VADConfig(), 16000), 16000, others=unread
+        )
+        speak_then_pause(judge, 0)
+        task = judge.check()
+        if task is not None:
+            await task
+        return task is not None
+
+    assert run_virtual(ask())
 
 
 def test_at_most_the_last_8_seconds_are_kept() -> None:

@@ -6,6 +6,11 @@ ends now (`Endpointer.hurry`; for a user whose pauses adaptive silence has lengt
 later), unless the words so far already asked for a longer wait. Under `model_hold_below`: this
 pause ends the turn only after `unfinished_silence_ms` (`Endpointer.hold`). In between, or no
 verdict (the model failed, the user spoke again first): the silence rules decide, as without a model.
+
+While other processes keep `model_busy_cores` or more busy, the model is not asked. On such a
+machine the reply comes seconds after the pause (its first token ~2 s beside two busy processes),
+so a hold to 1.1 s would not have delayed it, and the model's ~150 ms of a core at the pause would
+come out of the pause decode the reply waits for.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
 from voxloop.agent.endpoint import Endpointer
 from voxloop.config import TurnConfig
+from voxloop.cpu import CpuMonitor
 from voxloop.providers.base import Samples
 from voxloop.providers.turn import TurnModel
 
@@ -30,10 +37,24 @@ class TurnJudge:
     """One stream's questions to a shared `TurnModel`. The listener feeds it the turn's audio and
     calls `check` once per frame; it owns the one question in flight and cancels it on `reset`."""
 
-    def __init__(self, model: TurnModel, turn: TurnConfig, endpoint: Endpointer, rate: int) -> None:
+    def __init__(
+        self,
+        model: TurnModel,
+        turn: TurnConfig,
+        endpoint: Endpointer,
+        rate: int,
+        others: Callable[[], float | None] | None = None,
+    ) -> None:
+        """`others`: cores other processes keep busy now (None: unknown); by default read from
+        /proc/stat when `turn.model_busy_cores` is set."""
         if rate != model.sample_rate:
             raise ValueError(f"the end-of-turn model takes {model.sample_rate} Hz audio, not {rate}")
         self.model, self.turn, self.endpoint, self.rate = model, turn, endpoint, rate
+        if others is None and turn.model_busy_cores is not None:
+            others = CpuMonitor().others
+        self._others = others
+        self._busy = False  # at the last pause (logged when it changes)
+        self.skipped = 0  # pauses not asked about because the cores were busy
         self._audio: deque[Samples] = deque()
         self._kept = 0
         self._task: asyncio.Task[None] | None = None
@@ -54,9 +75,24 @@ class TurnJudge:
         if self._asked or self.endpoint.paused_ms < self.turn.model_after_ms:
             return None
         self._asked = True
+        if self._cores_busy():
+            self.skipped += 1
+            return None
         audio = np.concatenate(list(self._audio)) if self._audio else np.zeros(0, np.float32)
         self._task = asyncio.get_running_loop().create_task(self._ask(audio))
         return self._task
+
+    def _cores_busy(self) -> bool:
+        limit = self.turn.model_busy_cores
+        others = self._others() if self._others is not None and limit is not None else None
+        busy = others is not None and limit is not None and others >= limit
+        if busy != self._busy:
+            self._busy = busy
+            if busy:
+                log.info("other processes keep %.1f cores busy: the end-of-turn model waits", others)
+            else:
+                log.info("the cores are free again: the end-of-turn model is asked at pauses")
+        return busy
 
     async def _ask(self, audio: Samples) -> None:
         try:
