@@ -203,9 +203,10 @@ class TurnConfig:
     model_after_ms: int = 200
     model_threshold: float = 2.0
     model_hold_below: float = 0.5
-    # while other processes keep this many cores busy the model is not asked: the reply comes
-    # seconds after the pause then, so a hold would not have delayed it, and the model's work
-    # would slow the pause decode the reply waits for (None: always ask)
+    # while other processes keep this many cores busy the model is not asked and every pause waits
+    # `unfinished_silence_ms`: the reply comes over a second after the pause then, so the wait
+    # delays nothing, and the model's work would slow the pause decode the reply waits for
+    # (None: always ask)
     model_busy_cores: float | None = 0.5
     # adaptive silence: a user who goes on talking after their turn was decided paused longer than
     # the end silence mid-thought; wait that long (+ `patience_margin_ms`, at most

@@ -7,10 +7,11 @@ later), unless the words so far already asked for a longer wait. Under `model_ho
 pause ends the turn only after `unfinished_silence_ms` (`Endpointer.hold`). In between, or no
 verdict (the model failed, the user spoke again first): the silence rules decide, as without a model.
 
-While other processes keep `model_busy_cores` or more busy, the model is not asked. On such a
-machine the reply comes seconds after the pause (its first token ~2 s beside two busy processes),
-so a hold to 1.1 s would not have delayed it, and the model's ~150 ms of a core at the pause would
-come out of the pause decode the reply waits for.
+While other processes keep `model_busy_cores` or more busy, the model is not asked and the pause
+is held as if it had said "unfinished". On such a machine the reply comes well over a second after
+the pause (beside two busy processes the earliest of 65 came 1.18 s after the speech end, the
+median 2.2 s), so the hold delays nothing, and the model's ~150 ms of a core at the pause would
+come out of the pause decode the reply waits for (asking it cost ~85 ms there, paired by clip).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class TurnJudge:
         self._asked = True
         if self._cores_busy():
             self.skipped += 1
+            self.endpoint.hold(self.turn.unfinished_silence_ms)
             return None
         audio = np.concatenate(list(self._audio)) if self._audio else np.zeros(0, np.float32)
         self._task = asyncio.get_running_loop().create_task(self._ask(audio))
@@ -89,7 +91,11 @@ class TurnJudge:
         if busy != self._busy:
             self._busy = busy
             if busy:
-                log.info("other processes keep %.1f cores busy: the end-of-turn model waits", others)
+                log.info(
+                    "other processes keep %.1f cores busy: pauses wait %d ms, the end-of-turn model is not asked",
+                    others,
+                    self.turn.unfinished_silence_ms,
+                )
             else:
                 log.info("the cores are free again: the end-of-turn model is asked at pauses")
         return busy
