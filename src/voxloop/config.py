@@ -203,10 +203,9 @@ class TurnConfig:
     model_after_ms: int = 200
     model_threshold: float = 2.0
     model_hold_below: float = 0.5
-    # while other processes keep this many cores busy the model is not asked and every pause waits
-    # `unfinished_silence_ms`: the reply comes over a second after the pause then, so the wait
-    # delays nothing, and the model's work would slow the pause decode the reply waits for
-    # (None: always ask)
+    # while other processes keep this many cores busy the model is not asked: its work would slow
+    # the pause decode the reply waits for, and the reply comes so late then that waiting for it
+    # (`ready_wait_ms`) holds every pause about as long (None: always ask)
     model_busy_cores: float | None = 0.5
     # adaptive silence: a user who goes on talking after their turn was decided paused longer than
     # the end silence mid-thought; wait that long (+ `patience_margin_ms`, at most
@@ -241,6 +240,10 @@ class TurnConfig:
     slow_token_ms: int = 100
     run_dry_ms: int = 500  # the voice has less than this left to say: the next request ends early too
     speculate: bool = True  # start the reply at a pause, play it only if the turn then ends
+    # ... and decide the turn at its end silence only once that reply could be heard (its first
+    # audio is ready), at the latest after this much silence: deciding sooner only gives the user
+    # less time to go on, never an earlier answer (0: at the end silence, ready or not)
+    ready_wait_ms: int = 1100
     prefill_partials: bool = True  # feed partial transcripts to the LLM while the user speaks
 
 

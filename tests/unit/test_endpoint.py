@@ -192,3 +192,37 @@ def test_end_now_gives_the_boundaries_silence_would_have_given() -> None:
     f.run(0.0, 4)  # the pause is reported
     assert f.ep.end_now() == [Boundary("turn_end", 20 * F)]
     assert f.run(0.0, 30) == []  # nothing left to end
+
+
+def test_with_ready_the_end_silence_waits_for_the_answer() -> None:
+    """`ready` false: the end silence (16 frames) does not end the turn; the frame after it turns
+    true does; `due` ends it at once, and only once the end silence is reached."""
+    answer = [False]
+    f = Feed()
+    f.ep.ready = lambda: answer[0]
+    f.run(0.9, 10)
+    assert f.ep.due() == []  # speaking: nothing earned
+    f.run(0.0, 16)  # 512 ms of silence
+    assert [b.kind for _, b in f.log] == ["speech_start", "pause"]
+    assert f.run(0.0, 3) == []  # 608 ms, still not ready
+    answer[0] = True
+    assert f.ep.due() == [Boundary("turn_end", 10 * F)]  # the last speech frame's end
+    assert not f.ep.speaking and f.ep.due() == []
+
+
+def test_with_ready_the_turn_ends_by_ready_wait_ms() -> None:
+    f = Feed(TurnConfig(ready_wait_ms=800))
+    f.ep.ready = lambda: False
+    f.run(0.9, 10)
+    f.run(0.0, 24)  # 768 ms
+    assert [b.kind for _, b in f.log] == ["speech_start", "pause"]
+    assert f.run(0.0, 1) == [Boundary("turn_end", 10 * F)]  # 800 ms
+
+
+def test_ready_before_the_end_silence_changes_nothing() -> None:
+    f = Feed()
+    f.ep.ready = lambda: True
+    f.run(0.9, 10)
+    assert f.ep.due() == []
+    f.run(0.0, 16)
+    assert (26, Boundary("turn_end", 10 * F)) in f.log

@@ -234,7 +234,9 @@ def test_going_on_after_a_decided_turn_rehears_it_and_answers_both_as_one() -> N
     llm = FakeLLM({first: ("Once", " upon", "."), whole: ("A", " dragon", "."), "ok": ("Ok", ".")}, delay=0.3)
 
     async def main() -> None:
-        async with conversation(make_providers(stt=stt, llm=llm)) as c:
+        # decided at the end silence, ready or not (by default the turn waits for its reply, which
+        # would keep this pause inside it: tests/unit/test_turn_end.py)
+        async with conversation(make_providers(stt=stt, llm=llm), config(ready_wait_ms=0)) as c:
             await c.mic.silence(0.3)
             await c.mic.speak(0.8)
             await c.mic.silence(0.7)  # decided after 512 ms; no token of its reply yet

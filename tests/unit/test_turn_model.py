@@ -134,9 +134,9 @@ def speak_then_pause(judge: TurnJudge, n: int) -> None:
         judge.endpoint.update(1.0 if i < 10 else 0.0, (17 * n + i + 1) * F, F)
 
 
-def test_busy_cores_skip_the_question_and_hold() -> None:
-    """While other processes keep `model_busy_cores` busy the model is not asked at a pause, and
-    the pause waits the unfinished silence; once they leave the cores free it is asked again."""
+def test_busy_cores_skip_the_question() -> None:
+    """While other processes keep `model_busy_cores` busy the model is not asked at a pause (the
+    silence rules decide); once they leave the cores free it is asked again."""
     load = [1.2, 0.1]
     turn = TurnConfig(model_busy_cores=0.5)
 
@@ -150,8 +150,6 @@ def test_busy_cores_skip_the_question_and_hold() -> None:
             if task is not None:
                 await task
             asked.append(task is not None)
-            waits = judge.endpoint._end_ms  # what this pause waits before ending the turn
-            assert waits == (turn.unfinished_silence_ms if task is None else turn.end_silence_ms)
             judge.resumed()
             load.pop(0)
         assert judge.skipped == 1 and len(model.asked) == 1

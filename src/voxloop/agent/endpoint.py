@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,12 +28,16 @@ class Endpointer:
     """Speech starts after `min_speech_ms` of speech frames; the recogniser hears of a pause after
     `pause_ms` of silence; the turn ends after `patience_ms` of silence (`end_silence_ms`, or more
     for a user who has gone on talking after a decided turn: `went_on`), or after the longer wait
-    set with `hold` for this pause (the words so far sound unfinished)."""
+    set with `hold` for this pause (the words so far sound unfinished). With `ready` set (a
+    consumer that answers turns), that silence ends the turn only once `ready()` (its answer could
+    be heard now), or at the latest after `ready_wait_ms` of silence; `due` ends it the moment the
+    answer gets ready."""
 
     def __init__(self, turn: TurnConfig, vad: VADConfig, rate: int = 16000) -> None:
         self.turn, self.vad, self.rate = turn, vad, rate
         self.patience_ms = float(turn.end_silence_ms)
         self._end_ms: float = self.patience_ms  # the silence that ends the turn under way
+        self.ready: Callable[[], bool] | None = None
         self.reset()
 
     def went_on(self, gap_ms: float) -> None:
@@ -60,6 +65,20 @@ class Endpointer:
         self._paused = False
         self._end_ms = self.patience_ms
         self.last_speech_end = 0
+
+    def _decided(self, silence_ms: float) -> bool:
+        if silence_ms < self._end_ms:
+            return False
+        return self.ready is None or silence_ms >= self.turn.ready_wait_ms or self.ready()
+
+    def due(self) -> list[Boundary]:
+        """The answer just got ready (`ready`): the turn_end that the silence so far has earned,
+        now rather than at the next frame; nothing if it has not (or no turn is paused)."""
+        if not (self.speaking and self._paused and self._ms(self._silence) >= self._end_ms):
+            return []
+        self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
+        self._end_ms = self.patience_ms
+        return [Boundary("turn_end", self.last_speech_end)]
 
     def hold(self, end_silence_ms: float) -> None:
         """Wait this long (instead of `end_silence_ms`) before ending the turn at this pause."""
@@ -122,7 +141,7 @@ class Endpointer:
         if not self._paused and self._ms(self._silence) >= self.turn.pause_ms:
             self._paused = True
             out.append(Boundary("pause", self.last_speech_end))
-        if self._ms(self._silence) >= self._end_ms:
+        if self._decided(self._ms(self._silence)):
             out.append(Boundary("turn_end", self.last_speech_end))
             self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
             self._end_ms = self.patience_ms

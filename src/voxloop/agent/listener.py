@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import numpy as np
 
@@ -148,6 +148,18 @@ class Listener:
         if self.judge is not None and self.in_turn:
             self._question = self.judge.check()
         return bs
+
+    def wait_for_answer(self, ready: Callable[[], bool]) -> None:
+        """A consumer that answers turns: end a turn at its end silence only once `ready()` (its
+        answer could be heard now), at the latest after `ready_wait_ms` of silence. Call
+        `decide_if_due` when the answer gets ready."""
+        if self.config.turn.ready_wait_ms > 0:
+            self._endpoint.ready = ready
+
+    def decide_if_due(self) -> list[Boundary]:
+        """The answer got ready: the turn_end its silence has already earned, if it has (apply it
+        like the others)."""
+        return self._endpoint.due() if self.in_turn else []
 
     def end_now(self) -> list[Boundary]:
         """The user says the turn is over (push-to-talk released): the boundaries silence would

@@ -49,6 +49,9 @@ class Reply:
         self._filler_said = False  # at most one filler per reply
         self._alive = 0.0  # loop time of the providers' last retry or fallback (agent/watchdog.py)
         self._chunks: asyncio.Queue[str | None] | None = None
+        self.ready = False  # it could be heard now: its first audio is synthesised, or a tool call
+        # waits for `commit` (held until then, if not yet)
+        self.on_ready: Callable[[], None] | None = None  # called when it gets ready
         self.tools: ToolRounds | None = None
         if providers.tools:
             self.tools = ToolRounds(
@@ -59,9 +62,21 @@ class Reply:
                 emit=emit,
                 say=self._filler,
                 touch=self._touch,
-                committed=self._gate.wait,
+                committed=self._tools_may_act,
                 records=rec.tools,
             )
+
+    def _got_ready(self) -> None:
+        if not self.ready:
+            self.ready = True
+            if self.on_ready is not None:
+                self.on_ready()
+
+    async def _tools_may_act(self) -> None:
+        """A tool call waits for the turn to be decided (a speculative reply must not act), so
+        nothing more gets ready before it: it is as ready as it can be."""
+        self._got_ready()
+        await self._gate.wait()
 
     @staticmethod
     def _clock() -> float:
@@ -192,6 +207,7 @@ class Reply:
                 async for samples in voiced:
                     self.rec.mark("tts_audio", self._clock())
                     out.put_nowait((text, resample(samples, tts.sample_rate, rate)))
+                    self._got_ready()
             out.put_nowait((text, None))  # end of this text's audio
             self._voicing = False
         out.put_nowait(None)

@@ -90,6 +90,10 @@ class VoiceSession:
         self._prefill: asyncio.Task[None] | None = None
         self._pending: TurnRecord | None = None  # the record a pause opened, until resume or turn end
         self._spec_start: asyncio.Task[None] | None = None
+        self._decide: asyncio.Task[None] | None = None  # deciding a turn the moment its answer got ready
+        self._closing = False
+        if self.config.turn.speculate:
+            self._ear.wait_for_answer(self._answer_ready)
         self._t0: float | None = None
         self._answer_rec: TurnRecord | None = None
         self._barge = BargeIn(self.config.turn, self.config.vad, self._ear.frame_samples * 1000 / self.rate)
@@ -249,15 +253,44 @@ class VoiceSession:
     # -- replies ---------------------------------------------------------------------------------
     async def _speculate(self, rec: TurnRecord) -> None:
         """At a pause: answer the pause transcript now, held until the turn is decided."""
-        tr = await self._ear.pause_transcript()
+        try:
+            tr = await self._ear.pause_transcript()
+        except BaseException:
+            self._on_answer_ready()  # nothing will be ready: the silence alone decides
+            raise
         rec.mark("pause_text", self._clock())
         if tr is None or not tr.text.strip() or self._pending is not rec:
+            self._on_answer_ready()  # nothing to wait for
             return  # nothing to say, or the user went on / the turn was decided meanwhile
         self._ear.hold_if_unfinished(tr.text)
         reply = self._make_reply(rec, tr.text.strip())
+        reply.on_ready = self._on_answer_ready
         prompt = self.history.prompt_with(reply.user_text, tr.revises)
         task = asyncio.get_running_loop().create_task(reply.run(prompt))
+        task.add_done_callback(lambda _: self._on_answer_ready())  # ended without audio: failed
         self._spec = (reply, task)
+
+    def _answer_ready(self) -> bool:
+        """Whether the turn paused now could be answered at once if it were decided: its held
+        reply has audio, or there is nothing to wait for (no words at the pause, a reply that
+        failed). Not while the pause transcript is still on its way."""
+        if self._spec_start is not None and not self._spec_start.done():
+            return False
+        spec = self._spec
+        return spec is None or spec[0].ready or spec[1].done()
+
+    def _on_answer_ready(self) -> None:
+        if self._closing:
+            return
+        if self._decide is None or self._decide.done():
+            self._decide = asyncio.get_running_loop().create_task(self._decide_if_due())
+
+    async def _decide_if_due(self) -> None:
+        """The held reply got its first audio: if the silence has already earned the turn's end,
+        decide it now, not at the next frame."""
+        with reporting(self._on_incident):
+            for b in self._ear.decide_if_due():
+                await self._on_boundary(b)
 
     async def _drop_speculation(self) -> None:
         spec, self._spec = self._spec, None
@@ -459,10 +492,11 @@ class VoiceSession:
 
     async def aclose(self) -> None:
         """Stop: a reply under way is cut off and recorded like an interruption."""
+        self._closing = True
         if self.answering:
             await self.interrupt()
         await self._drop_speculation()
-        for task in (self._answer, self._prefill, self._spec_start, self._judge):
+        for task in (self._answer, self._prefill, self._spec_start, self._judge, self._decide):
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -7,11 +7,12 @@ later), unless the words so far already asked for a longer wait. Under `model_ho
 pause ends the turn only after `unfinished_silence_ms` (`Endpointer.hold`). In between, or no
 verdict (the model failed, the user spoke again first): the silence rules decide, as without a model.
 
-While other processes keep `model_busy_cores` or more busy, the model is not asked and the pause
-is held as if it had said "unfinished". On such a machine the reply comes well over a second after
-the pause (beside two busy processes the earliest of 65 came 1.18 s after the speech end, the
-median 2.2 s), so the hold delays nothing, and the model's ~150 ms of a core at the pause would
-come out of the pause decode the reply waits for (asking it cost ~85 ms there, paired by clip).
+While other processes keep `model_busy_cores` or more busy, the model is not asked: its ~150 ms
+of a core at the pause would come out of the pause decode the reply waits for (asking it cost ~85
+ms there, paired by clip). Its holds are not missed: a session decides a turn only once its reply
+could be heard (`TurnConfig.ready_wait_ms`), and on such a machine the reply comes well over a
+second after the speech end (beside two busy processes the earliest of 65 at 1.18 s, the median
+2.2 s), so every pause waits about as long as a hold would have made it.
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ class TurnJudge:
         self._asked = True
         if self._cores_busy():
             self.skipped += 1
-            self.endpoint.hold(self.turn.unfinished_silence_ms)
             return None
         audio = np.concatenate(list(self._audio)) if self._audio else np.zeros(0, np.float32)
         self._task = asyncio.get_running_loop().create_task(self._ask(audio))
@@ -91,11 +91,7 @@ class TurnJudge:
         if busy != self._busy:
             self._busy = busy
             if busy:
-                log.info(
-                    "other processes keep %.1f cores busy: pauses wait %d ms, the end-of-turn model is not asked",
-                    others,
-                    self.turn.unfinished_silence_ms,
-                )
+                log.info("other processes keep %.1f cores busy: the end-of-turn model is not asked", others)
             else:
                 log.info("the cores are free again: the end-of-turn model is asked at pauses")
         return busy
