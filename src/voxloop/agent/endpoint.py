@@ -76,9 +76,12 @@ class Endpointer:
         now rather than at the next frame; nothing if it has not (or no turn is paused)."""
         if not (self.speaking and self._paused and self._ms(self._silence) >= self._end_ms):
             return []
+        return [self._end_turn()]
+
+    def _end_turn(self) -> Boundary:
         self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
         self._end_ms = self.patience_ms
-        return [Boundary("turn_end", self.last_speech_end)]
+        return Boundary("turn_end", self.last_speech_end)
 
     def hold(self, end_silence_ms: float) -> None:
         """Wait this long (instead of `end_silence_ms`) before ending the turn at this pause."""
@@ -105,9 +108,7 @@ class Endpointer:
             self._run = 0
             return []
         out = [] if self._paused else [Boundary("pause", self.last_speech_end)]
-        out.append(Boundary("turn_end", self.last_speech_end))
-        self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
-        self._end_ms = self.patience_ms
+        out.append(self._end_turn())
         return out
 
     def _ms(self, samples: int) -> float:
@@ -142,9 +143,7 @@ class Endpointer:
             self._paused = True
             out.append(Boundary("pause", self.last_speech_end))
         if self._decided(self._ms(self._silence)):
-            out.append(Boundary("turn_end", self.last_speech_end))
-            self.speaking, self._run, self._silence, self._paused = False, 0, 0, False
-            self._end_ms = self.patience_ms
+            out.append(self._end_turn())
         return out
 
 

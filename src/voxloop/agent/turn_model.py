@@ -86,8 +86,10 @@ class TurnJudge:
 
     def _cores_busy(self) -> bool:
         limit = self.turn.model_busy_cores
-        others = self._others() if self._others is not None and limit is not None else None
-        busy = others is not None and limit is not None and others >= limit
+        if limit is None or self._others is None:
+            return False
+        others = self._others()
+        busy = others is not None and others >= limit
         if busy != self._busy:
             self._busy = busy
             if busy:
