@@ -24,7 +24,8 @@ RUN apt-get update \
 RUN python3 -m venv /opt/voxloop/venv \
     && /opt/voxloop/venv/bin/python -m pip install -q --upgrade pip
 ENV PATH=/opt/voxloop/venv/bin:$PATH
-# llama-cpp-python compiles llama.cpp: scripts/setup.sh's portable AVX2 build (not this CPU's)
+# llama-cpp-python compiles llama.cpp: a portable AVX2 build, since an image runs on CPUs of other
+# kinds (scripts/setup.sh builds for the machine's own CPU, with the same options otherwise)
 ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
   -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
   -DLLAMA_BUILD_SERVER=OFF"
