@@ -47,7 +47,7 @@ LLAMA_OPTIONS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=
   -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF"
 llama_pin=$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -n 1)
 cpu_kind=$({ uname -m; grep -m 1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' |
-  grep -E '^(avx|avx2|fma|f16c|avx512.*|amx.*|asimd.*|sve.*|i8mm|dotprod)$' | sort; } | sha256sum | cut -c 1-12)
+  grep -E '^(avx|avx2|fma|f16c|avx512.*|amx.*|asimd.*|sve.*|i8mm|dotprod)$' | sort || true; } | sha256sum | cut -c 1-12)
 llama_wheels="${XDG_CACHE_HOME:-$HOME/.cache}/voxloop/llama-cpp/${llama_pin#*==}-$cpu_kind"
 if ! ls "$llama_wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   step "compiling llama.cpp for this CPU (about 6 minutes on 2 cores, once per kind of CPU)"
