@@ -28,7 +28,7 @@ from voxloop.providers._imports import require
 from voxloop.providers.base import BatchOptions, Samples, Segment, Transcript, Word
 from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, whole_words
 from voxloop.providers.stt.pieces import speech_after, speech_between, split_quiet
-from voxloop.providers.stt.whisper_text import looped, stitched, trim_loop
+from voxloop.providers.stt.whisper_text import looped, stitched, trim_loop, unheard_repeats
 
 log = logging.getLogger("voxloop.stt")
 TAIL_S = 0.4  # seconds of silence appended before decoding
@@ -206,7 +206,12 @@ class WhisperDecoder:
         tokens = [
             Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in aligned
         ]
-        return Decoded(text, False, words=whole_words(tokens))
+        words = whole_words(tokens)
+        kept = unheard_repeats(words, seconds - TAIL_S)
+        if len(kept) < len(words):
+            log.debug("a decode repeated words the audio does not hold: %r", text)
+            text = " ".join(w.word.strip() for w in kept)
+        return Decoded(text, False, words=kept)
 
     def decode_standard(self, audio: Samples) -> str:
         """Whisper's standard offline path (30 s windows), as a reference and for batch work.

@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Sequence
 
 from voxloop.providers.base import Word
-from voxloop.providers.stt.decoding import Decoding, timed
+from voxloop.providers.stt.decoding import Decoding, said, timed
 
 
 def repeated(before: list[str], after: list[str]) -> int:
@@ -37,6 +37,35 @@ def stitched(parts: Sequence[Decoding]) -> Decoding:
     for p in parts:
         out += p.words[repeated([w.word for w in out], [w.word for w in p.words]) :]
     return Decoding(text, tuple(out))
+
+
+def unheard_repeats(words: Sequence[Word], audio_end: float) -> list[Word]:
+    """`words` (aligned to their audio) without the second copy of a phrase said twice in a row
+    that the audio does not hold: Whisper repeats a short utterance or a clause ("10 of clubs 10
+    of clubs") and the aligner, finding no sound for the copy, squeezes its words into less than
+    half the time the other copy took, or puts most of the second after `audio_end`, in the
+    silence appended before decoding. A phrase really said twice takes about as long both times
+    and stays."""
+    out = list(words)
+    norm = _norm([w.word for w in out])
+    i = 0
+    while i < len(out):
+        for k in range(min(6, (len(out) - i) // 2), 0, -1):
+            first, second = out[i : i + k], out[i + k : i + 2 * k]
+            if norm[i : i + k] != norm[i + k : i + 2 * k] or not any(said(w.word) for w in first):
+                continue
+            span = first[-1].end - first[0].start
+            again = second[-1].end - second[0].start
+            after = second[-1].end - max(audio_end, second[0].start)
+            if again < 0.5 * span or after > 0.5 * again:
+                del out[i + k : i + 2 * k], norm[i + k : i + 2 * k]
+                break
+            if span < 0.5 * again:  # the first copy is the one without sound
+                del out[i : i + k], norm[i : i + k]
+                break
+        else:
+            i += 1
+    return out
 
 
 def _norm(words: list[str]) -> list[str]:
