@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from voxloop.providers.base import Word
-from voxloop.providers.stt.whisper_text import looped, trim_loop, unheard_repeats
+from voxloop.providers.stt.whisper_text import loop_start, looped, trim_loop, unheard_repeats
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,31 @@ def test_a_first_copy_without_sound_is_the_one_dropped() -> None:
 def test_words_the_audio_holds_stay(words: list[tuple[str, float, float]]) -> None:
     aligned = _aligned(*words)
     assert unheard_repeats(aligned, audio_end=2.0) == aligned
+
+
+def _timed_words(text: str, seconds_each: float, start: float = 0.0) -> list[tuple[str, float, float]]:
+    return [(w, start + i * seconds_each, start + (i + 1) * seconds_each) for i, w in enumerate(text.split())]
+
+
+def test_four_words_said_twice_in_a_long_turn_are_not_a_loop() -> None:
+    # "a shop boy" twice, half a minute apart, each time with its own sound: the text rule alone
+    # calls that a loop and would cut the turn there
+    text = (
+        "made his confession of having been a shop boy. His statement of having been a shop boy was the thing"
+    )
+    words = _aligned(*_timed_words(text, 0.3))
+    assert looped(text)
+    assert loop_start(words, audio_end=10.0) is None
+
+
+def test_a_loop_the_audio_does_not_hold_is_cut_where_it_starts() -> None:
+    # the decoder starts over after 3 s of speech: the copy gets no time of its own
+    heard = _timed_words("he asked himself what was there to do", 0.4)
+    again = [(w, 3.2, 3.2) for w in "he asked himself what was".split()]
+    words = _aligned(*heard, *again)
+    assert loop_start(words, audio_end=3.3) == len(heard)
+
+
+def test_a_stutter_is_a_loop_whatever_its_times() -> None:
+    words = _aligned(*_timed_words("ladies and ladies and ladies and", 0.3))
+    assert loop_start(words, audio_end=3.0) == 2

@@ -28,7 +28,7 @@ from voxloop.providers._imports import require
 from voxloop.providers.base import BatchOptions, Samples, Segment, Transcript, Word
 from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, whole_words
 from voxloop.providers.stt.pieces import speech_after, speech_between, split_quiet
-from voxloop.providers.stt.whisper_text import looped, stitched, trim_loop, unheard_repeats
+from voxloop.providers.stt.whisper_text import loop_start, looped, stitched, trim_loop, unheard_repeats
 
 log = logging.getLogger("voxloop.stt")
 TAIL_S = 0.4  # seconds of silence appended before decoding
@@ -153,8 +153,8 @@ class WhisperDecoder:
         if d.looped and window < 3000:
             log.debug("decode looped with a %.0f s window; retrying with 30 s: %r", window / 100, d.text)
             d = self._generate(ctranslate2, feats, 3000, secs, beam, context)
-        if d.looped:
-            return trim_loop(d.text), None, []  # where a trimmed loop stopped means nothing
+        if d.looped:  # where a trimmed loop stopped means nothing
+            return (d.text if d.words is not None else trim_loop(d.text)), None, []
         if d.words is not None:
             return covered(audio, d.text, d.words)
         return d.text, d.stop, []
@@ -197,21 +197,23 @@ class WhisperDecoder:
         text = tok.decode(ids).strip()
         if res.no_speech_prob > 0.6 and len(ids) <= 4:
             return Decoded("", False)  # Whisper's "Thank you." on silence or noise
-        loops = looped(text)
         if stamped:
-            return Decoded(text, loops, stop=max(stamps) if stamps else None)
-        if loops or not ids or not self.config.align_words:
-            return Decoded(text, loops)
+            return Decoded(text, looped(text), stop=max(stamps) if stamps else None)
+        if not ids or not self.config.align_words:
+            return Decoded(text, looped(text))
         aligned = self.model.find_alignment(tok, [ids], encoded, content)[0]
         tokens = [
             Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in aligned
         ]
         words = whole_words(tokens)
         kept = unheard_repeats(words, seconds - TAIL_S)
+        cut = loop_start(kept, seconds - TAIL_S)
+        if cut is not None:  # the loop cut before its first unheard repeat: `_decode_once` takes it so
+            kept = kept[:cut]
         if len(kept) < len(words):
             log.debug("a decode repeated words the audio does not hold: %r", text)
             text = " ".join(w.word.strip() for w in kept)
-        return Decoded(text, False, words=kept)
+        return Decoded(text, cut is not None, words=kept)
 
     def decode_standard(self, audio: Samples) -> str:
         """Whisper's standard offline path (30 s windows), as a reference and for batch work.

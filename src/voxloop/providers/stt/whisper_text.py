@@ -39,13 +39,23 @@ def stitched(parts: Sequence[Decoding]) -> Decoding:
     return Decoding(text, tuple(out))
 
 
+def _unheard(first: Sequence[Word], second: Sequence[Word], audio_end: float) -> int | None:
+    """Which of two copies of a phrase (0: the first, 1: the second) the audio does not hold:
+    the aligner, finding no sound for a copy, squeezes its words into less than half the time the
+    other took, or puts most of the second after `audio_end`, in the silence appended before
+    decoding. None: both were heard (a phrase really said twice takes about as long both times)."""
+    span = first[-1].end - first[0].start
+    again = second[-1].end - second[0].start
+    after = second[-1].end - max(audio_end, second[0].start)
+    if again < 0.5 * span or after > 0.5 * again:
+        return 1
+    return 0 if span < 0.5 * again else None
+
+
 def unheard_repeats(words: Sequence[Word], audio_end: float) -> list[Word]:
-    """`words` (aligned to their audio) without the second copy of a phrase said twice in a row
-    that the audio does not hold: Whisper repeats a short utterance or a clause ("10 of clubs 10
-    of clubs") and the aligner, finding no sound for the copy, squeezes its words into less than
-    half the time the other copy took, or puts most of the second after `audio_end`, in the
-    silence appended before decoding. A phrase really said twice takes about as long both times
-    and stays."""
+    """`words` (aligned to their audio) without a copy of a phrase decoded twice in a row that
+    the audio does not hold (`_unheard`): Whisper repeats a short utterance or a clause ("10 of
+    clubs 10 of clubs", "the gut and the gut and the gut")."""
     out = list(words)
     norm = _norm([w.word for w in out])
     i = 0
@@ -54,18 +64,42 @@ def unheard_repeats(words: Sequence[Word], audio_end: float) -> list[Word]:
             first, second = out[i : i + k], out[i + k : i + 2 * k]
             if norm[i : i + k] != norm[i + k : i + 2 * k] or not any(said(w.word) for w in first):
                 continue
-            span = first[-1].end - first[0].start
-            again = second[-1].end - second[0].start
-            after = second[-1].end - max(audio_end, second[0].start)
-            if again < 0.5 * span or after > 0.5 * again:
-                del out[i + k : i + 2 * k], norm[i + k : i + 2 * k]
-                break
-            if span < 0.5 * again:  # the first copy is the one without sound
-                del out[i : i + k], norm[i : i + k]
+            which = _unheard(first, second, audio_end)
+            if which is not None:
+                at = i + which * k
+                del out[at : at + k], norm[at : at + k]
                 break
         else:
             i += 1
     return out
+
+
+def loop_start(words: Sequence[Word], audio_end: float) -> int | None:
+    """`looped` for a decode whose words are aligned to its audio: where the loop starts (the
+    index of the first word to cut), or None. A run of 4+ words that occurs again is a loop only
+    when the audio does not hold its second occurrence (`_unheard`): people say the same four
+    words twice in half a minute ("a shop boy ... a shop boy"), and cutting there loses what
+    follows."""
+    said_words = [w.word for w in words]
+    stutter = _first_stutter(said_words)
+    if stutter is not None:
+        return stutter
+    norm = _norm(said_words)
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(norm) - 3):
+        gram = tuple(norm[i : i + 4])
+        first = seen.get(gram)
+        if (
+            first is not None
+            and i - first >= 4
+            and _unheard(words[first : first + 4], words[i : i + 4], audio_end) == 1
+        ):
+            return i
+        seen.setdefault(gram, i)
+    if not _compresses(" ".join(said_words)):
+        return None
+    cut = _first_repeat(said_words)  # as `trim_loop` cuts it
+    return len(said_words) if cut is None else cut
 
 
 def _norm(words: list[str]) -> list[str]:
@@ -102,6 +136,11 @@ def looped(text: str) -> bool:
     words = text.split()
     if _first_repeat(words) is not None or _first_stutter(words) is not None:
         return True
+    return _compresses(text)
+
+
+def _compresses(text: str) -> bool:
+    """Text that compresses far better than speech does ("5 5 5 5 ...")."""
     raw = text.encode()
     return len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > 2.4
 
