@@ -143,3 +143,20 @@ def test_speech_after_silence_in_a_piece_is_decoded_too(arun: Arun[Any], stt: ST
     in_order(d.words, len(audio) / 16000)
     second = [w for w in d.words if w.start >= len(a.audio()) / 16000 + 0.6]
     assert abs(len(second) - len(normalize(b.transcript))) <= 2, (b.transcript, second)
+
+
+def test_words_said_twice_in_one_decode_are_not_taken_for_a_loop(
+    arun: Arun[Any], stt: STT, corpus: Corpus
+) -> None:
+    """ "... his confession of having been a shop boy" and then "His statement of having been a shop
+    boy was the thing I liked best of all": four words twice in one 17 s decode, each time said.
+    Taken for a loop, the decode was cut before the second time and its last 11 words lost."""
+    a, b = corpus.clip("1688-142285-0001"), corpus.clip("1688-142285-0004")
+    audio = np.concatenate([a.audio(), np.zeros(int(0.3 * 16000), np.float32), b.audio()])
+    timed = getattr(stt, "decode_timed_async", None)
+    if timed is None:
+        pytest.skip("this recogniser has no loop decoder with word times")
+    text = arun(timed(audio)).text
+    ref = normalize(a.transcript + " " + b.transcript)
+    assert normalize(text).count("having") == 2, text
+    assert word_errors(ref[-5:], normalize(text)[-5:]) <= 2, text  # "... the thing i liked best of all"
