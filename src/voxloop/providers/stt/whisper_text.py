@@ -1,9 +1,10 @@
-"""Guards on the text Whisper decodes: loops and stutters, and joining decodes that follow each other."""
+"""Guards on the text Whisper decodes: loops, stutters and repeats the audio does not hold, and
+joining decodes that follow each other."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from voxloop.providers.base import Word
 from voxloop.providers.stt.decoding import Decoding, said, timed
@@ -84,18 +85,11 @@ def loop_start(words: Sequence[Word], audio_end: float) -> int | None:
     stutter = _first_stutter(said_words)
     if stutter is not None:
         return stutter
-    norm = _norm(said_words)
-    seen: dict[tuple[str, ...], int] = {}
-    for i in range(len(norm) - 3):
-        gram = tuple(norm[i : i + 4])
-        first = seen.get(gram)
-        if (
-            first is not None
-            and i - first >= 4
-            and _unheard(words[first : first + 4], words[i : i + 4], audio_end) == 1
-        ):
-            return i
-        seen.setdefault(gram, i)
+    unheard = _first_repeat(
+        said_words, lambda first, i: _unheard(words[first : first + 4], words[i : i + 4], audio_end) == 1
+    )
+    if unheard is not None:
+        return unheard
     if not _compresses(" ".join(said_words)):
         return None
     cut = _first_repeat(said_words)  # as `trim_loop` cuts it
@@ -106,13 +100,15 @@ def _norm(words: list[str]) -> list[str]:
     return [w.strip(".,!?;:").lower() for w in words]
 
 
-def _first_repeat(words: list[str]) -> int | None:
-    """Index where a run of 4 words occurs a second time (not overlapping the first), if any."""
+def _first_repeat(words: list[str], counts: Callable[[int, int], bool] | None = None) -> int | None:
+    """Index where a run of 4 words occurs a second time (not overlapping the first), if any;
+    with `counts`, only a repeat at i of the run at `first` for which `counts(first, i)` holds."""
     norm = _norm(words)
     seen: dict[tuple[str, ...], int] = {}
     for i in range(len(norm) - 3):
         gram = tuple(norm[i : i + 4])
-        if gram in seen and i - seen[gram] >= 4:
+        first = seen.get(gram)
+        if first is not None and i - first >= 4 and (counts is None or counts(first, i)):
             return i
         seen.setdefault(gram, i)
     return None
