@@ -4,7 +4,7 @@ decoder on the whole turn, compared with Whisper's standard offline path."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -13,10 +13,11 @@ from voxloop.agent.listener import Listener
 from voxloop.bench.corpus import normalize, speech_bounds, word_errors, words_lost
 from voxloop.bench.long_turns import LongTurn, build_long_turns
 from voxloop.bench.wer import streaming_text
-from voxloop.config import AgentConfig
+from voxloop.config import AgentConfig, STTConfig
 from voxloop.providers.base import STT, VAD, Transcript, Word
 
-from .conftest import Arun, Corpus
+from .conftest import Arun, Corpus, load_or_skip
+from .test_moonshine import FixedLoad
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +161,38 @@ def test_words_said_twice_in_one_decode_are_not_taken_for_a_loop(
     ref = normalize(a.transcript + " " + b.transcript)
     assert normalize(text).count("having") == 2, text
     assert word_errors(ref[-5:], normalize(text)[-5:]) <= 2, text  # "... the thing i liked best of all"
+
+
+def test_a_stretch_is_heard_again_in_steps_that_wait_for_the_user(arun: Arun[Any], corpus: Corpus) -> None:
+    """A long turn's committed pieces heard again as one stretch (Whisper's full window), one step
+    at a time, each after the stream's go-ahead; silence gives no stretch, nor does a busy
+    machine (the pieces stand)."""
+    from voxloop.cpu import CpuMonitor
+    from voxloop.providers.stt.whisper import WhisperSTT
+
+    load = FixedLoad()
+    stt = load_or_skip(arun, WhisperSTT(STTConfig(model="tiny.en"), cpu=cast(CpuMonitor, load)))
+    a, b = corpus.clip("1688-142285-0001"), corpus.clip("1688-142285-0004")
+    audio = np.concatenate([a.audio(), np.zeros(int(0.3 * 16000), np.float32), b.audio()])
+    go_aheads = 0
+
+    async def go() -> None:
+        nonlocal go_aheads
+        go_aheads += 1
+
+    try:
+        d = arun(stt.decode_stretch_async(audio, "", go))
+        assert d is not None
+        ref = normalize(a.transcript + " " + b.transcript)
+        # every word heard ("Mr." and "shopboy" are spelled otherwise than the reference's), and
+        # the four words said twice not taken for a loop
+        heard = normalize(d.text)
+        assert word_errors(ref, heard) <= len(ref) // 6 and heard.count("having") == 2, d.text
+        assert go_aheads >= 4  # the encoder, at least two steps of text, the alignment
+        in_order(d.words, len(audio) / 16000)
+        assert arun(stt.decode_stretch_async(np.zeros(5 * 16000, np.float32), "", go)) is None
+        load.busy = 1.6
+        go_aheads = 0
+        assert arun(stt.decode_stretch_async(audio, "", go)) is None and go_aheads == 0
+    finally:
+        arun(stt.aclose())

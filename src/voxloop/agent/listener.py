@@ -325,6 +325,7 @@ class Listener:
                 bs = self.end_now()
             else:
                 await self.hear(frame)
+                await self._stt.settle()  # a long turn's pieces heard again, before the next frame
                 bs = self.boundaries()
                 if self._question is not None:  # faster than real time: the verdict before the next frame
                     await asyncio.gather(self._question, return_exceptions=True)

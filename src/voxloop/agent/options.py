@@ -67,6 +67,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
         default=STTConfig.final_beam_size,
         help="beam width of the recogniser's final decodes (1: greedy)",
     )
+    g.add_argument(
+        "--stt-no-stretch",
+        action="store_true",
+        help="do not hear a long turn's pieces again as one stretch (a long turn's reply starts "
+        "sooner, heard less well)",
+    )
     g.add_argument("--stt-threads", type=int, default=STTConfig.threads)
     g.add_argument("--llm-threads", type=int, default=LLMConfig.threads)
     t = p.add_argument_group("turn-taking")
@@ -108,6 +114,7 @@ def config(a: argparse.Namespace) -> AgentConfig:
     cfg.stt.final_beam_size = a.stt_beam
     cfg.stt.final_model = a.stt_final_model
     cfg.stt.busy_model = a.stt_busy_model
+    cfg.stt.stretch = not a.stt_no_stretch
     cfg.turn.adaptive_silence, cfg.turn.model = not a.fixed_silence, a.turn_model
     cfg.stt.keywords = [k.strip() for k in a.keywords.split(",") if k.strip()]
     llm_choice(cfg.llm, a.llm, a.llm_model, a.openai_base_url)

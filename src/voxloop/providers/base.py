@@ -164,6 +164,10 @@ class STTStream(ABC):
         if the turn ends without more speech. None when the provider cannot tell early."""
         return None
 
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Fed faster than real time (`Listener.listen`): finish the background work that real
+        time would have given the time for while the user went on speaking."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         ...
 

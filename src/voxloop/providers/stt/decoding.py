@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
 
 from voxloop.providers.base import Word
 
@@ -72,3 +73,21 @@ def joined(parts: Sequence[Decoding]) -> Decoding:
     words in order (none unless every part has its own)."""
     words = tuple(w for p in parts for w in p.words) if timed(parts) else ()
     return Decoding(join_texts([p.text for p in parts]), words)
+
+
+def _key(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def kept_spelling(old: Decoding, new: Decoding) -> Decoding:
+    """`new`, a second hearing of the audio `old` was decoded from, with `old`'s words wherever the
+    two hear the same words (only case or punctuation differ): so the text changes only where the
+    words do, and a reader of `old` (the language model, fed the partials) reads again only from
+    there. `new` as it is when either has no word times."""
+    if not old.words or not new.words:
+        return new
+    a, b = [_key(w.word) for w in old.words], [_key(w.word) for w in new.words]
+    out: list[Word] = []
+    for tag, i, j, k, m in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        out += old.words[i:j] if tag == "equal" else new.words[k:m]
+    return Decoding(" ".join(w.word for w in out), tuple(out))

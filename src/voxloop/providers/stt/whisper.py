@@ -4,7 +4,9 @@ The turn is decoded in pieces that end where the speaker paused (`providers/stt/
 partials re-decode the open piece with `model` (greedy: they are hints); a pause decodes it at
 once, on a second worker, with `final_model` and the final beam: those are the words the reply is
 built on. A decode never holds more than one stretch of speech, and one that stops early or skips
-a clause is continued (`whisper_decoder.py`).
+a clause is continued (`whisper_decoder.py`). A long turn's committed pieces are heard again as
+one stretch in Whisper's full window, in short steps on the partials' worker that run only while
+the user speaks (`whisper_stretch.py`).
 
 Measured on the shared corpus (`voxloop bench wer`, WER streaming / offline standard path):
 tiny.en alone 0.159 / 0.147 on the clips and 0.164 / 0.134 on the long turns; base for the finals
@@ -27,6 +29,7 @@ it (the tests of those failed under `make test` beside two compiles).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from voxloop.config import STTConfig
@@ -38,6 +41,7 @@ from voxloop.providers.stt.decoding import Decoding
 from voxloop.providers.stt.moonshine import MoonshineSTT
 from voxloop.providers.stt.stream import DecoderStream
 from voxloop.providers.stt.whisper_decoder import WhisperDecoder
+from voxloop.providers.stt.whisper_stretch import StretchDecode
 
 log = logging.getLogger("voxloop.stt")
 
@@ -152,6 +156,22 @@ class WhisperSTT(STT):
         return await self._final_worker.run(
             fast.decode_timed, audio, self.config.busy_final_beam_size, context
         )
+
+    async def decode_stretch_async(
+        self, audio: Samples, context: str, go: Callable[[], Awaitable[object]]
+    ) -> Decoding | None:
+        """A long turn's committed pieces heard again as one stretch (`whisper_stretch.py`): the
+        final model and beam in Whisper's full window, on the partials' worker, one short step at
+        a time, each after `go()` (the stream's "the user is speaking"). None on a busy machine
+        (the cores are wanted elsewhere) or when the stretch is not a clean hearing."""
+        exact = self._decoders()[1]
+        if self._is_busy():
+            return None
+        job = StretchDecode(exact, audio, context, self.config.final_beam_size)
+        while True:
+            await go()
+            if await self._worker.run(job.step):
+                return job.result
 
     async def aclose(self) -> None:
         self._worker.shutdown()

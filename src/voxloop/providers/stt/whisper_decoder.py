@@ -38,6 +38,16 @@ MIN_REST_S = 0.3  # ... when at least this much speech-loud sound follows its la
 SKIP_GAP_S = 1.0  # a gap this long between two aligned words, with speech in it, is a skipped clause
 
 
+def max_length(prompt: int, new: int) -> int:
+    """CTranslate2's `max_length` for Whisper that lets a decode after a `prompt` of that many
+    tokens (previous text and the start of the transcript) give `new` tokens (a guard against a
+    decode that loops). It gives at most min(max_length // 2, max_length - prompt + 1), counting
+    any tokens it was given to go on from (measured, CTranslate2 4.8): asked for `prompt + new`,
+    a decode with no previous text stopped at half of `new`. At most 448: the decoder's
+    positions."""
+    return min(448, max(2 * new, prompt - 1 + new))
+
+
 @dataclass(frozen=True)
 class Decoded:
     """One pass of the decoder: its text, whether it looped, and where its words end: the last
@@ -159,6 +169,26 @@ class WhisperDecoder:
             return covered(audio, d.text, d.words)
         return d.text, d.stop, []
 
+    def aligned(self, ids: list[int], encoded: Any, frames: int) -> list[Word]:
+        """The decoded tokens `ids` aligned to the audio (cross-attention over its first `frames`
+        feature frames, as for word timestamps), as whole words timed in seconds into it."""
+        found = self.model.find_alignment(self.tok, [ids], encoded, frames)[0]
+        tokens = [Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in found]
+        return whole_words(tokens)
+
+    def prompt(self, context: str, stamped: bool = False) -> list[int]:
+        """The decoder's prompt: the keywords and `context` as previous text (at most the last 100
+        tokens: the prompt is at most half of the decoder's context), then the start of a
+        transcript, with segment timestamps or without."""
+        tok = self.tok
+        prompt: list[int] = []
+        before = ", ".join(self.config.keywords)
+        if context:
+            before = f"{before}. {context}" if before else context
+        if before:
+            prompt = [tok.sot_prev, *tok.encode(" " + before.strip())[-100:]]
+        return prompt + (list(tok.sot_sequence) if stamped else [*tok.sot_sequence, tok.no_timestamps])
+
     def _generate(
         self, ct2: Any, feats: np.ndarray, window: int, seconds: float, beam: int, context: str = ""
     ) -> Decoded:
@@ -166,27 +196,19 @@ class WhisperDecoder:
         feats = feats[:, :window]
         feats = np.pad(feats, ((0, 0), (0, window - feats.shape[-1])))
         tok = self.tok
-        prompt: list[int] = []
-        before = ", ".join(self.config.keywords)
-        if context:
-            before = f"{before}. {context}" if before else context
-        if before:  # at most the last 100 tokens: the prompt is at most half of the decoder's context
-            prompt = [tok.sot_prev, *tok.encode(" " + before.strip())[-100:]]
         # Without timestamps Whisper is more accurate (corpus clips: WER 0.147 vs 0.163); where its
         # words end is then found by aligning them to the audio (cross-attention, as for word
         # timestamps), which shows a decode that stopped early or skipped a clause. With
         # `timestamps_from_s` reached, segment timestamps are used instead.
         stamped = seconds - TAIL_S >= self.config.timestamps_from_s
-        prompt += list(tok.sot_sequence) if stamped else [*tok.sot_sequence, tok.no_timestamps]
+        prompt = self.prompt(context, stamped)
         view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
         encoded = self.model.model.encode(view)
         res = self.model.model.generate(
             encoded,
             [prompt],
             beam_size=beam,
-            # counted from the start of the prompt (a shorter one crashes CTranslate2); 448: the
-            # decoder's positions
-            max_length=min(448, len(prompt) + int(seconds * 7 + 24)),
+            max_length=max_length(len(prompt), int(seconds * 7 + 24)),
             suppress_blank=True,
             suppress_tokens=[-1],
             return_no_speech_prob=True,
@@ -201,11 +223,7 @@ class WhisperDecoder:
             return Decoded(text, looped(text), stop=max(stamps) if stamps else None)
         if not ids or not self.config.align_words:
             return Decoded(text, looped(text))
-        aligned = self.model.find_alignment(tok, [ids], encoded, content)[0]
-        tokens = [
-            Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in aligned
-        ]
-        words = whole_words(tokens)
+        words = self.aligned(ids, encoded, content)
         kept = unheard_repeats(words, seconds - TAIL_S)
         cut = loop_start(kept, seconds - TAIL_S)
         if cut is not None:  # the loop cut before its first unheard repeat: `_decode_once` takes it so
