@@ -46,12 +46,17 @@ class StretchingDecoder(AligningDecoder):
         return Decoding(text, (Word(text, 0.1, len(audio) / RATE - 0.1, 0.9),))
 
 
-async def _two_pieces(s: DecoderStream, then_s: float = 0.5) -> Transcript:
-    """5 s, a pause, 2 s more, the turn's end after `then_s` of silence."""
-    await _push(s, tone(5.0))
+async def _spoken(s: DecoderStream, seconds: float) -> None:
+    """`seconds` of speech, then a 0.2 s pause, and the user goes on."""
+    await _push(s, tone(seconds))
     s.speech_paused()
     await _push(s, silence(0.2))
-    s.speech_resumed()  # 5 s >= 4 s: committed, and heard again as a stretch in the background
+    s.speech_resumed()
+
+
+async def _two_pieces(s: DecoderStream, then_s: float = 0.5) -> Transcript:
+    """5 s, a pause, 2 s more, the turn's end after `then_s` of silence."""
+    await _spoken(s, 5.0)  # 5 s >= 4 s: committed, and heard again as a stretch in the background
     await _push(s, tone(2.0))
     s.speech_paused()
     await _push(s, silence(then_s))
@@ -89,14 +94,8 @@ def test_a_stretch_that_lost_words_or_was_not_heard_is_not_taken() -> None:
     async def main(text: str | None) -> str:
         dec = StretchingDecoder(stretch_text=text, commit_min_s=4.0)
         s = DecoderStream(dec)
-        await _push(s, tone(5.0))
-        s.speech_paused()
-        await _push(s, silence(0.2))
-        s.speech_resumed()
-        await _push(s, tone(5.0))
-        s.speech_paused()
-        await _push(s, silence(0.2))
-        s.speech_resumed()  # a second piece: the stretch is heard again, now 10.2 s
+        await _spoken(s, 5.0)
+        await _spoken(s, 5.0)  # a second piece: the stretch is heard again, now 10.2 s
         await _push(s, tone(1.0))
         return (await s.finalize()).text
 
@@ -113,10 +112,7 @@ def test_the_stretch_waits_while_the_user_pauses() -> None:
         dec = StretchingDecoder(stretch_s=1.0, commit_min_s=4.0)
         s = DecoderStream(dec)
         loop = asyncio.get_running_loop()
-        await _push(s, tone(5.0))
-        s.speech_paused()
-        await _push(s, silence(0.2))
-        s.speech_resumed()  # committed: the stretch starts, 1 s of steps
+        await _spoken(s, 5.0)  # committed: the stretch starts, 1 s of steps
         await _push(s, tone(0.3))
         s.speech_paused()
         paused_at = loop.time()
@@ -136,14 +132,8 @@ def test_a_stretch_done_stands_while_a_longer_one_is_heard() -> None:
     async def main() -> tuple[str, list[tuple[float, str]]]:
         dec = StretchingDecoder(stretch_s=[0.1, 60.0], commit_min_s=4.0)
         s = DecoderStream(dec)
-        await _push(s, tone(5.0))
-        s.speech_paused()
-        await _push(s, silence(0.2))
-        s.speech_resumed()  # the first piece, heard again at once
-        await _push(s, tone(5.0))
-        s.speech_paused()
-        await _push(s, silence(0.2))
-        s.speech_resumed()  # both pieces: a stretch that does not end before the turn does
+        await _spoken(s, 5.0)  # the first piece, heard again at once
+        await _spoken(s, 5.0)  # both pieces: a stretch that does not end before the turn does
         await _push(s, tone(1.0))
         return (await s.finalize()).text, dec.stretches
 
@@ -158,10 +148,7 @@ def test_a_stretch_done_in_a_pause_is_taken_once_the_user_goes_on() -> None:
     async def main() -> tuple[str, str, int]:
         dec = StretchingDecoder(stretch_s=1.0, commit_min_s=4.0)
         s = DecoderStream(dec)
-        await _push(s, tone(5.0))
-        s.speech_paused()
-        await _push(s, silence(0.2))
-        s.speech_resumed()  # committed: ten steps of 0.1 s begin
+        await _spoken(s, 5.0)  # committed: ten steps of 0.1 s begin
         await _push(s, tone(0.9))
         s.speech_paused()  # the tenth step is under way, and ends in the pause
         await _push(s, silence(0.3))
