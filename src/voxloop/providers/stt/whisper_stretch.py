@@ -5,9 +5,9 @@ Whisper hears a long stretch in its full window better than the same speech in p
 short windows (long turns, the loop decoder with beam 5, 3 passes, errors tuning / validation:
 12 s pieces in short windows 276 / 135, the turn in one 30 s window 232 / 108). That decode takes
 1-2 s of the cores, too long to run where the turn may end: a reply waiting behind it starts late.
-So it runs as steps of about a tenth of a second (the features and the encoder; then the text,
-`CHUNK_TOKENS` tokens at a time, each call going on from the tokens so far; then the alignment),
-and whoever drives it (`WhisperSTT.decode_stretch_async`) runs them only while the user speaks:
+So it runs as about five steps (the features and the encoder; then the text, `CHUNK_TOKENS`
+tokens at a time, each call going on from the tokens so far; then the alignment: 0.4 s each on
+average here, whole long turns), and whoever drives it (`WhisperSTT.decode_stretch_async`) runs them only while the user speaks:
 when the user pauses, the cores are left to the pause decode and the reply, and when the turn
 ends, the rest is dropped.
 
@@ -37,7 +37,7 @@ from voxloop.providers.stt.whisper_decoder import (
 from voxloop.providers.stt.whisper_text import loop_start, unheard_repeats
 
 log = logging.getLogger("voxloop.stt")
-CHUNK_TOKENS = 24  # tokens per step of the text (beam 5, tiny.en, 2 cores: ~0.1 s)
+CHUNK_TOKENS = 24  # tokens per step of the text
 STRETCH_S = 29.0  # the longest stretch heard at once (with the silence after it: < 30 s)
 WINDOW = 3000  # Whisper's 30 s window, in feature frames
 
