@@ -169,6 +169,13 @@ class WhisperDecoder:
             return covered(audio, d.text, d.words)
         return d.text, d.stop, []
 
+    def encode(self, ct2: Any, feats: np.ndarray, window: int) -> Any:
+        """The encoder's output for the features `feats` in a window of `window` frames (cut or
+        padded with silence features to it)."""
+        feats = np.pad(feats[:, :window], ((0, 0), (0, window - min(window, feats.shape[-1]))))
+        view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
+        return self.model.model.encode(view)
+
     def aligned(self, ids: list[int], encoded: Any, frames: int) -> list[Word]:
         """The decoded tokens `ids` aligned to the audio (cross-attention over its first `frames`
         feature frames, as for word timestamps), as whole words timed in seconds into it."""
@@ -193,8 +200,7 @@ class WhisperDecoder:
         self, ct2: Any, feats: np.ndarray, window: int, seconds: float, beam: int, context: str = ""
     ) -> Decoded:
         content = min(window, feats.shape[-1])
-        feats = feats[:, :window]
-        feats = np.pad(feats, ((0, 0), (0, window - feats.shape[-1])))
+        encoded = self.encode(ct2, feats, window)
         tok = self.tok
         # Without timestamps Whisper is more accurate (corpus clips: WER 0.147 vs 0.163); where its
         # words end is then found by aligning them to the audio (cross-attention, as for word
@@ -202,8 +208,6 @@ class WhisperDecoder:
         # `timestamps_from_s` reached, segment timestamps are used instead.
         stamped = seconds - TAIL_S >= self.config.timestamps_from_s
         prompt = self.prompt(context, stamped)
-        view = ct2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
-        encoded = self.model.model.encode(view)
         res = self.model.model.generate(
             encoded,
             [prompt],

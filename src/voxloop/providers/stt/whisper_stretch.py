@@ -81,9 +81,7 @@ class StretchDecode:
         padded = np.concatenate([self._audio, np.zeros(int(TAIL_S * RATE), np.float32)])
         feats = self._dec.model.feature_extractor(padded)
         self._frames = min(WINDOW, feats.shape[-1])
-        feats = np.pad(feats[:, :WINDOW], ((0, 0), (0, WINDOW - self._frames)))
-        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None], dtype=np.float32))
-        self._encoded = self._dec.model.model.encode(view)
+        self._encoded = self._dec.encode(ctranslate2, feats, WINDOW)
 
     def _generate(self) -> None:
         """Up to `CHUNK_TOKENS` more tokens, going on from those so far. CTranslate2 takes the
