@@ -171,3 +171,20 @@ def test_no_stretch_when_configured_off() -> None:
         return (await _two_pieces(s)).text, dec.stretches
 
     assert run_virtual(main()) == ("F50 F22", [])
+
+
+def test_one_stretch_at_a_time_and_the_next_takes_in_the_pieces_committed_meanwhile() -> None:
+    async def main() -> tuple[str, list[float], int]:
+        dec = StretchingDecoder(stretch_s=[5.0, 0.1], stretch_text="heard again", commit_min_s=3.0)
+        s = DecoderStream(dec)
+        await _spoken(s, 9.0)  # committed: a stretch of 5 s of steps begins
+        await _spoken(s, 3.5)  # 3.7 s: committed while that stretch runs
+        await _push(s, tone(2.5))  # the first stretch ends; the next hears both pieces
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        return (await s.finalize()).text, [n for n, _ in dec.stretches], len(dec.steps)
+
+    text, stretches, steps = run_virtual(main())
+    assert stretches == [9.0, 12.7]
+    assert steps == 20  # the first was not dropped for the second: each ran all its steps
+    assert text == "heard again F27"  # the second stretch stands in for both pieces

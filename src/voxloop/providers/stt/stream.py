@@ -15,12 +15,12 @@ A turn is heard as a row of pieces, each ending where the speaker paused:
 
 The final transcript is the pieces' texts in order; each piece is decoded with the text before it
 as context. A decoder that can (`StretchDecoder`: Whisper, in its full 30 s window) hears the
-pieces committed so far again as one stretch, in the background and only while the user speaks
-(it waits while the user pauses: the cores are then the pause decode's and the reply's); once done
-its text stands in for them (long turns hear better in long stretches), and the turn's end never
-waits for it. A turn that goes on from the last one (the user paused mid-thought and the turn was
-decided too early: `rehear`) starts with the last turn's last piece, so words on both sides of
-that pause are decoded together; its transcripts then hold the last turn's words too (`revises`).
+committed pieces again as one stretch of up to 29 s, in the background and only while the user
+speaks (`stretches.py`); once done its text stands in for those pieces (long turns hear better
+in long stretches), and the turn's end never waits for it. A turn that goes on from the last one
+(the user paused mid-thought and the turn was decided too early: `rehear`) starts with the last
+turn's last piece, so words on both sides of that pause are decoded together; its transcripts
+then hold the last turn's words too (`revises`).
 If that second hearing lost the first one's words (Whisper can skip what comes before a pause),
 the first hearing's words stay and only what follows them is decoded.
 The decoder only needs `sample_rate`, `config` (an `STTConfig`) and `decode_async`.
@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 from typing import Protocol, runtime_checkable
 
@@ -42,12 +42,12 @@ import numpy as np
 
 from voxloop.config import STTConfig
 from voxloop.providers.base import PartialCallback, Samples, STTStream, Transcript, Word
-from voxloop.providers.stt.decoding import Decoding, join_texts, joined, kept_spelling, shift, timed
+from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, timed
 from voxloop.providers.stt.pieces import quietest_point
+from voxloop.providers.stt.stretches import StretchDecoder, Stretches
 
 log = logging.getLogger("voxloop.stt")
 CONTEXT_WORDS = 40  # words of what came before, given to a piece's decode as context
-STRETCH_MAX_S = 29.0  # the committed pieces are heard again as one stretch while they are this long
 
 
 class PieceDecoder(Protocol):
@@ -79,17 +79,6 @@ def _letters(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-@runtime_checkable
-class StretchDecoder(Protocol):
-    """A decoder that can hear a long turn's committed pieces again as one stretch, in the
-    background (Whisper: in its full 30 s window), in steps, awaiting `go()` before each; None
-    when it will not now (a busy machine) or the stretch was not a clean hearing."""
-
-    async def decode_stretch_async(
-        self, audio: Samples, context: str, go: Callable[[], Awaitable[object]]
-    ) -> Decoding | None: ...
-
-
 class DecoderStream(STTStream):
     def __init__(self, stt: PieceDecoder, on_partial: PartialCallback | None = None) -> None:
         self._stt = stt
@@ -115,12 +104,16 @@ class DecoderStream(STTStream):
         self._last: tuple[Samples, str, str, Decoding] | None = None
         # re-hearing: the last piece as first decoded, and how much audio it was
         self._heard: tuple[Decoding, int] | None = None
-        # the first pieces committed, heard again as one stretch: (how many pieces, that decode)
-        self._stretch: tuple[int, asyncio.Task[Decoding | None]] | None = None
-        self._stretched: tuple[int, Decoding] | None = None  # the last stretch done and clean
-        self._unadopted: tuple[int, Decoding] | None = None  # ... done in a pause: not yet taken
         self._speaking = asyncio.Event()  # not paused: background work may use the cores
         self._speaking.set()
+        # the committed pieces heard again in stretches (a decoder that can, unless configured off)
+        self._stretches = (
+            Stretches(
+                stt, self._rate, self._speaking, self._audio, lambda: self._with_context(""), self._adopted
+            )
+            if self._cfg.stretch and isinstance(stt, StretchDecoder)
+            else None
+        )
 
     # -- audio -------------------------------------------------------------------------------------
     def _audio(self) -> Samples:
@@ -149,9 +142,7 @@ class DecoderStream(STTStream):
         audio = self._audio()
         half = int(self._cfg.max_piece_s * self._rate / 2)
         cut = quietest_point(audio, self._rate, self._start + half, self._n - int(0.3 * self._rate))
-        self._pieces.append(self._decode_piece(self._start, cut))
-        self._start = cut
-        self._hear_stretch()
+        self._commit(self._decode_piece(self._start, cut), cut)
 
     # -- decodes -----------------------------------------------------------------------------------
     def _decode_piece(self, start: int, end: int) -> asyncio.Task[Decoding]:
@@ -178,68 +169,26 @@ class DecoderStream(STTStream):
 
         return asyncio.get_running_loop().create_task(run())
 
-    def _hear_stretch(self) -> None:
-        """Hear the pieces committed so far (up to `STRETCH_MAX_S` of audio) again as one stretch,
-        in the background while the user goes on, and only while they speak (`_speaking`).
-        Whisper hears a long stretch in its full window better than pieces in short ones (long
-        turns, the loop decoder, 3 passes, errors tuning / validation: 20 s pieces in short
-        windows 277 / 140, the turn in 30 s stretches heard this way 248 / 112). Its text stands
-        in for those pieces once it is done (`_committed`); the turn's end never waits for it."""
-        stt = self._stt
-        if (
-            not self._cfg.stretch
-            or not isinstance(stt, StretchDecoder)
-            or self._start > STRETCH_MAX_S * self._rate
-        ):
-            return
-        if self._stretch is not None:
-            self._stretch[1].cancel()  # heard again with the piece just committed
-        audio = self._audio()[: self._start]
-        task = asyncio.get_running_loop().create_task(
-            stt.decode_stretch_async(audio, self._with_context(""), self._speaking.wait)
-        )
-        stretch = (len(self._pieces), task)
-        self._stretch = stretch
-        task.add_done_callback(lambda _: self._stretch_done(stretch))
+    def _commit(self, piece: asyncio.Task[Decoding], end: int) -> None:
+        """`piece`, the decode of the open piece up to `end`, is final; a new piece starts there."""
+        self._pieces.append(piece)
+        self._start = end
+        if self._stretches is not None:
+            self._stretches.committed(end)
 
-    def _stretch_done(self, stretch: tuple[int, asyncio.Task[Decoding | None]]) -> None:
-        n, task = stretch
-        if task.cancelled() or stretch is not self._stretch:
-            return  # replaced by a longer one, or the turn is over
-        if task.exception() is not None:
-            log.warning("hearing a long turn's pieces again failed (%s); the pieces stand", task.exception())
-            return
-        whole = task.result()
-        if whole is None:
-            return
-        log.debug("the first %d pieces heard again as one stretch: %r", n, whole.text)
-        if self._paused:
-            self._unadopted = (n, whole)  # its last step ended in a pause: taken once the user goes on
-        else:
-            self._adopt((n, whole))
-
-    def _adopt(self, stretch: tuple[int, Decoding]) -> None:
-        """From now on the turn's text begins with `stretch`. Taken only while the user speaks,
-        and followed by a partial at once: the language model, fed the partials, reads it before
-        the turn can end. Taken at a pause, it would change the words the reply is begun on, and
-        the model would read them all again then (long turns, `bench latency`: first token p50
-        670 -> 1466 ms)."""
-        self._stretched, self._unadopted = stretch, None
+    def _adopted(self) -> None:
+        """A stretch now stands in for its pieces: a partial follows at once, so the language
+        model, fed the partials, reads the turn's words as they now are before the turn can end.
+        (Taken at a pause, a stretch would change the words the reply is begun on, and the model
+        would read them all again then: long turns, `bench latency`, first token p50 670 -> 1466
+        ms.)"""
         self._last_decode_at = -self._n  # the next push decodes a partial
 
     async def _committed(self, pieces: list[asyncio.Task[Decoding]]) -> Decoding:
-        """The committed `pieces`, the first of them as last heard again in one stretch where that
-        holds about as many words as they do (a decode that lost words is not taken), the rest as
-        decoded one by one. The stretch keeps the pieces' spelling where it hears the same words
-        (`kept_spelling`): the text the language model has read changes only where words do."""
+        """The committed `pieces`, as heard again in stretches where they were (`Stretches.heard`),
+        the rest as decoded one by one."""
         one_by_one = [await asyncio.shield(p) for p in pieces]
-        if self._stretched is None or self._stretched[0] > len(pieces):
-            return joined(one_by_one)
-        n, whole = self._stretched
-        first = joined(one_by_one[:n])
-        if len(whole.text.split()) < 0.8 * len(first.text.split()):
-            return joined(one_by_one)
-        return joined([kept_spelling(first, whole), *one_by_one[n:]])
+        return self._stretches.heard(one_by_one) if self._stretches is not None else joined(one_by_one)
 
     def _with_context(self, text: str) -> str:
         words = join_texts([self._context, text]).split()
@@ -335,8 +284,8 @@ class DecoderStream(STTStream):
         self._paused = False
         self._speaking.set()
         self._commit_pause()
-        if self._unadopted is not None:
-            self._adopt(self._unadopted)
+        if self._stretches is not None:
+            self._stretches.resumed()
 
     def _commit_pause(self) -> None:
         """The speech goes on after a pause: its decode is the open piece's final text if that
@@ -346,10 +295,8 @@ class DecoderStream(STTStream):
             return
         end, task = pause
         if end - self._start >= int(self._cfg.commit_min_s * self._rate):
-            self._pieces.append(task)  # a whole stretch of speech: its decode is final
-            self._start = end
+            self._commit(task, end)  # a whole stretch of speech: its decode is final
             self._last_decode_at = self._n
-            self._hear_stretch()
         else:  # too short to stand alone: its text is out of date (a decode already running ends on
             task.cancel()  # its own; one still queued behind others never runs)
 
@@ -390,9 +337,8 @@ class DecoderStream(STTStream):
         rest = audio[n:]  # audio pushed while this ran belongs to the next turn
         self._chunks, self._n = ([rest] if len(rest) else []), len(rest)
         self._start, self._pieces, self._pause, self._last_decode_at = 0, [], None, 0
-        if self._stretch is not None:  # not done by now: the turn is heard without it
-            self._stretch[1].cancel()
-        self._stretch, self._stretched, self._unadopted = None, None, None
+        if self._stretches is not None:  # a stretch not done by now: the turn is heard without it
+            self._stretches.reset()
         self._paused, self._context, self._heard_partial, self._revising = False, "", False, ""
         self._speaking.set()
         return Transcript(text, True, end / self._rate, words, revises=revises)
@@ -401,11 +347,11 @@ class DecoderStream(STTStream):
         """The stretch under way, done unless the user has paused (`STTStream.settle`): in real
         time the user speaks on while it runs (it starts 12 s or more into the turn and takes
         1-2 s), so fed faster it is waited for."""
-        if self._stretch is not None and not self._paused:
-            await asyncio.gather(self._stretch[1], return_exceptions=True)
+        if self._stretches is not None:
+            await self._stretches.settle()
 
     async def aclose(self) -> None:
-        stretch = self._stretch[1] if self._stretch else None
+        stretch = self._stretches.task() if self._stretches else None
         tasks = [self._task, *self._pieces, self._pause[1] if self._pause else None, stretch]
         for task in tasks:
             if task is not None and not task.done():
