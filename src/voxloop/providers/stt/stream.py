@@ -32,7 +32,6 @@ shifted by where it begins); without it (Moonshine) `words` is empty.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Sequence
 from difflib import SequenceMatcher
@@ -46,7 +45,6 @@ from voxloop.providers.stt.decoding import Decoding, join_texts, joined, shift, 
 from voxloop.providers.stt.pieces import quietest_point
 from voxloop.providers.stt.stretches import StretchDecoder, Stretches
 
-log = logging.getLogger("voxloop.stt")
 CONTEXT_WORDS = 40  # words of what came before, given to a piece's decode as context
 
 
@@ -93,7 +91,6 @@ class DecoderStream(STTStream):
         self._task: asyncio.Task[None] | None = None  # the partial decode in flight
         self._last_decode_at = 0
         self._last_cost = 0.0
-        self._paused = False
         self._heard_partial = False  # a partial of this turn reached `on_partial`
         self._context = ""  # the user's words just before this turn (`continues`)
         self._keywords = ""  # this stream's domain terms (`keywords`), ahead of any context
@@ -104,7 +101,7 @@ class DecoderStream(STTStream):
         self._last: tuple[Samples, str, str, Decoding] | None = None
         # re-hearing: the last piece as first decoded, and how much audio it was
         self._heard: tuple[Decoding, int] | None = None
-        self._speaking = asyncio.Event()  # not paused: background work may use the cores
+        self._speaking = asyncio.Event()  # not paused (`_paused`): background work may use the cores
         self._speaking.set()
         # the committed pieces heard again in stretches (a decoder that can, unless configured off)
         self._stretches = (
@@ -196,11 +193,13 @@ class DecoderStream(STTStream):
         return f"{self._keywords}. {recent}" if self._keywords and recent else self._keywords or recent
 
     @staticmethod
-    async def _joined(pieces: list[asyncio.Task[Decoding]]) -> Decoding:
-        return joined([await asyncio.shield(p) for p in pieces])
+    async def _text_of(pieces: list[asyncio.Task[Decoding]]) -> str:
+        return joined([await asyncio.shield(p) for p in pieces]).text
 
-    async def _text_of(self, pieces: list[asyncio.Task[Decoding]]) -> str:
-        return (await self._joined(pieces)).text
+    @property
+    def _paused(self) -> bool:
+        """The VAD heard a pause and the user has not gone on."""
+        return not self._speaking.is_set()
 
     async def _partial(self, start: int, end: int) -> None:
         pieces = list(self._pieces)
@@ -260,7 +259,6 @@ class DecoderStream(STTStream):
         self._keywords = ", ".join(w.strip() for w in words if w.strip())
 
     def speech_paused(self) -> None:
-        self._paused = True
         self._speaking.clear()  # the pause decode covers what follows: no partials until resumed
         pause = (self._n, self._decode_piece(self._start, self._n))
         self._pause = pause
@@ -281,7 +279,6 @@ class DecoderStream(STTStream):
             self._on_partial(Transcript(text, False, pause[0] / self._rate, revises=self._revising))
 
     def speech_resumed(self) -> None:
-        self._paused = False
         self._speaking.set()
         self._commit_pause()
         if self._stretches is not None:
@@ -339,7 +336,7 @@ class DecoderStream(STTStream):
         self._start, self._pieces, self._pause, self._last_decode_at = 0, [], None, 0
         if self._stretches is not None:  # a stretch not done by now: the turn is heard without it
             self._stretches.reset()
-        self._paused, self._context, self._heard_partial, self._revising = False, "", False, ""
+        self._context, self._heard_partial, self._revising = "", False, ""
         self._speaking.set()
         return Transcript(text, True, end / self._rate, words, revises=revises)
 
