@@ -1,6 +1,6 @@
 """Two or more `bench latency` runs side by side: where each turn's time went, and run against run.
 
-Reads each run's `turns.csv` (the `--out` folder). Prints, per run, the p50 / p90 of every stage
+Reads each run's `turns.csv` (the `--out` folder). Prints, per run, the p50 / p95 of every stage
 (ms after the labelled speech end: the pause heard, its transcript, the LLM's first token, the first
 TTS request and its audio, the turn decided, the voice), the turns decided after their answer was
 ready, and the cut-offs. With two runs or more, every later run is also compared with the first
@@ -16,6 +16,8 @@ import argparse
 import csv
 import statistics
 from pathlib import Path
+
+from voxloop.bench.stats import percentiles
 
 STAGES = [
     ("pause heard", "at_pause_ms"),
@@ -39,11 +41,7 @@ def load(folder: Path) -> dict[str, dict[str, str]]:
 
 
 def values(rows: dict[str, dict[str, str]], col: str) -> list[float]:
-    return sorted(float(r[col]) for r in rows.values() if r.get(col))
-
-
-def quantile(v: list[float], q: float) -> float:
-    return v[min(len(v) - 1, int(q * len(v)))]
+    return [float(r[col]) for r in rows.values() if r.get(col)]
 
 
 def main() -> None:
@@ -59,7 +57,8 @@ def main() -> None:
         cells = []
         for _, rows in runs:
             v = values(rows, col)
-            cells.append(f"p50 {statistics.median(v):5.0f} p90 {quantile(v, 0.9):5.0f}" if v else "-")
+            p = percentiles(v)
+            cells.append(f"p50 {p['p50']:5.0f} p95 {p['p95']:5.0f}" if v else "-")
         print(label.ljust(22) + "".join(c.rjust(width) for c in cells))
     for name, rows in runs:
         late = sum(
