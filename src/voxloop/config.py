@@ -87,6 +87,12 @@ class STTConfig:
     # base: streaming WER 0.149 vs 0.158 with tiny.en on the corpus clips, 0.139 vs 0.164 on long
     # turns, but each decode takes ~2.5x longer (pause decode p50 449 vs 193 ms): +~250 ms per reply
     final_model: str = ""
+    # the final decodes of a long turn's later pieces (those after a committed one, the pause
+    # decode at its end among them; "": `final_model`). Turns under `commit_min_s` never use it.
+    # base there: long turns' errors tuning / validation 428 / 206 -> 419 / 186 (offline 415 /
+    # 178), but the corpus clips' 504 / 304 -> 532 / 300 and long turns' replies ~0.65 s later
+    # (`whisper.py`), so it is an option (`--stt-later-model base`)
+    later_model: str = ""
     # When other processes keep at least `busy_cores` cores busy, the finals come from `model`
     # with `busy_final_beam_size`; or, with `busy_model` "moonshine", partials and finals from
     # Moonshine tiny (cheaper, and on the corpus no less accurate than tiny.en greedy, but

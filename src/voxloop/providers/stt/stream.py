@@ -26,7 +26,8 @@ the first hearing's words stay and only what follows them is decoded.
 The decoder only needs `sample_rate`, `config` (an `STTConfig`) and `decode_async`.
 A decoder that also has `decode_timed_async` (Whisper) gives its final decodes' word times: the
 transcript's `words`, in seconds from the start of the turn's audio as pushed (each piece's words
-shifted by where it begins); without it (Moonshine) `words` is empty.
+shifted by where it begins); without it (Moonshine) `words` is empty. It is told which pieces
+come after a committed one (`later`): Whisper hears those with its `later_model`.
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ class PieceDecoder(Protocol):
 
 @runtime_checkable
 class TimedDecoder(Protocol):
-    """A decoder whose final decodes tell where each word was said (seconds into `audio`)."""
+    """A decoder whose final decodes tell where each word was said (seconds into `audio`);
+    `later`: the piece comes after a committed one (a long turn), which it may hear with another
+    model (Whisper's `later_model`)."""
 
-    async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding: ...
+    async def decode_timed_async(
+        self, audio: Samples, context: str = "", later: bool = False
+    ) -> Decoding: ...
 
 
 def heard_again(before: str, after: str) -> bool:
@@ -155,7 +160,7 @@ class DecoderStream(STTStream):
             context = self._with_context(context)
             if not isinstance(stt, TimedDecoder):
                 return Decoding(await stt.decode_async(audio, final=True, context=context))
-            d = await stt.decode_timed_async(audio, context)
+            d = await stt.decode_timed_async(audio, context, later=start > 0)
             d = Decoding(d.text, shift(d.words, start / self._rate))
             if heard is None or heard_again(heard[0].text, d.text):
                 return d

@@ -11,7 +11,14 @@ the user speaks (`whisper_stretch.py`).
 Measured on the shared corpus (`voxloop bench wer`, WER streaming / offline standard path):
 tiny.en alone 0.159 / 0.147 on the clips and 0.164 / 0.134 on the long turns; base for the finals
 0.149 / 0.142 and 0.139 / 0.132. base decodes about 2.5x slower than tiny.en
-(+~250 ms before every reply), so the default is tiny.en for both.
+(+~250 ms before every reply), so the default is tiny.en for both. `later_model` can hear a
+long turn's later pieces (after a committed one, the turn's last among them) with another model:
+with base, 5 dithered passes, word errors tuning / validation, long turns 428 / 206 -> 419 / 186
+(tiny.en offline 415 / 178), but corpus clips 504 / 304 -> 532 / 300 (offline 509 / 298: two
+clips' last pieces heard worse, every pass), and long turns' replies came ~0.65 s later (the
+pause decode at their end, and the language model reading the words again where base's differ
+from the partials it read). Over both, errors moved between speakers rather than fell, so it is
+an option, not the default.
 
 When other processes keep the cores busy (`busy_cores`), the finals come from `model` with
 `busy_final_beam_size` (greedy): on a busy machine an answer now beats an exact one late. With
@@ -53,6 +60,7 @@ class WhisperSTT(STT):
         self.config = config or STTConfig()
         self._fast: WhisperDecoder | None = None  # partials (and finals on a busy machine)
         self._exact: WhisperDecoder | None = None  # pause and final decodes, the offline path
+        self._later: WhisperDecoder | None = None  # ... of a long turn's later pieces
         self._light: MoonshineSTT | None = None  # every decode of the loop on a busy machine
         self._cpu = cpu
         self._busy = False  # the cores were busy at the last decode (logged when it changes)
@@ -76,7 +84,28 @@ class WhisperSTT(STT):
         if self._cpu is None:
             self._cpu = CpuMonitor()
         self._light = self._load_light()
+        self._later = self._load_later(fast, exact)
         self._fast, self._exact = fast, exact
+
+    @property
+    def later_model(self) -> str:
+        return self.config.later_model or self.final_model
+
+    def _load_later(self, fast: WhisperDecoder, exact: WhisperDecoder) -> WhisperDecoder:
+        name = self.later_model
+        if name in (fast.name, exact.name):
+            return fast if name == fast.name else exact
+        try:  # one copy: only the pause and final decodes use it, one at a time
+            return WhisperDecoder(name, self.config, replicas=1)
+        except VoxloopError as e:
+            log.warning(
+                "stt: whisper %s not available for long turns (%s; %s); they are heard by %s",
+                name,
+                e.message,
+                e.hint,
+                exact.name,
+            )
+            return exact
 
     def _load_light(self) -> MoonshineSTT | None:
         if self.config.busy_model != "moonshine":
@@ -95,6 +124,10 @@ class WhisperSTT(STT):
         if self._fast is None or self._exact is None:
             raise RuntimeError("WhisperSTT.load() must run before it decodes")
         return self._fast, self._exact
+
+    def _final_decoder(self, later: bool) -> WhisperDecoder:
+        exact = self._decoders()[1]
+        return self._later if later and self._later is not None else exact
 
     def _is_busy(self) -> bool:
         """Whether other processes keep `busy_cores` or more busy (logged when it changes)."""
@@ -142,14 +175,15 @@ class WhisperSTT(STT):
             return await self._worker.run(light.decode, audio)
         return await self._worker.run(self._decoders()[0].decode, audio, None, context)
 
-    async def decode_timed_async(self, audio: Samples, context: str = "") -> Decoding:
+    async def decode_timed_async(self, audio: Samples, context: str = "", later: bool = False) -> Decoding:
         """A final decode (`decode_async` with `final`) with its words' times, seconds into `audio`
-        (the alignment every decode makes anyway: no extra cost). On a busy machine: the fast
-        model with `busy_final_beam_size`, or with Moonshine configured, its text alone."""
-        fast, exact = self._decoders()
+        (the alignment every decode makes anyway: no extra cost); `later`: a long turn's later
+        piece, heard by `later_model`. On a busy machine: the fast model with
+        `busy_final_beam_size`, or with Moonshine configured, its text alone."""
+        fast = self._decoders()[0]
         if not self._is_busy():
             return await self._final_worker.run(
-                exact.decode_timed, audio, self.config.final_beam_size, context
+                self._final_decoder(later).decode_timed, audio, self.config.final_beam_size, context
             )
         if self._light is not None:
             return Decoding(await self._final_worker.run(self._light.decode, audio))
