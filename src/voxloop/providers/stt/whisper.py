@@ -15,7 +15,7 @@ tiny.en alone 0.159 / 0.147 on the clips and 0.164 / 0.134 on the long turns; ba
 long turn's later pieces (after a committed one, the turn's last among them) with another model:
 with base, 5 dithered passes, word errors tuning / validation, long turns 428 / 206 -> 419 / 186
 (tiny.en offline 415 / 178), but corpus clips 504 / 304 -> 532 / 300 (offline 509 / 298: two
-clips' last pieces heard worse, every pass), and long turns' replies came ~0.65 s later (the
+clips' last pieces heard worse, +25), and long turns' replies came ~0.65 s later (the
 pause decode at their end, and the language model reading the words again where base's differ
 from the partials it read). Over both, errors moved between speakers rather than fell, so it is
 an option, not the default.
