@@ -93,8 +93,9 @@ class WhisperSTT(STT):
 
     def _load_later(self, fast: WhisperDecoder, exact: WhisperDecoder) -> WhisperDecoder:
         name = self.later_model
-        if name in (fast.name, exact.name):
-            return fast if name == fast.name else exact
+        for loaded in (exact, fast):
+            if loaded.name == name:
+                return loaded
         try:  # one copy: only the pause and final decodes use it, one at a time
             return WhisperDecoder(name, self.config, replicas=1)
         except VoxloopError as e:
